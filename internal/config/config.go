@@ -1,0 +1,251 @@
+// Package config reads twitchrelay's configuration from the environment: typed, with the
+// defaults in one place, every secret also readable from NAME_FILE, and every problem reported
+// at once with the name of the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults, in one place.
+const (
+	DefaultListenAddr        = ":8080"
+	DefaultTwitchOAuthURL    = "https://id.twitch.tv/oauth2"
+	DefaultTwitchHelixURL    = "https://api.twitch.tv/helix"
+	DefaultSubscriptionLease = 1000 * time.Second // the original design's "default subscription time"
+	DefaultHistorySize       = 256
+	DefaultHistoryAge        = 15 * time.Minute
+	DefaultShutdownTimeout   = 15 * time.Second
+	MinServerSecretLen       = 32
+)
+
+// Config is the whole configuration of one twitchrelay process.
+type Config struct {
+	ListenAddr        string        // LISTEN_ADDR
+	MetricsAddr       string        // METRICS_ADDR: if set, /metrics is served there instead of on ListenAddr
+	PublicURL         *url.URL      // PUBLIC_URL: the https URL users and Twitch reach
+	TwitchClientID    string        // TWITCH_CLIENT_ID
+	TwitchSecret      string        // TWITCH_CLIENT_SECRET(_FILE)
+	ServerSecret      string        // SERVER_SECRET(_FILE): derives webhook secrets, signs state
+	RedisURL          string        // REDIS_URL(_FILE): optional; sessions and webhook state in Redis
+	TwitchOAuthURL    string        // TWITCH_OAUTH_URL
+	TwitchHelixURL    string        // TWITCH_HELIX_URL
+	SubscriptionLease time.Duration // SUBSCRIPTION_LEASE
+	HistorySize       int           // HISTORY_SIZE: events kept per session for resume
+	HistoryAge        time.Duration // HISTORY_AGE
+	AllowedOrigins    []string      // ALLOWED_ORIGINS: extra WebSocket origins (host patterns)
+	TrustedProxies    []netip.Prefix
+	LogFormat         string // LOG_FORMAT: text or json ("" = text on a terminal, json otherwise)
+	LogLevel          string // LOG_LEVEL: debug, info, warn, error
+	ShutdownTimeout   time.Duration
+	Demo              bool // set by -demo, never from the environment
+}
+
+// Secure reports whether cookies must be Secure (PUBLIC_URL is https).
+func (c *Config) Secure() bool { return c.PublicURL != nil && c.PublicURL.Scheme == "https" }
+
+// Getenv is os.Getenv's shape, so tests pass a map.
+type Getenv func(string) string
+
+// Load reads the configuration. All problems are joined into one error.
+func Load(getenv Getenv) (*Config, error) {
+	p := &parser{getenv: getenv}
+	c := &Config{
+		ListenAddr:        p.str("LISTEN_ADDR", DefaultListenAddr),
+		MetricsAddr:       p.str("METRICS_ADDR", ""),
+		TwitchClientID:    p.str("TWITCH_CLIENT_ID", ""),
+		TwitchSecret:      p.secret("TWITCH_CLIENT_SECRET"),
+		ServerSecret:      p.secret("SERVER_SECRET"),
+		RedisURL:          p.secret("REDIS_URL"),
+		TwitchOAuthURL:    strings.TrimRight(p.str("TWITCH_OAUTH_URL", DefaultTwitchOAuthURL), "/"),
+		TwitchHelixURL:    strings.TrimRight(p.str("TWITCH_HELIX_URL", DefaultTwitchHelixURL), "/"),
+		SubscriptionLease: p.duration("SUBSCRIPTION_LEASE", DefaultSubscriptionLease),
+		HistorySize:       p.integer("HISTORY_SIZE", DefaultHistorySize, 1, 100000),
+		HistoryAge:        p.duration("HISTORY_AGE", DefaultHistoryAge),
+		AllowedOrigins:    p.list("ALLOWED_ORIGINS"),
+		TrustedProxies:    p.prefixes("TRUSTED_PROXIES"),
+		LogFormat:         p.oneOf("LOG_FORMAT", "", "text", "json"),
+		LogLevel:          p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		ShutdownTimeout:   p.duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
+	}
+	c.PublicURL = p.publicURL("PUBLIC_URL")
+	p.urlValue("TWITCH_OAUTH_URL", c.TwitchOAuthURL)
+	p.urlValue("TWITCH_HELIX_URL", c.TwitchHelixURL)
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			p.fail("REDIS_URL must be a redis:// or rediss:// URL")
+		}
+	}
+	if c.TwitchClientID == "" {
+		p.fail("TWITCH_CLIENT_ID is required")
+	}
+	if c.TwitchSecret == "" {
+		p.fail("TWITCH_CLIENT_SECRET is required (or TWITCH_CLIENT_SECRET_FILE)")
+	}
+	if c.ServerSecret == "" {
+		p.fail("SERVER_SECRET is required (or SERVER_SECRET_FILE): at least 32 random characters, e.g. `openssl rand -hex 32`")
+	} else if len(c.ServerSecret) < MinServerSecretLen {
+		p.fail(fmt.Sprintf("SERVER_SECRET must be at least %d characters", MinServerSecretLen))
+	}
+	if c.PublicURL == nil {
+		p.fail("PUBLIC_URL is required: the https URL where users and Twitch reach this service, e.g. https://relay.example.com")
+	}
+	if c.SubscriptionLease < time.Second {
+		p.fail("SUBSCRIPTION_LEASE must be at least 1s")
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+type parser struct {
+	getenv   Getenv
+	problems []string
+}
+
+func (p *parser) fail(msg string) { p.problems = append(p.problems, msg) }
+
+func (p *parser) err() error {
+	if len(p.problems) == 0 {
+		return nil
+	}
+	return errors.New("config: " + strings.Join(p.problems, "; "))
+}
+
+func (p *parser) str(name, def string) string {
+	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// secret reads NAME, or the file named by NAME_FILE (Docker secrets). Both set is an error.
+func (p *parser) secret(name string) string {
+	v, file := p.getenv(name), p.getenv(name+"_FILE")
+	switch {
+	case v != "" && file != "":
+		p.fail(fmt.Sprintf("%s and %s_FILE are both set: use one", name, name))
+		return ""
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			p.fail(fmt.Sprintf("%s_FILE: %v", name, err))
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	return strings.TrimSpace(v)
+}
+
+func (p *parser) duration(name string, def time.Duration) time.Duration {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	if n, err := strconv.Atoi(v); err == nil { // bare seconds, as the original design's lease
+		return time.Duration(n) * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		p.fail(fmt.Sprintf("%s must be a positive duration like 1000s or 15m, got %q", name, v))
+		return def
+	}
+	return d
+}
+
+func (p *parser) integer(name string, def, lo, hi int) int {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.fail(fmt.Sprintf("%s must be a whole number from %d to %d, got %q", name, lo, hi, v))
+		return def
+	}
+	return n
+}
+
+func (p *parser) oneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	p.fail(fmt.Sprintf("%s must be one of %s, got %q", name, strings.Join(allowed, ", "), v))
+	return def
+}
+
+func (p *parser) list(name string) []string {
+	var out []string
+	for _, f := range strings.Split(p.getenv(name), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (p *parser) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, f := range p.list(name) {
+		if !strings.Contains(f, "/") {
+			if a, err := netip.ParseAddr(f); err == nil {
+				out = append(out, netip.PrefixFrom(a, a.BitLen()))
+				continue
+			}
+		}
+		pr, err := netip.ParsePrefix(f)
+		if err != nil {
+			p.fail(fmt.Sprintf("%s: %q is not an IP address or CIDR", name, f))
+			continue
+		}
+		out = append(out, pr.Masked())
+	}
+	return out
+}
+
+func (p *parser) publicURL(name string) *url.URL {
+	v := strings.TrimRight(strings.TrimSpace(p.getenv(name)), "/")
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		p.fail(fmt.Sprintf("%s must be an absolute http(s) URL without query, got %q", name, v))
+		return nil
+	}
+	if u.Scheme == "http" && !IsLoopbackHost(u.Hostname()) {
+		p.fail(fmt.Sprintf("%s must be https (Twitch delivers webhooks only to https on port 443); plain http is allowed only for localhost", name))
+		return nil
+	}
+	return u
+}
+
+func (p *parser) urlValue(name, v string) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		p.fail(fmt.Sprintf("%s must be an absolute http(s) URL, got %q", name, v))
+	}
+}
+
+// IsLoopbackHost reports whether host (no port) is localhost or a loopback IP.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.IsLoopback()
+}

@@ -1,0 +1,71 @@
+package helix
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Sentinels for Helix failures. Match them with errors.Is.
+var (
+	ErrUnauthorized = errors.New("helix: unauthorized") // 401 (also after one retry with a fresh token)
+	ErrForbidden    = errors.New("helix: forbidden")    // 403, e.g. a missing scope or not a moderator
+	ErrNotFound     = errors.New("helix: not found")    // 404, or no such user
+	ErrConflict     = errors.New("helix: conflict")     // 409 that could not be adopted
+	ErrBadRequest   = errors.New("helix: bad request")  // 400, or a request refused before sending
+	ErrRateLimited  = errors.New("helix: rate limited") // 429 that could not be waited out
+	ErrUnavailable  = errors.New("helix: unavailable")  // 5xx or no answer, after retries
+)
+
+// APIError is a non-2xx answer from Helix. It matches the sentinel for its status via Is.
+type APIError struct {
+	Status   int
+	Message  string // Twitch's "message"
+	Endpoint string // e.g. "GET /users"
+
+	body []byte // raw answer, for the 409 adoption
+}
+
+func (e *APIError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
+	}
+	return fmt.Sprintf("%s: twitch %d: %s", e.Endpoint, e.Status, msg)
+}
+
+// Is reports whether target is the sentinel for e's status.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrBadRequest:
+		return e.Status == http.StatusBadRequest
+	case ErrUnauthorized:
+		return e.Status == http.StatusUnauthorized
+	case ErrForbidden:
+		return e.Status == http.StatusForbidden
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrConflict:
+		return e.Status == http.StatusConflict
+	case ErrRateLimited:
+		return e.Status == http.StatusTooManyRequests
+	case ErrUnavailable:
+		return e.Status >= 500
+	}
+	return false
+}
+
+// newAPIError reads Helix's error shape {"error":"Unauthorized","status":401,"message":".."}.
+func newAPIError(endpoint string, status int, body []byte) *APIError {
+	var eb struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	_ = json.Unmarshal(body, &eb) // best effort: a non-JSON body leaves the message empty
+	msg := eb.Message
+	if msg == "" {
+		msg = eb.Error
+	}
+	return &APIError{Status: status, Message: msg, Endpoint: endpoint, body: body}
+}

@@ -1,0 +1,307 @@
+// Package hub fans already-encoded event frames out to the subscribers (the
+// WebSocket connections) of a relay session, and keeps a bounded,
+// sequence-numbered history per session so that a subscriber that reconnects
+// loses nothing. It knows nothing about WebSockets or HTTP: it deals in []byte
+// frames, each a complete JSON text message.
+//
+// # Guarantees
+//
+//   - Publish and SendState never block: no I/O, no waiting for a subscriber,
+//     only a short per-session critical section. A subscriber whose buffer is
+//     full is dropped (Done closes, Err returns ErrSlow), never waited for.
+//   - Every published event gets the next sequence number of its session,
+//     starting at 1, and is encoded once; subscribers and the history share the
+//     same []byte, which nobody may modify.
+//   - Subscribe computes the backlog and registers the subscriber under the same
+//     lock Publish takes, so a subscriber receives, in this order: the session's
+//     latest state frame (if any), a history_gap notice (if events it asked for
+//     are no longer kept), every kept event after Resume.AfterSeq, then live
+//     events, in sequence order, with no duplicates and no gaps.
+//   - The backlog is put into the subscriber's channel at once: the channel's
+//     capacity is the backlog plus BufferSize, so a long backlog never makes a
+//     new subscriber slow, and it still has BufferSize slots for live frames.
+//   - Frame channels are never closed (a publisher may be sending on them). A
+//     subscriber ends when Done is closed, which the hub does exactly once, under
+//     the session lock; Err then says why (ErrSlow, ErrReleased, ErrGoingAway,
+//     ErrUnsubscribed). Frames already buffered in C stay readable.
+//   - Memory is bounded: at most HistorySize events per session and none older
+//     than HistoryAge. Release frees a session at once. Sweep (called by Run on a
+//     ticker, or by the caller) frees aged history and every session that has no
+//     subscriber and has seen no activity for HistoryAge. Sessions with
+//     subscribers are never swept.
+//
+// # Epochs and resuming
+//
+// Each Hub has a random epoch (Epoch). Sequence numbers mean something only
+// within one epoch: a Resume from another epoch (a previous process, or a new
+// client with an empty epoch) is treated as AfterSeq 0 and receives the whole
+// kept history. A Resume whose AfterSeq is beyond the session's newest sequence
+// (the session was released or swept and started over at 1) also receives the
+// whole history, preceded by a history_gap notice whose first_available_seq is
+// not above after_seq: the client should treat it as a reset.
+//
+// A client renders every frame in the order it arrives (the hub has already
+// removed duplicates), remembers the epoch and the last seq it saw, and sends
+// both when it reconnects.
+//
+// # Frames
+//
+// Event (Publish), in this key order:
+//
+//	{"type":"event_updated","seq":7,"epoch":"3f9c0a6e1b2d4c58","time":"2026-01-02T15:04:05.123456789Z","event":{...}}
+//
+// time is Message.Time, or the hub's clock at Publish when zero; event is
+// Message.Event verbatim, or null when it is empty or not valid JSON.
+//
+// Gap notice (Subscribe), sent before the backlog when the history no longer
+// holds every event after the resume point:
+//
+//	{"type":"history_gap","epoch":"3f9c0a6e1b2d4c58","after_seq":3,"first_available_seq":40}
+//
+// State frames (SendState) are passed through as given and carry no seq.
+package hub
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults and fixed sizes.
+const (
+	DefaultHistorySize   = 256              // events kept per session
+	DefaultHistoryAge    = 15 * time.Minute // oldest event kept; idle time before a session is swept
+	DefaultBufferSize    = 64               // live frames a subscriber may fall behind before it is dropped
+	DefaultSweepInterval = time.Minute      // how often Run calls Sweep
+
+	shardCount = 64 // session map shards (a power of two)
+	epochBytes = 8  // random bytes in an epoch (16 hex characters)
+)
+
+// Errors returned by Subscribe and reported by Subscriber.Err.
+var (
+	ErrClosed       = errors.New("hub: closed")
+	ErrSlow         = errors.New("hub: subscriber too slow")
+	ErrReleased     = errors.New("hub: session released")
+	ErrGoingAway    = errors.New("hub: going away")
+	ErrUnsubscribed = errors.New("hub: subscriber closed")
+)
+
+// Config tunes a Hub. Zero fields take the defaults above.
+type Config struct {
+	HistorySize   int              // events kept per session
+	HistoryAge    time.Duration    // events older than this are forgotten; idle sessions are swept after it
+	BufferSize    int              // live frames a subscriber may fall behind before it is dropped
+	SweepInterval time.Duration    // period of Run's sweeps
+	Now           func() time.Time // clock; time.Now by default
+}
+
+// Message is an event to publish.
+type Message struct {
+	Type  string          // frame "type", e.g. "event_updated"
+	Event json.RawMessage // frame "event"; must be valid JSON, else null is sent
+	Time  time.Time       // frame "time"; zero means the hub's clock at Publish
+}
+
+// Resume says where a subscriber's previous connection stopped.
+type Resume struct {
+	Epoch    string // the hub epoch the client last saw ("" for a new client)
+	AfterSeq uint64 // the last seq the client saw in that epoch
+}
+
+// Stats is a snapshot for metrics.
+type Stats struct {
+	Sessions    int    // sessions held (with subscribers, history or state)
+	Subscribers int    // registered subscribers
+	Frames      int    // history frames held, all sessions together
+	Slow        uint64 // subscribers dropped for a full buffer since New
+}
+
+// Hub is a set of sessions, each with sequenced history and subscribers.
+// It is safe for concurrent use.
+type Hub struct {
+	cfg    Config
+	epoch  string
+	seed   maphash.Seed
+	shards [shardCount]shard
+
+	closed atomic.Bool
+	done   chan struct{} // closed by Close; stops Run
+
+	sessions    atomic.Int64
+	subscribers atomic.Int64
+	frames      atomic.Int64
+	slow        atomic.Uint64
+}
+
+// shard is one part of the session map. Its lock guards the map only; lock
+// order is shard, then session.
+type shard struct {
+	mu sync.RWMutex
+	m  map[string]*session
+}
+
+// session is the state of one relay session, guarded by mu.
+type session struct {
+	mu         sync.Mutex
+	dead       bool // removed from the hub; lookers-up must retry
+	lastSeq    uint64
+	hist       ring
+	state      []byte
+	subs       []*Subscriber
+	lastActive int64 // unix nanoseconds of the last publish, state or leaving subscriber
+}
+
+// New returns a Hub with a fresh random epoch.
+func New(cfg Config) *Hub {
+	if cfg.HistorySize <= 0 {
+		cfg.HistorySize = DefaultHistorySize
+	}
+	if cfg.HistoryAge <= 0 {
+		cfg.HistoryAge = DefaultHistoryAge
+	}
+	if cfg.BufferSize <= 0 {
+		cfg.BufferSize = DefaultBufferSize
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = DefaultSweepInterval
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	var b [epochBytes]byte
+	rand.Read(b[:]) // never fails (crypto/rand, Go ≥ 1.24)
+	h := &Hub{
+		cfg:   cfg,
+		epoch: hex.EncodeToString(b[:]),
+		seed:  maphash.MakeSeed(),
+		done:  make(chan struct{}),
+	}
+	for i := range h.shards {
+		h.shards[i].m = make(map[string]*session)
+	}
+	return h
+}
+
+// Epoch returns the hub's random epoch, a short hex string.
+func (h *Hub) Epoch() string { return h.epoch }
+
+// Stats returns counters for metrics.
+func (h *Hub) Stats() Stats {
+	return Stats{
+		Sessions:    int(h.sessions.Load()),
+		Subscribers: int(h.subscribers.Load()),
+		Frames:      int(h.frames.Load()),
+		Slow:        h.slow.Load(),
+	}
+}
+
+// Release ends a session (its lease ended): its subscribers are dropped with
+// ErrReleased and its history and state are freed. A later Publish or
+// Subscribe for the same id starts a new session at seq 1.
+func (h *Hub) Release(id string) {
+	sh := h.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s := sh.m[id]
+	if s == nil {
+		return
+	}
+	delete(sh.m, id)
+	s.mu.Lock()
+	h.kill(s, ErrReleased)
+	s.mu.Unlock()
+}
+
+// Close shuts the hub down: every subscriber is dropped with ErrGoingAway and
+// all sessions are freed. Later Subscribe calls return ErrClosed; Publish and
+// SendState do nothing. Close is idempotent.
+func (h *Hub) Close() {
+	if !h.closed.CompareAndSwap(false, true) {
+		return
+	}
+	close(h.done)
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		for _, s := range sh.m {
+			s.mu.Lock()
+			h.kill(s, ErrGoingAway)
+			s.mu.Unlock()
+		}
+		clear(sh.m)
+		sh.mu.Unlock()
+	}
+}
+
+func (h *Hub) shard(id string) *shard {
+	return &h.shards[maphash.String(h.seed, id)&(shardCount-1)]
+}
+
+// lock returns the live session id, created if needed, with its lock held; or
+// nil once the hub is closed.
+func (h *Hub) lock(id string) *session {
+	sh := h.shard(id)
+	for {
+		sh.mu.RLock()
+		s := sh.m[id]
+		sh.mu.RUnlock()
+		if s == nil {
+			sh.mu.Lock()
+			if h.closed.Load() {
+				sh.mu.Unlock()
+				return nil
+			}
+			if s = sh.m[id]; s == nil {
+				s = &session{lastActive: h.cfg.Now().UnixNano()}
+				sh.m[id] = s
+				h.sessions.Add(1)
+			}
+			sh.mu.Unlock()
+		}
+		s.mu.Lock()
+		if !s.dead {
+			return s
+		}
+		s.mu.Unlock() // released, swept or closed meanwhile: look again
+	}
+}
+
+// kill frees a session that its caller has just removed from its shard map.
+// The caller holds the shard lock and s.mu.
+func (h *Hub) kill(s *session, reason error) {
+	s.dead = true
+	for len(s.subs) > 0 {
+		h.drop(s, s.subs[len(s.subs)-1], reason, 0)
+	}
+	h.frames.Add(-int64(s.hist.len()))
+	s.hist = ring{}
+	s.state = nil
+	h.sessions.Add(-1)
+}
+
+// drop unregisters sub and closes its Done channel, once. The caller holds
+// s.mu; now (unix nanoseconds) marks the session active, if not 0.
+func (h *Hub) drop(s *session, sub *Subscriber, reason error, now int64) {
+	last := len(s.subs) - 1
+	moved := s.subs[last]
+	s.subs[sub.idx] = moved
+	moved.idx = sub.idx
+	s.subs[last] = nil
+	s.subs = s.subs[:last]
+	sub.idx = -1
+	sub.err = reason
+	close(sub.done)
+	h.subscribers.Add(-1)
+	if reason == ErrSlow {
+		h.slow.Add(1)
+	}
+	if now != 0 {
+		s.lastActive = now
+	}
+}

@@ -1,0 +1,166 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// wait bounds every blocking receive in the tests.
+const wait = 5 * time.Second
+
+// clock is a settable time source for Config.Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock {
+	return &clock{t: time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)}
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// frame is the union of the frame shapes a client decodes.
+type frame struct {
+	Type              string          `json:"type"`
+	Seq               uint64          `json:"seq"`
+	Epoch             string          `json:"epoch"`
+	Time              time.Time       `json:"time"`
+	Event             json.RawMessage `json:"event"`
+	AfterSeq          uint64          `json:"after_seq"`
+	FirstAvailableSeq uint64          `json:"first_available_seq"`
+	Raw               string          `json:"-"`
+}
+
+func (f frame) String() string { return f.Raw }
+
+func decode(t testing.TB, b []byte) frame {
+	t.Helper()
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatalf("frame %q is not JSON: %v", b, err)
+	}
+	f.Raw = string(b)
+	return f
+}
+
+// next returns the subscriber's next frame, failing after wait.
+func next(t testing.TB, sub *Subscriber) frame {
+	t.Helper()
+	select {
+	case b := <-sub.C():
+		return decode(t, b)
+	case <-time.After(wait):
+		t.Fatalf("no frame within %v", wait)
+		return frame{}
+	}
+}
+
+func nextN(t testing.TB, sub *Subscriber, n int) []frame {
+	t.Helper()
+	fs := make([]frame, n)
+	for i := range fs {
+		fs[i] = next(t, sub)
+	}
+	return fs
+}
+
+// expectEmpty fails if a frame is waiting. Publish delivers synchronously, so
+// an empty channel right after it means nothing was sent.
+func expectEmpty(t testing.TB, sub *Subscriber) {
+	t.Helper()
+	select {
+	case b := <-sub.C():
+		t.Fatalf("unexpected frame %s", b)
+	default:
+	}
+}
+
+// expectDone fails unless the subscriber has been dropped with want.
+func expectDone(t testing.TB, sub *Subscriber, want error) {
+	t.Helper()
+	select {
+	case <-sub.Done():
+	default:
+		t.Fatalf("subscriber still registered, want dropped with %v", want)
+	}
+	if err := sub.Err(); err != want {
+		t.Fatalf("Err() = %v, want %v", err, want)
+	}
+}
+
+func subscribe(t testing.TB, h *Hub, id string, r Resume) *Subscriber {
+	t.Helper()
+	sub, err := h.Subscribe(id, r)
+	if err != nil {
+		t.Fatalf("Subscribe(%q, %+v): %v", id, r, err)
+	}
+	t.Cleanup(sub.Close)
+	return sub
+}
+
+func event(n int) Message {
+	return Message{Type: "event_updated", Event: json.RawMessage(fmt.Sprintf(`{"n":%d}`, n))}
+}
+
+// publish publishes events first..last to id and checks their seqs.
+func publish(t testing.TB, h *Hub, id string, first, last uint64) {
+	t.Helper()
+	for seq := first; seq <= last; seq++ {
+		if got := h.Publish(id, event(int(seq))); got != seq {
+			t.Fatalf("Publish(%q) = seq %d, want %d", id, got, seq)
+		}
+	}
+}
+
+// seqRange returns first..last.
+func seqRange(first, last uint64) []uint64 {
+	var s []uint64
+	for i := first; i <= last; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+// summary renders frames compactly: "gap(2>4)" for a gap notice, the seq for
+// an event, "state" for anything else.
+func summary(fs []frame) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		switch {
+		case f.Type == "history_gap":
+			out[i] = fmt.Sprintf("gap(%d>%d)", f.AfterSeq, f.FirstAvailableSeq)
+		case f.Seq != 0:
+			out[i] = fmt.Sprint(f.Seq)
+		default:
+			out[i] = "state:" + f.Type
+		}
+	}
+	return out
+}
+
+func wantStats(t testing.TB, h *Hub, want Stats) {
+	t.Helper()
+	if got := h.Stats(); got != want {
+		t.Fatalf("Stats() = %+v, want %+v", got, want)
+	}
+}

@@ -1,0 +1,132 @@
+package hub
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// frameOverhead is the fixed part of an event frame: keys, punctuation, a
+// 20-digit seq and an RFC 3339 time with nanoseconds.
+const frameOverhead = len(`{"type":"","seq":,"epoch":"","time":"","event":}`) + 20 + 35
+
+var jsonNull = []byte("null")
+
+// Publish gives m the next sequence number of session id, encodes it once,
+// records it in the session's history and offers it to every subscriber of
+// the session. A subscriber whose buffer is full is dropped with ErrSlow. The
+// session is created if needed: with no subscriber, the event is still kept
+// for the next one (the socket may be reconnecting).
+//
+// Publish never blocks. It returns the sequence number, or 0 once the hub is
+// closed.
+func (h *Hub) Publish(id string, m Message) uint64 {
+	if h.closed.Load() {
+		return 0
+	}
+	now := h.cfg.Now()
+	at := m.Time
+	if at.IsZero() {
+		at = now
+	}
+	event := []byte(m.Event)
+	if len(event) == 0 || !json.Valid(event) {
+		event = jsonNull // one bad payload must not break every client's parser, again on each replay
+	}
+	nowNano := now.UnixNano()
+
+	s := h.lock(id)
+	if s == nil {
+		return 0
+	}
+	defer s.mu.Unlock()
+	s.lastSeq++
+	seq := s.lastSeq
+	frame := make([]byte, 0, frameOverhead+len(m.Type)+len(h.epoch)+len(event))
+	frame = appendEventFrame(frame, m.Type, seq, h.epoch, at, event)
+
+	delta := 1 - s.hist.push(entry{seq: seq, at: nowNano, frame: frame}, h.cfg.HistorySize)
+	delta -= s.hist.trimBefore(nowNano - int64(h.cfg.HistoryAge))
+	h.frames.Add(int64(delta))
+	s.lastActive = nowNano
+	h.fanOut(s, frame, nowNano)
+	return seq
+}
+
+// SendState stores frame as the latest state of session id (for example feed
+// statuses) and offers it to the session's current subscribers, dropping any
+// whose buffer is full. New subscribers receive it before anything else.
+// State frames are not sequenced and not part of the history; an empty frame
+// clears the stored state. The hub keeps frame: don't modify it afterwards.
+// SendState never blocks and does nothing once the hub is closed.
+func (h *Hub) SendState(id string, frame []byte) {
+	if h.closed.Load() {
+		return
+	}
+	now := h.cfg.Now().UnixNano()
+	s := h.lock(id)
+	if s == nil {
+		return
+	}
+	defer s.mu.Unlock()
+	s.lastActive = now
+	if len(frame) == 0 {
+		s.state = nil
+		return
+	}
+	s.state = frame
+	h.fanOut(s, frame, now)
+}
+
+// fanOut offers frame to every subscriber of s without waiting; the caller
+// holds s.mu.
+func (h *Hub) fanOut(s *session, frame []byte, now int64) {
+	// Backwards, so that drop's swap with the last element only moves a
+	// subscriber that has already been served.
+	for i := len(s.subs) - 1; i >= 0; i-- {
+		sub := s.subs[i]
+		select {
+		case sub.c <- frame:
+		default:
+			h.drop(s, sub, ErrSlow, now)
+		}
+	}
+}
+
+func appendEventFrame(b []byte, typ string, seq uint64, epoch string, at time.Time, event []byte) []byte {
+	b = append(b, `{"type":`...)
+	b = appendString(b, typ)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"epoch":"`...)
+	b = append(b, epoch...)
+	b = append(b, `","time":"`...)
+	b = at.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","event":`...)
+	b = append(b, event...)
+	return append(b, '}')
+}
+
+func appendGapFrame(b []byte, epoch string, afterSeq, firstSeq uint64) []byte {
+	b = append(b, `{"type":"history_gap","epoch":"`...)
+	b = append(b, epoch...)
+	b = append(b, `","after_seq":`...)
+	b = strconv.AppendUint(b, afterSeq, 10)
+	b = append(b, `,"first_available_seq":`...)
+	b = strconv.AppendUint(b, firstSeq, 10)
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string. Plain ASCII, the usual case for
+// message types, is copied as is; anything else goes through encoding/json.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}

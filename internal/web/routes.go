@@ -1,0 +1,52 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// Handler returns the whole HTTP surface. Every route of twitchrelay is here.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.realIP, s.recoverer, s.logRequests, securityHeaders(s.opt.PublicURL))
+
+	// Probes, metrics, assets and Twitch's callbacks need no session.
+	r.Get("/healthz", s.handleHealthz)
+	r.Get("/readyz", s.handleReadyz)
+	if s.opt.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", s.opt.Metrics)
+	}
+	r.Get("/static/*", s.assets.serve)
+	r.Route("/callback/{session_id}", func(r chi.Router) {
+		r.Post("/", s.handleCallback)
+		r.MethodNotAllowed(methodNotAllowed("POST"))
+	})
+
+	// Pages and the socket: cookie sessions, CSRF on unsafe methods.
+	r.Group(func(r chi.Router) {
+		r.Use(s.sessions.LoadAndSave, crossOriginProtection(s.opt.PublicURL))
+		r.Get("/", s.handle(s.handleLanding))
+		r.Get("/login", s.handle(s.handleLogin))
+		r.Get("/auth", s.handle(s.handleAuth))
+		r.Get("/enter_streamer", s.handle(s.handleStreamerForm))
+		r.Post("/enter_streamer", s.handle(s.handleStreamerSubmit))
+		r.Get("/stream", s.handle(s.handleStream))
+		r.Post("/logout", s.handle(s.handleLogout))
+		r.Get("/ws", s.handleWS)
+	})
+	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error { return errNotFound }))
+	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, r *http.Request) error { return errMethodNotAllowed }))
+	return r
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		http.Error(w, "method not allowed: Twitch EventSub callbacks are POSTs", http.StatusMethodNotAllowed)
+	}
+}
+
+func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+	s.opt.Relay.HandleCallback(w, r, chi.URLParam(r, "session_id"))
+}

@@ -1,0 +1,115 @@
+// Package web is twitchrelay's HTTP surface: the pages of the original design (landing, auth,
+// streamer form, stream), the WebSocket endpoint, the EventSub callback, health and metrics.
+// All routes are in routes.go; handlers return errors that one adapter turns into responses.
+package web
+
+import (
+	"context"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/twitchrelay/twitchrelay/internal/auth"
+	"github.com/twitchrelay/twitchrelay/internal/helix"
+	"github.com/twitchrelay/twitchrelay/internal/hub"
+	"github.com/twitchrelay/twitchrelay/internal/relay"
+)
+
+// Limits and timeouts of the web layer, in one place.
+const (
+	readHeaderTimeout    = 10 * time.Second
+	twitchCallTimeout    = 10 * time.Second
+	tokenValidateEvery   = time.Hour // Twitch requires validation at start-up and hourly
+	wsReadLimit          = 4 << 10   // client frames are tiny JSON objects
+	wsWriteTimeout       = 10 * time.Second
+	wsPingInterval       = 25 * time.Second
+	wsHelloTimeout       = 30 * time.Second // the client must say stream_connected by then
+	subscribeTimeout     = 2 * time.Minute  // a background Ensure, rate-limit waits included
+	sessionLifetime      = 30 * 24 * time.Hour
+	sessionIdleTimeout   = 7 * 24 * time.Hour
+	sessionCookieName    = "twitchrelay_session"
+	staticCacheImmutable = "public, max-age=31536000, immutable"
+)
+
+// Authenticator is what the web layer needs of internal/auth.
+type Authenticator interface {
+	AuthCodeURL(state string, forceVerify bool) string
+	Exchange(ctx context.Context, code string) (auth.Token, error)
+	Refresh(ctx context.Context, t auth.Token) (auth.Token, error)
+	Validate(ctx context.Context, accessToken string) (auth.Validation, error)
+	Revoke(ctx context.Context, accessToken string) error
+	UserTokenSource(t auth.Token, onRefresh func(auth.Token)) *auth.UserTokenSource
+}
+
+// Helix is what the web layer needs of internal/helix.
+type Helix interface {
+	GetUsers(ctx context.Context, ts helix.TokenSource, logins, ids []string) ([]helix.User, error)
+	GetUserByLogin(ctx context.Context, ts helix.TokenSource, login string) (helix.User, error)
+	GetStreams(ctx context.Context, ts helix.TokenSource, userIDs []string) ([]helix.Stream, error)
+}
+
+// Relay is what the web layer needs of the subscription lifecycle.
+type Relay interface {
+	Ensure(ctx context.Context, s relay.Session) error
+	SocketOpened(sessionID string)
+	SocketClosed(sessionID string)
+	End(ctx context.Context, sessionID, reason string) error
+	Statuses(sessionID string) []relay.FeedStatus
+	HandleCallback(w http.ResponseWriter, r *http.Request, sessionID string)
+}
+
+// Options wires a Server. Every field but Metrics and Ready is required.
+type Options struct {
+	Logger         *slog.Logger
+	PublicURL      *url.URL
+	Sessions       *scs.SessionManager
+	Tokens         TokenStore
+	Auth           Authenticator
+	Helix          Helix
+	Relay          Relay
+	Hub            *hub.Hub
+	AllowedOrigins []string
+	TrustedProxies []netip.Prefix
+	Demo           bool
+	Version        string
+	Suggestions    []string                               // streamer logins offered on the form (demo)
+	Ready          map[string]func(context.Context) error // readiness checks by name
+	Metrics        http.Handler                           // served at /metrics when non-nil
+	Observer       Observer                               // metrics hooks; nil is fine
+}
+
+// Server serves every route of twitchrelay.
+type Server struct {
+	opt       Options
+	log       *slog.Logger
+	sessions  *scs.SessionManager
+	templates map[string]*template.Template
+	assets    *assets
+	started   time.Time
+	obs       Observer
+	tokens    *userTokens
+	live      liveSessions
+}
+
+// New parses the embedded templates and assets; a broken template fails here, at start-up.
+func New(opt Options) (*Server, error) {
+	s := &Server{opt: opt, log: opt.Logger, sessions: opt.Sessions, started: time.Now(), obs: opt.Observer,
+		tokens: newUserTokens(opt.Auth, opt.Tokens)}
+	if s.obs == nil {
+		s.obs = nopObserver{}
+	}
+	var err error
+	if s.assets, err = loadAssets(); err != nil {
+		return nil, err
+	}
+	if s.templates, err = parseTemplates(s.assets); err != nil {
+		return nil, err
+	}
+	s.sessions.ErrorFunc = s.sessionError
+	return s, nil
+}

@@ -1,0 +1,201 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/twitchrelay/twitchrelay/internal/hub"
+)
+
+// WebSocket close codes (documented in docs/PROTOCOL.md).
+const (
+	closeSlow       websocket.StatusCode = 4000 // fell behind: reconnect at once and resume
+	closeEnded      websocket.StatusCode = 4001 // the session ended (logout, lease, token): do not reconnect
+	closeBadMessage websocket.StatusCode = 4400 // the client sent something we do not understand
+	closeNoSession  websocket.StatusCode = 4401 // no logged-in session or no streamer chosen
+)
+
+// clientMessage is what the browser may send.
+type clientMessage struct {
+	Type    string `json:"type"`
+	Epoch   string `json:"epoch"`
+	LastSeq uint64 `json:"last_seq"`
+}
+
+// GET /ws: the live event socket of a logged-in session. Authenticated by the session cookie,
+// origin-checked; the first message must be stream_connected, which starts the subscriptions
+// and resumes from the last sequence the client saw.
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	user, sid, streamer := s.currentUser(ctx), s.sessions.GetString(ctx, keySessionID), s.currentStreamer(ctx)
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns()})
+	if err != nil {
+		s.obs.WSRejected("origin")
+		s.log.Info("ws: refused", "err", err, "client", ClientIP(r).String())
+		return // Accept has answered (403 for a foreign origin)
+	}
+	defer c.CloseNow()
+	if user == nil || streamer == nil {
+		s.obs.WSRejected("no_session")
+		c.Close(closeNoSession, "log in and choose a streamer first")
+		return
+	}
+	c.SetReadLimit(wsReadLimit)
+
+	hello, err := readHello(ctx, c)
+	if err != nil {
+		s.obs.WSRejected("bad_message")
+		closeForReadError(c, err)
+		return
+	}
+	src, err := s.tokens.source(ctx, sid)
+	if err != nil {
+		c.Close(closeEnded, "your Twitch login has ended")
+		return
+	}
+	sub, err := s.opt.Hub.Subscribe(sid, hub.Resume{Epoch: hello.Epoch, AfterSeq: hello.LastSeq})
+	if err != nil {
+		c.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	defer sub.Close()
+	s.opt.Relay.SocketOpened(sid)
+	defer s.opt.Relay.SocketClosed(sid)
+	s.obs.WSOpened()
+	defer s.obs.WSClosed()
+	s.live.add(sid)
+	defer s.live.remove(sid)
+	s.ensureSubscribed(&account{User: user, SID: sid, Token: src}, streamer)
+
+	// The reader owns nothing but the read side: a second message must also be valid.
+	readErr := make(chan error, 1)
+	go func() { readErr <- readLoop(ctx, c) }()
+
+	welcome, _ := json.Marshal(map[string]any{"type": "welcome", "epoch": s.opt.Hub.Epoch(), "streamer": streamer.Login})
+	if err := write(ctx, c, welcome); err != nil {
+		return
+	}
+	if err := write(ctx, c, statusFrame(s.opt.Relay.Statuses(sid))); err != nil {
+		return
+	}
+	ping := time.NewTicker(wsPingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case f := <-sub.C():
+			if err := write(ctx, c, f); err != nil {
+				return
+			}
+		case <-sub.Done():
+		flush: // what the hub buffered before it let go of us still goes out
+			for {
+				select {
+				case f := <-sub.C():
+					if err := write(ctx, c, f); err != nil {
+						return
+					}
+				default:
+					break flush
+				}
+			}
+			switch err := sub.Err(); {
+			case errors.Is(err, hub.ErrSlow):
+				s.obs.WSSlow()
+				c.Close(closeSlow, "too slow: reconnect and resume")
+			case errors.Is(err, hub.ErrReleased):
+				c.Close(closeEnded, "session ended")
+			default:
+				c.Close(websocket.StatusGoingAway, "server going away: reconnect")
+			}
+			return
+		case err := <-readErr:
+			closeForReadError(c, err)
+			return
+		case <-ping.C:
+			pctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
+			err := c.Ping(pctx)
+			cancel()
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) originPatterns() []string {
+	var p []string
+	if s.opt.PublicURL != nil {
+		p = append(p, s.opt.PublicURL.Host)
+	}
+	return append(p, s.opt.AllowedOrigins...)
+}
+
+// errBadClientMessage is a client frame we refuse.
+type errBadClientMessage struct{ reason string }
+
+func (e errBadClientMessage) Error() string { return e.reason }
+
+// readHello waits for stream_connected.
+func readHello(ctx context.Context, c *websocket.Conn) (clientMessage, error) {
+	hctx, cancel := context.WithTimeout(ctx, wsHelloTimeout)
+	defer cancel()
+	m, err := readMessage(hctx, c)
+	if err == nil && m.Type != "stream_connected" {
+		err = errBadClientMessage{"expected stream_connected first"}
+	}
+	return m, err
+}
+
+// readLoop reads until the connection ends; anything but a repeated stream_connected is refused.
+func readLoop(ctx context.Context, c *websocket.Conn) error {
+	for {
+		m, err := readMessage(ctx, c)
+		if err != nil {
+			return err
+		}
+		if m.Type != "stream_connected" {
+			return errBadClientMessage{"unknown message type"}
+		}
+	}
+}
+
+func readMessage(ctx context.Context, c *websocket.Conn) (clientMessage, error) {
+	typ, b, err := c.Read(ctx)
+	if err != nil {
+		return clientMessage{}, err
+	}
+	var m clientMessage
+	if typ != websocket.MessageText {
+		return m, errBadClientMessage{"binary frames are not accepted"}
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, errBadClientMessage{"not JSON"}
+	}
+	if m.Type == "" {
+		return m, errBadClientMessage{"message has no type"}
+	}
+	return m, nil
+}
+
+func closeForReadError(c *websocket.Conn, err error) {
+	var bad errBadClientMessage
+	switch {
+	case errors.As(err, &bad):
+		c.Close(closeBadMessage, bad.reason)
+	case errors.Is(err, context.DeadlineExceeded):
+		c.Close(websocket.StatusPolicyViolation, "no stream_connected message in time")
+	}
+	// Otherwise the client went away (or exceeded the read limit, which the library closed
+	// with 1009 already): nothing more to say.
+}
+
+func write(ctx context.Context, c *websocket.Conn, frame []byte) error {
+	wctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
+	defer cancel()
+	return c.Write(wctx, websocket.MessageText, frame)
+}

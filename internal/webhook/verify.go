@@ -1,0 +1,210 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+)
+
+// Limits and defaults of the Verifier.
+const (
+	DefaultMaxBody = 64 << 10         // bytes; Twitch's notifications are a few KiB
+	DefaultWindow  = 10 * time.Minute // PROTOCOL.md §4.4: reject older than 10 minutes
+	maxIDLen       = 256              // a message id longer than this is not Twitch's
+	signaturePfx   = "sha256="
+)
+
+// Message is a verified webhook message: headers first, then the parsed body.
+type Message struct {
+	ID                  string // Twitch-Eventsub-Message-Id
+	Type                string // notification | webhook_callback_verification | revocation | ...
+	Retry               int
+	Timestamp           time.Time
+	SubscriptionType    string // header, or the body's subscription.type when the header is absent
+	SubscriptionVersion string
+	Subscription        eventsub.Subscription
+	Event               json.RawMessage // notification only
+	Challenge           string          // webhook_callback_verification only
+
+	dedupeKey string
+}
+
+// Verifier checks webhook callbacks on the raw bytes before anything is parsed. It is safe for
+// concurrent use; the zero values of MaxBody, Window and Now take the defaults.
+type Verifier struct {
+	ServerSecret []byte           // secrets are derived per session with Secret
+	Dedupe       Deduper          // nil disables de-duplication (tests of the verifier only)
+	Now          func() time.Time // default time.Now
+	MaxBody      int64            // default DefaultMaxBody
+	Window       time.Duration    // default DefaultWindow; accepted timestamps are now±Window
+}
+
+// Verify checks r as a callback for sessionID, in this order: body size (ErrTooLarge),
+// headers (ErrMissingHeader, ErrMalformed), signature with the session's derived secret
+// (ErrBadSignature), timestamp window (ErrStale), duplicate message id (ErrDuplicate, or
+// ErrDedupe when the store fails), and only then the JSON body (ErrMalformedBody).
+//
+// Verify never looks at whether the session exists: a callback for an unknown session fails
+// with ErrBadSignature unless it was signed with that session's derived secret.
+// For ErrStale, ErrDuplicate, ErrDedupe and ErrMalformedBody the returned Message carries the
+// header fields (for logging); otherwise it is nil.
+func (v *Verifier) Verify(r *http.Request, sessionID string) (*Message, error) {
+	maxBody := v.MaxBody
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
+	if r.ContentLength > maxBody {
+		return nil, ErrTooLarge
+	}
+	msg, sig, ts, err := parseHeaders(r.Header)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, ErrTooLarge
+		}
+		return nil, fmt.Errorf("%w: read body: %v", ErrMalformed, err)
+	}
+	secret := Secret(v.ServerSecret, sessionID)
+	if !eventsub.ValidSignature([]byte(secret), msg.ID, ts, body, sig) {
+		return nil, ErrBadSignature
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	window := v.Window
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	if age := now().Sub(msg.Timestamp); age > window || age < -window {
+		return msg, fmt.Errorf("%w: %s off", ErrStale, age.Round(time.Second))
+	}
+	if v.Dedupe != nil {
+		msg.dedupeKey = sessionID + ":" + msg.ID
+		seen, err := v.Dedupe.Seen(r.Context(), msg.dedupeKey)
+		if err != nil {
+			return msg, fmt.Errorf("%w: %v", ErrDedupe, err)
+		}
+		if seen {
+			return msg, ErrDuplicate
+		}
+	}
+	if err := parseBody(msg, body); err != nil {
+		return msg, err
+	}
+	return msg, nil
+}
+
+// Forget unmarks msg in the dedupe store, so that Twitch's retry of a message we failed to
+// handle is accepted. It is a no-op for messages that were not marked.
+func (v *Verifier) Forget(ctx context.Context, msg *Message) error {
+	if v.Dedupe == nil || msg == nil || msg.dedupeKey == "" {
+		return nil
+	}
+	return v.Dedupe.Forget(ctx, msg.dedupeKey)
+}
+
+// parseHeaders checks the required headers and returns the message with its header fields,
+// the signature and the timestamp exactly as received (they are signed as sent).
+func parseHeaders(h http.Header) (msg *Message, sig, ts string, err error) {
+	id := h.Get(eventsub.HeaderMessageID)
+	typ := h.Get(eventsub.HeaderMessageType)
+	sig = h.Get(eventsub.HeaderMessageSignature)
+	ts = h.Get(eventsub.HeaderMessageTimestamp)
+	for _, hv := range [...][2]string{
+		{eventsub.HeaderMessageID, id}, {eventsub.HeaderMessageType, typ},
+		{eventsub.HeaderMessageSignature, sig}, {eventsub.HeaderMessageTimestamp, ts},
+	} {
+		if hv[1] == "" {
+			return nil, "", "", fmt.Errorf("%w: %s", ErrMissingHeader, hv[0])
+		}
+	}
+	if len(id) > maxIDLen {
+		return nil, "", "", fmt.Errorf("%w: message id longer than %d", ErrMalformed, maxIDLen)
+	}
+	if !validSignatureFormat(sig) {
+		return nil, "", "", fmt.Errorf("%w: signature is not sha256=<64 hex>", ErrMalformed)
+	}
+	at, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("%w: timestamp is not RFC 3339", ErrMalformed)
+	}
+	retry := 0
+	if s := h.Get(eventsub.HeaderMessageRetry); s != "" {
+		if retry, err = strconv.Atoi(s); err != nil || retry < 0 {
+			return nil, "", "", fmt.Errorf("%w: retry is not a count", ErrMalformed)
+		}
+	}
+	return &Message{
+		ID:                  id,
+		Type:                typ,
+		Retry:               retry,
+		Timestamp:           at,
+		SubscriptionType:    h.Get(eventsub.HeaderSubscriptionType),
+		SubscriptionVersion: h.Get(eventsub.HeaderSubscriptionVersion),
+	}, sig, ts, nil
+}
+
+func validSignatureFormat(sig string) bool {
+	hexPart, ok := strings.CutPrefix(sig, signaturePfx)
+	if !ok || len(hexPart) != 64 {
+		return false
+	}
+	for i := 0; i < len(hexPart); i++ {
+		c := hexPart[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// wireMessage is the body of every webhook message type.
+type wireMessage struct {
+	Subscription eventsub.Subscription `json:"subscription"`
+	Event        json.RawMessage       `json:"event"`
+	Challenge    string                `json:"challenge"`
+}
+
+// parseBody fills msg from a body whose signature was already checked.
+func parseBody(msg *Message, body []byte) error {
+	var w wireMessage
+	if err := json.Unmarshal(body, &w); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformedBody, err)
+	}
+	msg.Subscription = w.Subscription
+	msg.Event = w.Event
+	msg.Challenge = w.Challenge
+	if msg.SubscriptionType == "" {
+		msg.SubscriptionType = w.Subscription.Type
+	}
+	if msg.SubscriptionVersion == "" {
+		msg.SubscriptionVersion = w.Subscription.Version
+	}
+	switch msg.Type {
+	case eventsub.MessageTypeVerification:
+		if w.Challenge == "" {
+			return fmt.Errorf("%w: challenge missing", ErrMalformedBody)
+		}
+	case eventsub.MessageTypeNotification:
+		if len(w.Event) == 0 || string(w.Event) == "null" {
+			return fmt.Errorf("%w: event missing", ErrMalformedBody)
+		}
+	}
+	if (msg.Type == eventsub.MessageTypeVerification || msg.Type == eventsub.MessageTypeNotification ||
+		msg.Type == eventsub.MessageTypeRevocation) && w.Subscription.ID == "" {
+		return fmt.Errorf("%w: subscription id missing", ErrMalformedBody)
+	}
+	return nil
+}
