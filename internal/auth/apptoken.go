@@ -49,6 +49,9 @@ func (s *AppTokenSource) Token(ctx context.Context) (string, error) {
 	if tok, ok := s.cached(); ok {
 		return tok, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():

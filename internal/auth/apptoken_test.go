@@ -109,11 +109,14 @@ func TestAppTokenWrongSecret(t *testing.T) {
 	e.assertNotLogged(t, "wrongwrongwrong")
 }
 
-func TestAppTokenContextCancelledWhileWaiting(t *testing.T) {
+func TestAppTokenContextCancelled(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := e.client.AppTokenSource().Token(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	if n := e.rt.count(tokenPath); n != 0 {
+		t.Errorf("%d token requests with a cancelled context, want 0", n)
 	}
 }

@@ -23,7 +23,7 @@ const DefaultOAuthBaseURL = "https://id.twitch.tv/oauth2"
 
 // defaultScopes are what twitchrelay asks for: the user's followed channels (the "following"
 // feed) and followers of channels the user moderates (channel.follow v2).
-var defaultScopes = []string{"user:read:follows", "moderator:read:followers"}
+func defaultScopes() []string { return []string{"user:read:follows", "moderator:read:followers"} }
 
 const (
 	// expiryMargin: a token is treated as expired this long before Twitch says it is.
@@ -63,7 +63,7 @@ func New(cfg Config) *Client {
 	}
 	base := strings.TrimRight(cfg.OAuthBaseURL, "/")
 	if cfg.Scopes == nil {
-		cfg.Scopes = append([]string(nil), defaultScopes...)
+		cfg.Scopes = defaultScopes()
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}

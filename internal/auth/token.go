@@ -99,6 +99,9 @@ func (s *UserTokenSource) Token(ctx context.Context) (string, error) {
 	if tok, ok := s.fresh(); ok {
 		return tok, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():

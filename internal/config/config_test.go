@@ -114,3 +114,16 @@ func TestLoadCases(t *testing.T) {
 		})
 	}
 }
+
+func TestVariablesListsWhatLoadReads(t *testing.T) {
+	vars := Variables()
+	for _, want := range append(Required, "TWITCH_CLIENT_SECRET_FILE", "SERVER_SECRET_FILE", "REDIS_URL", "LISTEN_ADDR", "SUBSCRIPTION_LEASE") {
+		found := false
+		for _, v := range vars {
+			found = found || v == want
+		}
+		if !found {
+			t.Errorf("Variables() lacks %s: %v", want, vars)
+		}
+	}
+}

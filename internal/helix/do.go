@@ -81,7 +81,7 @@ func (c *Client) do(ctx context.Context, r call, out any) error {
 			r.ts.Invalidate(tok)
 			c.log.InfoContext(ctx, "helix token rejected, retrying with a fresh token", "endpoint", ep)
 			continue
-		case a.status == http.StatusTooManyRequests && limited < maxRateLimitRetries:
+		case a.status == http.StatusTooManyRequests && limited < maxRateLimitRetries && bucketEmpty(a.header):
 			limited++
 			wait := c.resetWait(a.header)
 			if err := c.rateLimitWait(ctx, ep, wait); err != nil {
@@ -167,6 +167,13 @@ func (c *Client) backoff(ctx context.Context, ep string, status, n int) error {
 		return fmt.Errorf("%s: waiting to retry: %w", ep, err)
 	}
 	return nil
+}
+
+// bucketEmpty tells a rate-limit 429 from other 429s (e.g. too many identical EventSub
+// subscriptions), which Twitch answers while points remain: waiting would not help.
+func bucketEmpty(h http.Header) bool {
+	rem, err := strconv.Atoi(h.Get("Ratelimit-Remaining"))
+	return err != nil || rem <= 0
 }
 
 // resetWait is how long to wait for the bucket of a 429 answer to refill.

@@ -220,6 +220,12 @@ func (cb *callbackServer) serve(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, m.Challenge)
 }
 
+func (cb *callbackServer) forgedCount() int {
+	cb.mu.Lock()
+	defer cb.mu.Unlock()
+	return cb.forged
+}
+
 func (cb *callbackServer) wasChallenged(id string) bool {
 	cb.mu.Lock()
 	defer cb.mu.Unlock()
@@ -233,3 +239,9 @@ func (cb *callbackServer) request(typ string, cond eventsub.Condition) eventsub.
 		Transport: eventsub.Transport{Method: "webhook", Callback: cb.url(), Secret: cb.secret},
 	}
 }
+
+// Both auth token sources are what the Helix client consumes.
+var (
+	_ helix.TokenSource = (*auth.AppTokenSource)(nil)
+	_ helix.TokenSource = (*auth.UserTokenSource)(nil)
+)

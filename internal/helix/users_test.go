@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twitchrelay/twitchrelay/internal/auth"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 )
 
@@ -155,7 +156,7 @@ func TestUserTokenRevokedEndsWithInvalidGrant(t *testing.T) {
 	if err == nil {
 		t.Fatal("GetUsers with a revoked token succeeded")
 	}
-	if !strings.Contains(err.Error(), "Invalid refresh token") {
-		t.Errorf("err = %v, want the refresh failure (the user must log in again)", err)
+	if !errors.Is(err, auth.ErrInvalidGrant) || !strings.Contains(err.Error(), "Invalid refresh token") {
+		t.Errorf("err = %v, want auth.ErrInvalidGrant from the refresh (the user must log in again)", err)
 	}
 }

@@ -199,7 +199,7 @@ func (s *Sim) WaitSubscription(ctx context.Context, id string, cond func(eventsu
 		sb, ok := s.subs[id]
 		var pub eventsub.Subscription
 		if ok {
-			pub = sb.Subscription
+			pub = sb.public()
 		}
 		changed := s.changed
 		s.mu.Unlock()

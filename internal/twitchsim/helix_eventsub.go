@@ -160,9 +160,16 @@ func (s *Sim) Subscriptions() []eventsub.Subscription {
 	defer s.mu.Unlock()
 	out := make([]eventsub.Subscription, 0, len(s.subOrder))
 	for _, id := range s.subOrder {
-		out = append(out, s.subs[id].Subscription)
+		out = append(out, s.subs[id].public())
 	}
 	return out
+}
+
+// public returns a copy of the subscription that callers may keep and change.
+func (sb *sub) public() eventsub.Subscription {
+	p := sb.Subscription
+	p.Condition = clonedCondition(p.Condition)
+	return p
 }
 
 func clonedCondition(c eventsub.Condition) eventsub.Condition {

@@ -45,7 +45,7 @@ func (s *Server) requireLogin(w http.ResponseWriter, r *http.Request) (*account,
 		if err := s.validate(ctx, a.SID, src); err != nil {
 			return nil, err
 		}
-		s.sessions.Put(ctx, keyValidatedAt, time.Now().Unix())
+		s.sessions.Put(ctx, keyValidatedAt, time.Now().UnixNano())
 	}
 	return a, nil
 }
@@ -59,6 +59,13 @@ func (s *Server) validate(ctx context.Context, sid string, src helix.TokenSource
 	if err == nil {
 		_, err = s.opt.Auth.Validate(tctx, tok)
 	}
+	if errors.Is(err, auth.ErrInvalidToken) {
+		// Expired before our clock said so: refresh once, then ask again.
+		src.Invalidate(tok)
+		if tok, err = src.Token(tctx); err == nil {
+			_, err = s.opt.Auth.Validate(tctx, tok)
+		}
+	}
 	switch {
 	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrInvalidGrant):
 		s.log.Info("token invalid: ending session", "session", shortID(sid), "err", err)
@@ -68,6 +75,17 @@ func (s *Server) validate(ctx context.Context, sid string, src helix.TokenSource
 		return errTwitchDown.with(err)
 	}
 	return nil
+}
+
+// userCallFailed ends the session when Twitch no longer accepts the user's login (a Helix
+// call with the user's token failed even after a refresh); other errors pass through.
+func (s *Server) userCallFailed(ctx context.Context, a *account, err error) error {
+	if errors.Is(err, auth.ErrInvalidGrant) || errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, helix.ErrUnauthorized) {
+		s.log.Info("user token refused by Twitch: ending session", "session", shortID(a.SID), "err", err)
+		s.endSession(ctx, a.SID, "token invalid")
+		return errSessionEnded.with(err)
+	}
+	return err
 }
 
 // endSession forgets everything of a relay session: subscriptions, token, hub history.

@@ -75,7 +75,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.sessions.Put(ctx, keySessionID, sid)
 	s.putJSON(ctx, keyUser, user)
-	s.sessions.Put(ctx, keyValidatedAt, time.Now().Unix())
+	s.sessions.Put(ctx, keyValidatedAt, time.Now().UnixNano())
 	s.sessions.Remove(ctx, keyCSRF) // a fresh form token for the new session
 	s.log.Info("login", "user_id", user.ID, "session", shortID(sid))
 	http.Redirect(w, r, "/enter_streamer", http.StatusSeeOther)

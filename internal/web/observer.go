@@ -10,6 +10,7 @@ type Observer interface {
 	WSRejected(reason string)
 	WSSlow()
 	SessionStoreError()
+	Delivered(d time.Duration) // from a verified callback to its frame written on a socket
 }
 
 type nopObserver struct{}
@@ -20,3 +21,4 @@ func (nopObserver) WSClosed()                              {}
 func (nopObserver) WSRejected(string)                      {}
 func (nopObserver) WSSlow()                                {}
 func (nopObserver) SessionStoreError()                     {}
+func (nopObserver) Delivered(time.Duration)                {}

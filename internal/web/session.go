@@ -124,6 +124,6 @@ type errorPage struct {
 
 // needsValidation: Twitch requires validating a session's token at start-up and hourly.
 func (s *Server) needsValidation(ctx context.Context) bool {
-	at := time.Unix(s.sessions.GetInt64(ctx, keyValidatedAt), 0)
+	at := time.Unix(0, s.sessions.GetInt64(ctx, keyValidatedAt))
 	return at.Before(s.started) || time.Since(at) > tokenValidateEvery
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"log/slog"
+	"time"
 
 	"github.com/twitchrelay/twitchrelay/internal/hub"
 	"github.com/twitchrelay/twitchrelay/internal/relay"
@@ -22,7 +23,8 @@ func (h HubSink) Event(sessionID string, ev webhook.Event) {
 		h.Logger.Error("encode event", "event_type", ev.Type, "err", err)
 		return
 	}
-	h.Hub.Publish(sessionID, hub.Message{Type: "event_updated", Event: b, Time: ev.Time})
+	// The frame's time is when the callback was verified (now); the event carries Twitch's own.
+	h.Hub.Publish(sessionID, hub.Message{Type: "event_updated", Event: b, Time: time.Now()})
 }
 
 // Status sends the session's feed statuses as its latest state.

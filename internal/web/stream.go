@@ -50,7 +50,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	p := streamPage{basePage: s.base(r, st.DisplayName+" · live events")}
 	users, err := s.opt.Helix.GetUsers(ctx, a.Token, nil, []string{st.ID})
 	if err != nil {
-		return err
+		return s.userCallFailed(r.Context(), a, err)
 	}
 	if len(users) == 0 { // the channel was deleted or banned since it was chosen
 		s.sessions.Remove(r.Context(), keyStreamer)
@@ -60,7 +60,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	p.Streamer = users[0]
 	streams, err := s.opt.Helix.GetStreams(ctx, a.Token, []string{st.ID})
 	if err != nil {
-		return err
+		return s.userCallFailed(r.Context(), a, err)
 	}
 	if len(streams) > 0 {
 		p.Live, p.Title, p.Category = true, streams[0].Title, streams[0].GameName

@@ -60,7 +60,7 @@ func (s *Server) handleStreamerSubmit(w http.ResponseWriter, r *http.Request) er
 	case errors.Is(err, helix.ErrNotFound):
 		return page("No Twitch channel is called “" + login + "”. Check the spelling and try again.")
 	case err != nil:
-		return err
+		return s.userCallFailed(r.Context(), a, err)
 	}
 	if old := s.currentStreamer(r.Context()); old != nil && old.ID != u.ID {
 		// A new streamer: the old one's subscriptions go now, not at lease end.

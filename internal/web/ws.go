@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -91,6 +92,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 			if err := write(ctx, c, f); err != nil {
 				return
 			}
+			if at, ok := frameTime(f); ok {
+				s.obs.Delivered(time.Since(at))
+			}
 		case <-sub.Done():
 		flush: // what the hub buffered before it let go of us still goes out
 			for {
@@ -169,6 +173,11 @@ func readMessage(ctx context.Context, c *websocket.Conn) (clientMessage, error) 
 	if err != nil {
 		return clientMessage{}, err
 	}
+	return decodeClientMessage(typ, b)
+}
+
+// decodeClientMessage parses one client frame; errors are errBadClientMessage.
+func decodeClientMessage(typ websocket.MessageType, b []byte) (clientMessage, error) {
 	var m clientMessage
 	if typ != websocket.MessageText {
 		return m, errBadClientMessage{"binary frames are not accepted"}
@@ -198,4 +207,25 @@ func write(ctx context.Context, c *websocket.Conn, frame []byte) error {
 	wctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
 	defer cancel()
 	return c.Write(wctx, websocket.MessageText, frame)
+}
+
+var eventFramePrefix = []byte(`{"type":"event_updated"`)
+
+// frameTime reads the "time" of an event frame (when the callback was verified, see HubSink)
+// without decoding the frame: the hub writes its keys in a fixed order.
+func frameTime(f []byte) (time.Time, bool) {
+	if !bytes.HasPrefix(f, eventFramePrefix) {
+		return time.Time{}, false
+	}
+	i := bytes.Index(f, []byte(`"time":"`))
+	if i < 0 {
+		return time.Time{}, false
+	}
+	rest := f[i+len(`"time":"`):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(rest[:j]))
+	return t, err == nil
 }

@@ -99,7 +99,11 @@ function handle(msg) {
       renderFeeds(msg.feeds || []);
       break;
     case "history_gap":
-      notice(`Some events from while you were away are no longer available (${msg.first_available_seq - msg.after_seq - 1} missed).`);
+      if (msg.first_available_seq <= msg.after_seq) {
+        state.lastSeq = 0; // the session started over on the server: take what comes
+      } else if (state.lastSeq > 0) {
+        notice(`Some events from while you were away are no longer available (${msg.first_available_seq - msg.after_seq - 1} missed).`);
+      }
       break;
   }
 }

@@ -1,0 +1,240 @@
+// Package apptest starts the real twitchrelay (internal/app) against the real Twitch simulator,
+// both on loopback HTTP listeners, for end-to-end tests, the soak test and the load harness.
+// Browser drives it like a person would: cookie jar, the simulator's consent form, the
+// streamer form, and the stream page's WebSocket.
+package apptest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/twitchrelay/twitchrelay/internal/app"
+	"github.com/twitchrelay/twitchrelay/internal/config"
+	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
+)
+
+// Test credentials: not the simulator's defaults, which real mode refuses.
+const (
+	ClientID     = "apptestclientid0000000000000000"
+	ClientSecret = "apptestclientsecret00000000000"
+	ServerSecret = "apptest-server-secret-0123456789abcdef"
+)
+
+// Options change the relay under test.
+type Options struct {
+	RedisURL string        // "" = in-memory sessions and state
+	Lease    time.Duration // SUBSCRIPTION_LEASE; 0 = the default
+	Env      map[string]string
+	Sim      *twitchsim.Sim // reuse a simulator (restart tests); nil = a new one
+	SimURL   string
+	Addr     string // listen address; "" = 127.0.0.1:0
+	Clock    *Clock // with Sim: that simulator's clock
+	Logs     io.Writer
+}
+
+// Harness is a running relay plus its simulated Twitch.
+type Harness struct {
+	tb     testing.TB
+	Sim    *twitchsim.Sim
+	SimURL string
+	URL    string // the relay's base URL (= PUBLIC_URL)
+	Addr   string
+	App    *app.App
+	Logs   *SyncBuffer
+	Clock  *Clock // the simulator's clock: Advance it to expire tokens
+	opt    Options
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Start runs a relay and (unless opt.Sim is set) a simulator; both stop at test cleanup.
+func Start(tb testing.TB, opt Options) *Harness {
+	tb.Helper()
+	h := &Harness{tb: tb, opt: opt, Logs: &SyncBuffer{}, Clock: opt.Clock}
+	if h.Clock == nil {
+		h.Clock = &Clock{}
+	}
+	if opt.Sim != nil {
+		h.Sim, h.SimURL = opt.Sim, opt.SimURL
+	} else {
+		h.Sim = twitchsim.New(twitchsim.Config{
+			ClientID: ClientID, ClientSecret: ClientSecret, AllowInsecureCallbacks: true,
+			RetryBackoff: time.Millisecond, Now: h.Clock.Now,
+		})
+		srv := httptest.NewServer(h.Sim)
+		h.SimURL = srv.URL
+		tb.Cleanup(func() { h.Sim.Close(); srv.Close() })
+	}
+	addr := opt.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		tb.Fatalf("apptest: listen: %v", err)
+	}
+	h.Addr = ln.Addr().String()
+	h.URL = "http://" + h.Addr
+	h.Sim.SetRedirectURIs(h.URL + "/auth")
+	env := map[string]string{
+		"PUBLIC_URL": h.URL, "TWITCH_CLIENT_ID": ClientID, "TWITCH_CLIENT_SECRET": ClientSecret,
+		"SERVER_SECRET": ServerSecret, "TWITCH_OAUTH_URL": h.SimURL + "/id/oauth2",
+		"TWITCH_HELIX_URL": h.SimURL + "/helix", "REDIS_URL": opt.RedisURL, "LOG_LEVEL": "debug",
+		"SHUTDOWN_TIMEOUT": "5s",
+	}
+	if opt.Lease > 0 {
+		env["SUBSCRIPTION_LEASE"] = opt.Lease.String()
+	}
+	for k, v := range opt.Env {
+		env[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		ln.Close()
+		tb.Fatalf("apptest: config: %v", err)
+	}
+	var logw io.Writer = h.Logs
+	if opt.Logs != nil {
+		logw = io.MultiWriter(h.Logs, opt.Logs)
+	}
+	log := slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, log, app.Options{Version: "test"})
+	if err != nil {
+		cancel()
+		ln.Close()
+		tb.Fatalf("apptest: app: %v", err)
+	}
+	h.App, h.cancel, h.done = a, cancel, make(chan error, 1)
+	go func() { h.done <- a.Serve(ctx, ln) }()
+	tb.Cleanup(func() { h.Stop() })
+	return h
+}
+
+// Stop shuts the relay down (as SIGTERM would) and waits for it; safe to call twice.
+func (h *Harness) Stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.tb.Errorf("apptest: serve: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		h.tb.Errorf("apptest: relay did not stop within 20s")
+	}
+}
+
+// Restart stops the relay and starts a new process on the same address, simulator and Redis.
+func (h *Harness) Restart() *Harness {
+	h.Stop()
+	opt := h.opt
+	opt.Sim, opt.SimURL, opt.Addr, opt.Clock = h.Sim, h.SimURL, h.Addr, h.Clock
+	return Start(h.tb, opt)
+}
+
+// RedisURL returns REDIS_URL (default redis://127.0.0.1:6379/0) after checking Redis answers.
+// Unreachable Redis fails the test in CI (CI=true) and skips it elsewhere.
+func RedisURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv("REDIS_URL")
+	if u == "" {
+		u = "redis://127.0.0.1:6379/0"
+	}
+	opt, err := redis.ParseURL(u)
+	if err == nil {
+		c := redis.NewClient(opt)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err = c.Ping(ctx).Err()
+		cancel()
+		c.Close()
+	}
+	if err != nil {
+		msg := fmt.Sprintf("Redis at %s is not reachable (%v): start redis-server or set REDIS_URL", u, err)
+		if os.Getenv("CI") != "" {
+			tb.Fatal(msg)
+		}
+		tb.Skip(msg)
+	}
+	return u
+}
+
+// Clock is real time plus an offset that tests advance.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now is time.Now plus the offset.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writes (the logs).
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Wait polls cond until it holds or the deadline passes; for state that has no channel to
+// wait on (the simulator's subscription list), with a short fixed tick, never a bare sleep.
+func Wait(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
+}
+
+func absolute(base, ref string) string {
+	b, _ := url.Parse(base)
+	r, err := b.Parse(ref)
+	if err != nil {
+		return ref
+	}
+	return r.String()
+}
+
+func trimErr(b []byte) string { return strings.TrimSpace(string(b)) }

@@ -1,0 +1,120 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twitchrelay/twitchrelay/internal/helix"
+	"github.com/twitchrelay/twitchrelay/internal/webhook"
+)
+
+// startFollowing sets up the following feed: Twitch has no event for "X followed someone",
+// so for the user's own channel we poll GET /channels/followed with the user's token and
+// diff; for anyone else's channel the feed is unavailable.
+func (m *Manager) startFollowing(ss *session) {
+	m.mu.Lock()
+	s := ss.s
+	running := ss.pollStop != nil
+	m.mu.Unlock()
+	switch {
+	case s.UserID != s.Streamer.ID:
+		m.setStatus(ss, TypeUserFollows, StatusUnavailable, reasonFollowingOnly)
+		return
+	case s.UserToken == nil:
+		m.setStatus(ss, TypeUserFollows, StatusPending, reasonNoToken)
+		return
+	case running:
+		return
+	}
+	ctx, cancel := context.WithCancel(m.ctx)
+	m.mu.Lock()
+	if m.sessions[s.ID] != ss || ss.pollStop != nil {
+		m.mu.Unlock()
+		cancel()
+		return
+	}
+	ss.pollStop = cancel
+	m.mu.Unlock()
+	m.wg.Go(func() { m.pollFollowing(ctx, ss) })
+}
+
+// pollFollowing polls until ctx ends. The first page is the baseline; every later poll
+// emits one event per channel that was not on the previous page, oldest first.
+func (m *Manager) pollFollowing(ctx context.Context, ss *session) {
+	var prev map[string]bool
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.mu.Lock()
+		s := ss.s
+		m.mu.Unlock()
+		chans, err := m.cfg.Helix.GetFollowedChannels(ctx, s.UserToken, s.UserID, followedPageSize)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, helix.ErrUnauthorized), errors.Is(err, helix.ErrForbidden):
+			m.log.Info("following poll", "session", shortID(s.ID), "err", err)
+			m.setStatus(ss, TypeUserFollows, StatusUnavailable, reasonFollowingAuth)
+		case err != nil:
+			m.log.Warn("following poll", "session", shortID(s.ID), "err", err)
+			m.hookError("following poll", err)
+			m.setStatus(ss, TypeUserFollows, StatusFailed, "Twitch is not answering right now; retrying")
+		default:
+			cur := make(map[string]bool, len(chans))
+			for _, c := range chans {
+				cur[c.BroadcasterID] = true
+			}
+			if prev != nil {
+				for i := len(chans) - 1; i >= 0; i-- {
+					if !prev[chans[i].BroadcasterID] {
+						m.emit(s, followsEvent(s, chans[i]))
+					}
+				}
+			}
+			prev = cur
+			m.setStatus(ss, TypeUserFollows, StatusActive, "")
+		}
+		t.Reset(m.cfg.PollInterval)
+	}
+}
+
+// followsEvent is the synthetic event of the following feed.
+func followsEvent(s Session, c helix.FollowedChannel) webhook.Event {
+	raw, _ := json.Marshal(c)
+	who := s.Streamer.DisplayName
+	if who == "" {
+		who = s.Streamer.Login
+	}
+	name := c.BroadcasterName
+	if name == "" {
+		name = c.BroadcasterLogin
+	}
+	return webhook.Event{
+		ID:      fmt.Sprintf("follows:%s:%s:%d", s.UserID, c.BroadcasterID, c.FollowedAt.UnixNano()),
+		Type:    TypeUserFollows,
+		Time:    c.FollowedAt.UTC(),
+		Summary: who + " followed " + name,
+		Actor:   webhook.Actor{ID: c.BroadcasterID, Login: c.BroadcasterLogin, Name: c.BroadcasterName},
+		Raw:     raw,
+	}
+}
+
+// emit hands an event to the Sink; a panicking Sink is logged, never fatal.
+func (m *Manager) emit(s Session, ev webhook.Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("relay: sink panicked: %v", p)
+			m.log.Error("sink", "session", shortID(s.ID), "event_type", ev.Type, "err", err)
+		}
+	}()
+	m.cfg.Sink.Event(s.ID, ev)
+	return nil
+}

@@ -1,0 +1,186 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// End deletes every subscription of a session now and forgets it: logout, a streamer
+// change, or a token found invalid. Open sockets stay counted (a socket may outlive it and
+// a later Ensure subscribes again). The hub's history is the caller's to release.
+func (m *Manager) End(ctx context.Context, sessionID, reason string) error {
+	unlock := m.lockSession(sessionID)
+	defer unlock()
+	return m.endLocked(ctx, sessionID, reason)
+}
+
+// UnsubscribeFromAllEvents is the original client's name for End.
+func (m *Manager) UnsubscribeFromAllEvents(ctx context.Context, sessionID string) error {
+	return m.End(ctx, sessionID, "unsubscribe")
+}
+
+// endLocked ends a session. Caller holds the session's op lock.
+func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
+	ids := map[string]struct{}{}
+	m.mu.Lock()
+	if ss := m.sessions[sid]; ss != nil {
+		delete(m.sessions, sid)
+		if ss.pollStop != nil {
+			ss.pollStop()
+		}
+		for _, st := range ss.types {
+			if st.subID != "" {
+				ids[st.subID] = struct{}{}
+			}
+		}
+		ss.notify()
+	}
+	m.mu.Unlock()
+	// Subscriptions this instance does not hold in memory (created before a restart or by
+	// another instance) are in the store.
+	rec, ok, err := m.cfg.Store.Load(ctx, sid)
+	if err != nil {
+		m.hookError("store load", err)
+		return fmt.Errorf("relay: end session %s: %w", shortID(sid), err)
+	}
+	if ok {
+		for id := range rec.Subs {
+			ids[id] = struct{}{}
+		}
+	}
+	var errs []error
+	for id := range ids {
+		if err := m.deleteSub(ctx, id); err != nil {
+			errs = append(errs, err) // the next Reconcile, or its next callback, deletes it
+		}
+	}
+	if err := m.cfg.Store.Delete(ctx, sid); err != nil {
+		m.hookError("store delete", err)
+		errs = append(errs, fmt.Errorf("relay: forget session %s: %w", shortID(sid), err))
+	}
+	m.log.Info("session ended", "session", shortID(sid), "reason", reason, "subscriptions", len(ids), "errors", len(errs))
+	return errors.Join(errs...)
+}
+
+// SocketOpened counts an open socket of a session: its lease stops running.
+func (m *Manager) SocketOpened(sessionID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sockets[sessionID]++
+	if ss := m.sessions[sessionID]; ss != nil && !ss.leaseUntil.IsZero() {
+		ss.leaseUntil, ss.dirty = time.Time{}, true
+	}
+}
+
+// SocketClosed counts a closed socket; after the last one the lease starts.
+func (m *Manager) SocketClosed(sessionID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sockets[sessionID]--; m.sockets[sessionID] > 0 {
+		return
+	}
+	delete(m.sockets, sessionID)
+	if ss := m.sessions[sessionID]; ss != nil {
+		ss.leaseUntil, ss.dirty = m.cfg.Now().Add(m.cfg.Lease), true
+	}
+}
+
+// Expire releases every session whose lease ended by now: its subscriptions are deleted in
+// Twitch, its state forgotten and OnRelease called. It also stores changed leases and renews
+// the stored state of sessions with open sockets, in one batch. Run calls it periodically;
+// tests call it with the time they want.
+func (m *Manager) Expire(ctx context.Context, now time.Time) error {
+	var expired []string
+	touch := map[string]time.Time{}
+	m.mu.Lock()
+	for id, ss := range m.sessions {
+		switch {
+		case m.sockets[id] == 0 && !ss.leaseUntil.IsZero() && !now.Before(ss.leaseUntil):
+			expired = append(expired, id)
+		case ss.dirty || m.sockets[id] > 0:
+			touch[id] = ss.leaseUntil
+			ss.dirty = false
+		}
+	}
+	m.mu.Unlock()
+	var errs []error
+	if len(touch) > 0 {
+		if err := m.cfg.Store.Touch(ctx, touch, m.storeTTL()); err != nil {
+			m.hookError("store touch", err)
+			errs = append(errs, fmt.Errorf("relay: store leases: %w", err))
+			m.markDirty(touch)
+		}
+	}
+	for _, id := range expired {
+		if err := m.release(ctx, id, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) markDirty(ids map[string]time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id := range ids {
+		if ss := m.sessions[id]; ss != nil {
+			ss.dirty = true
+		}
+	}
+}
+
+// release ends a session whose lease ended, unless a socket opened meanwhile.
+func (m *Manager) release(ctx context.Context, id string, now time.Time) error {
+	unlock := m.lockSession(id)
+	defer unlock()
+	m.mu.Lock()
+	ss := m.sessions[id]
+	still := ss != nil && m.sockets[id] == 0 && !ss.leaseUntil.IsZero() && !now.Before(ss.leaseUntil)
+	m.mu.Unlock()
+	if !still {
+		return nil
+	}
+	err := m.endLocked(ctx, id, "lease ended")
+	if m.cfg.OnRelease != nil {
+		m.cfg.OnRelease(id)
+	}
+	return err
+}
+
+// Shutdown stops the pollers and background deletes. With keep=false (in-memory state, lost
+// on exit) it deletes every subscription this instance owns; with keep=true (Redis) it keeps
+// them and stores the current leases, so a restart loses no event.
+func (m *Manager) Shutdown(ctx context.Context, keep bool) error {
+	m.cancel()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("relay: shutdown: %w", ctx.Err())
+	}
+	m.mu.Lock()
+	leases := make(map[string]time.Time, len(m.sessions))
+	for id, ss := range m.sessions {
+		leases[id] = ss.leaseUntil
+		if leases[id].IsZero() { // sockets are closing with the process: start the lease now
+			leases[id] = m.cfg.Now().Add(m.cfg.Lease)
+		}
+	}
+	m.mu.Unlock()
+	if keep {
+		if len(leases) == 0 {
+			return nil
+		}
+		return m.cfg.Store.Touch(ctx, leases, m.storeTTL())
+	}
+	var errs []error
+	for id := range leases {
+		unlock := m.lockSession(id)
+		errs = append(errs, m.endLocked(ctx, id, "shutdown"))
+		unlock()
+	}
+	return errors.Join(errs...)
+}

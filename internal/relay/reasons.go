@@ -1,0 +1,77 @@
+package relay
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/helix"
+)
+
+// Reasons the user reads next to a feed. Plain words, no Twitch jargon where avoidable.
+const (
+	reasonNotModerator  = "follower events need you to be a moderator of this channel"
+	reasonFollowerScope = "follower events need permission to read your followers: log out and log in again to grant it"
+	reasonFollowingOnly = "Twitch has no event for whom a channel follows; only available for your own channel"
+	reasonFollowingAuth = "reading whom you follow needs your permission: log out and log in again to grant it"
+	reasonNoToken       = "waiting for your Twitch login to be available again"
+	reasonVerifyFailed  = "Twitch could not reach this server to confirm the subscription"
+)
+
+// createFailure maps a failed create to a feed status and reason. A 403 means the
+// subscription is not possible for this user (unavailable); anything else is a failure that a
+// later attempt may fix.
+func createFailure(typ string, s Session, err error) (status, reason string) {
+	switch {
+	case errors.Is(err, helix.ErrForbidden) && typ == eventsub.TypeChannelFollow:
+		if s.UserID == s.Streamer.ID {
+			return StatusUnavailable, reasonFollowerScope
+		}
+		return StatusUnavailable, reasonNotModerator
+	case errors.Is(err, helix.ErrForbidden):
+		return StatusUnavailable, "Twitch does not allow this subscription for your account"
+	case errors.Is(err, helix.ErrRateLimited):
+		return StatusFailed, "Twitch's rate limit was reached; try again in a minute"
+	case errors.Is(err, helix.ErrUnavailable):
+		return StatusFailed, "Twitch is not answering right now; try again in a minute"
+	case errors.Is(err, helix.ErrUnauthorized):
+		return StatusFailed, "Twitch rejected this server's app credentials"
+	case errors.Is(err, helix.ErrBadRequest):
+		return StatusFailed, "Twitch rejected the subscription request"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return StatusFailed, "the subscription request was interrupted; reload to try again"
+	}
+	return StatusFailed, "the subscription could not be created"
+}
+
+// revocationReason puts Twitch's revocation status into words.
+func revocationReason(status string) string {
+	switch status {
+	case eventsub.StatusAuthorizationRevoked:
+		return "Twitch revoked the permission (the app was disconnected or the password changed)"
+	case eventsub.StatusUserRemoved:
+		return "the Twitch account no longer exists"
+	case eventsub.StatusModeratorRemoved:
+		return "you are no longer a moderator of this channel"
+	case eventsub.StatusNotificationFailuresExceeded:
+		return "Twitch stopped sending after too many failed deliveries"
+	case eventsub.StatusVersionRemoved:
+		return "Twitch retired this kind of subscription"
+	case eventsub.StatusVerificationFailed:
+		return reasonVerifyFailed
+	}
+	return "Twitch ended the subscription (" + status + ")"
+}
+
+// twitchStatus maps a Twitch subscription status to a feed status.
+func twitchStatus(status string) (string, string) {
+	switch status {
+	case eventsub.StatusEnabled:
+		return StatusActive, ""
+	case eventsub.StatusVerificationPending:
+		return StatusPending, ""
+	case eventsub.StatusVerificationFailed:
+		return StatusFailed, reasonVerifyFailed
+	}
+	return StatusRevoked, revocationReason(status)
+}

@@ -1,0 +1,205 @@
+// Package relay is the subscription lifecycle of twitchrelay: per relay session and
+// streamer, the EventSub webhook subscriptions of each feed (the original
+// TwitchSubscribeClient), their statuses, leases, start-up reconciliation, the
+// following-poller, and the POST /callback/{session_id} receiver that hands verified events
+// to the Sink.
+package relay
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/helix"
+	"github.com/twitchrelay/twitchrelay/internal/webhook"
+)
+
+// Defaults and limits of the lifecycle, in one place.
+const (
+	DefaultLease        = 1000 * time.Second // the original "default subscription time"
+	DefaultPollInterval = 60 * time.Second   // following-poller
+	maxSweepEvery       = 30 * time.Second   // Run's Expire/Touch ticker, at most
+	challengeWait       = 5 * time.Second    // how long a challenge waits for our create to return
+	backgroundTimeout   = 30 * time.Second   // deletes of stray subscriptions
+	followedPageSize    = 100
+)
+
+// Session is one relay session watching one streamer.
+type Session struct {
+	ID        string // relay session id: 128-bit random hex from the web layer; never logged in full
+	UserID    string // the logged-in Twitch user
+	UserLogin string
+	Streamer  Streamer
+	UserToken helix.TokenSource // the logged-in user's token (following-poller only)
+}
+
+// Streamer is the channel a session watches.
+type Streamer struct {
+	ID, Login, DisplayName string
+}
+
+// Helix is what the relay needs of internal/helix (a *helix.Client satisfies it).
+type Helix interface {
+	CreateSubscription(ctx context.Context, req eventsub.CreateRequest) (eventsub.Subscription, error)
+	ListSubscriptions(ctx context.Context, f helix.ListFilter) ([]eventsub.Subscription, error)
+	DeleteSubscription(ctx context.Context, id string) error
+	GetFollowedChannels(ctx context.Context, ts helix.TokenSource, userID string, first int) ([]helix.FollowedChannel, error)
+}
+
+// Sink receives what the browser must see; the web layer adapts it to the hub.
+type Sink interface {
+	// Event hands over a verified, normalised event. It must not block.
+	Event(sessionID string, ev webhook.Event)
+	// Status hands over every feed's status after one of them changed.
+	Status(sessionID string, feeds []FeedStatus)
+}
+
+// Config configures a Manager. PublicURL, ServerSecret, Helix, Sink, Store and Dedupe are
+// required; zero values of the rest take the defaults.
+type Config struct {
+	PublicURL    *url.URL // callbacks are PublicURL + "/callback/" + session id
+	ServerSecret []byte   // webhook secrets are derived from it (webhook.Secret); never logged
+	Helix        Helix
+	Sink         Sink
+	Store        Store
+	Dedupe       webhook.Deduper
+	Lease        time.Duration // how long subscriptions outlive the last socket; default DefaultLease
+	PollInterval time.Duration // following-poller; default DefaultPollInterval
+	MaxBody      int64         // callback body limit; default webhook.DefaultMaxBody
+	Logger       *slog.Logger  // default: discard
+	Now          func() time.Time
+
+	// Optional hooks, e.g. for metrics. They must not block.
+	OnWebhook func(eventType, outcome string) // one call per callback
+	OnStatus  func(feed, status string)       // a feed's status changed
+	OnRelease func(sessionID string)          // a lease ended and the session was released
+	OnError   func(op string, err error)      // a background Twitch or store call failed
+}
+
+// Manager runs the subscription lifecycle of every relay session. Create it with NewManager.
+type Manager struct {
+	cfg      Config
+	log      *slog.Logger
+	verifier *webhook.Verifier
+	prefix   string // PublicURL + "/callback/"
+
+	ctx    context.Context // background work (pollers, stray deletes); cancelled by Shutdown
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	sockets  map[string]int      // open sockets per session id (outlives End: a socket may stay)
+	deleting map[string]struct{} // subscription ids being deleted in the background
+	ops      map[string]*opLock  // per-session serialisation of Ensure/End/release
+}
+
+// NewManager returns a Manager. Call Run in a goroutine, Reconcile at start-up and Shutdown
+// at the end.
+func NewManager(cfg Config) *Manager {
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		verifier: &webhook.Verifier{ServerSecret: cfg.ServerSecret, Dedupe: cfg.Dedupe, Now: cfg.Now, MaxBody: cfg.MaxBody},
+		prefix:   strings.TrimSuffix(cfg.PublicURL.String(), "/") + "/callback/",
+		sessions: make(map[string]*session),
+		sockets:  make(map[string]int),
+		deleting: make(map[string]struct{}),
+		ops:      make(map[string]*opLock),
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	return m
+}
+
+// Run sweeps expired leases and refreshes the stored state of live sessions until ctx ends.
+func (m *Manager) Run(ctx context.Context) {
+	t := time.NewTicker(m.sweepEvery())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := m.Expire(ctx, m.cfg.Now()); err != nil {
+				m.log.Warn("lease sweep", "err", err)
+			}
+		}
+	}
+}
+
+func (m *Manager) sweepEvery() time.Duration {
+	return min(m.cfg.Lease/4, maxSweepEvery)
+}
+
+// storeTTL is how long a stored session outlives its last refresh: a lease plus two sweeps,
+// so a session whose instance died expires by itself.
+func (m *Manager) storeTTL() time.Duration {
+	return m.cfg.Lease + 2*m.sweepEvery()
+}
+
+// CallbackURL is the webhook callback of a session.
+func (m *Manager) CallbackURL(sessionID string) string {
+	return m.prefix + sessionID
+}
+
+// shortID is how a session id appears in logs: a hash prefix, never the id.
+func shortID(sid string) string {
+	sum := sha256.Sum256([]byte(sid))
+	return hex.EncodeToString(sum[:4])
+}
+
+func (m *Manager) hookError(op string, err error) {
+	if m.cfg.OnError != nil {
+		m.cfg.OnError(op, err)
+	}
+}
+
+// opLock serialises the lifecycle operations of one session.
+type opLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lockSession takes the session's operation lock and returns its release.
+func (m *Manager) lockSession(id string) func() {
+	m.mu.Lock()
+	l := m.ops[id]
+	if l == nil {
+		l = &opLock{}
+		m.ops[id] = l
+	}
+	l.refs++
+	m.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		m.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(m.ops, id)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// goBackground runs f with the Manager's background context, tracked for Shutdown.
+func (m *Manager) goBackground(f func(ctx context.Context)) {
+	m.wg.Go(func() { f(m.ctx) })
+}

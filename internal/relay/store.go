@@ -1,0 +1,160 @@
+package relay
+
+import (
+	"context"
+	"maps"
+	"sync"
+	"time"
+)
+
+// Record is the part of a session's lifecycle state that must survive a restart and be
+// visible to every instance: whom it watches, which subscriptions it owns, its lease.
+type Record struct {
+	SessionID  string
+	UserID     string
+	UserLogin  string
+	Streamer   Streamer
+	LeaseUntil time.Time           // zero while a socket is open
+	Subs       map[string]OwnedSub // by subscription id
+}
+
+// OwnedSub is a subscription a session owns.
+type OwnedSub struct {
+	ID     string `json:"id"`
+	Feed   string `json:"feed"`
+	Type   string `json:"type"`
+	Status string `json:"status"` // a feed status
+}
+
+// Store keeps Records. Every write takes a TTL so abandoned sessions expire by themselves.
+// Errors are returned, never panicked: the caller logs and, in a request, answers 503.
+type Store interface {
+	// Load returns a session's record; ok is false if there is none.
+	Load(ctx context.Context, sessionID string) (rec Record, ok bool, err error)
+	// Save replaces a session's record (subscriptions included).
+	Save(ctx context.Context, rec Record, ttl time.Duration) error
+	// SaveSub adds or replaces one owned subscription.
+	SaveSub(ctx context.Context, sessionID string, sub OwnedSub, ttl time.Duration) error
+	// DeleteSub forgets one owned subscription.
+	DeleteSub(ctx context.Context, sessionID, subID string) error
+	// Touch sets the lease deadlines of sessions that exist and renews their TTL, in one batch.
+	Touch(ctx context.Context, leases map[string]time.Time, ttl time.Duration) error
+	// Delete forgets a session.
+	Delete(ctx context.Context, sessionID string) error
+	// List returns every unexpired record.
+	List(ctx context.Context) ([]Record, error)
+}
+
+// MemoryStore is a Store in process memory, for a single instance without Redis.
+type MemoryStore struct {
+	mu   sync.Mutex
+	now  func() time.Time
+	recs map[string]memRecord
+}
+
+type memRecord struct {
+	rec     Record
+	expires time.Time
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{now: time.Now, recs: make(map[string]memRecord)}
+}
+
+// get returns a live record. Caller holds mu.
+func (s *MemoryStore) get(id string) (memRecord, bool) {
+	r, ok := s.recs[id]
+	if ok && !s.now().Before(r.expires) {
+		delete(s.recs, id)
+		return memRecord{}, false
+	}
+	return r, ok
+}
+
+func cloneRecord(r Record) Record {
+	r.Subs = maps.Clone(r.Subs)
+	if r.Subs == nil {
+		r.Subs = map[string]OwnedSub{}
+	}
+	return r
+}
+
+// Load implements Store.
+func (s *MemoryStore) Load(_ context.Context, id string) (Record, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.get(id)
+	if !ok {
+		return Record{}, false, nil
+	}
+	return cloneRecord(r.rec), true, nil
+}
+
+// Save implements Store.
+func (s *MemoryStore) Save(_ context.Context, rec Record, ttl time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recs[rec.SessionID] = memRecord{rec: cloneRecord(rec), expires: s.now().Add(ttl)}
+	return nil
+}
+
+// SaveSub implements Store. A sub for a session without a record is dropped, as in Redis
+// where the record would have expired.
+func (s *MemoryStore) SaveSub(_ context.Context, id string, sub OwnedSub, ttl time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.get(id)
+	if !ok {
+		return nil
+	}
+	r.rec.Subs[sub.ID] = sub
+	r.expires = s.now().Add(ttl)
+	s.recs[id] = r
+	return nil
+}
+
+// DeleteSub implements Store.
+func (s *MemoryStore) DeleteSub(_ context.Context, id, subID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.get(id); ok {
+		delete(r.rec.Subs, subID)
+	}
+	return nil
+}
+
+// Touch implements Store.
+func (s *MemoryStore) Touch(_ context.Context, leases map[string]time.Time, ttl time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, until := range leases {
+		if r, ok := s.get(id); ok {
+			r.rec.LeaseUntil = until
+			r.expires = s.now().Add(ttl)
+			s.recs[id] = r
+		}
+	}
+	return nil
+}
+
+// Delete implements Store.
+func (s *MemoryStore) Delete(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.recs, id)
+	return nil
+}
+
+// List implements Store.
+func (s *MemoryStore) List(_ context.Context) ([]Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Record, 0, len(s.recs))
+	for id := range s.recs {
+		if r, ok := s.get(id); ok {
+			out = append(out, cloneRecord(r.rec))
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,206 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/helix"
+	"github.com/twitchrelay/twitchrelay/internal/webhook"
+)
+
+// Ensure subscribes every feed of s. It is called when the stream page opens and when a
+// socket says stream_connected, so a repeat for the same streamer is cheap: feeds that are
+// active, pending, unavailable or revoked are left alone and only failed ones are retried
+// (and the following-poller picks up a fresh token). A different streamer first
+// unsubscribes the old one. Feed failures are statuses, not errors: Ensure fails only
+// when the session's state cannot be stored.
+func (m *Manager) Ensure(ctx context.Context, s Session) error {
+	return m.subscribeFeeds(ctx, s, feedOrder...)
+}
+
+// SubscribeToAllEvents is the original client's name for Ensure.
+func (m *Manager) SubscribeToAllEvents(ctx context.Context, s Session) error {
+	return m.subscribeFeeds(ctx, s, feedOrder...)
+}
+
+// SubscribeFollowedBy subscribes "the streamer is followed by someone" (channel.follow v2,
+// moderator_user_id = the logged-in user).
+func (m *Manager) SubscribeFollowedBy(ctx context.Context, s Session) error {
+	return m.subscribeFeeds(ctx, s, FeedFollowedBy)
+}
+
+// SubscribeFollowing starts "the streamer follows someone": polled, own channel only.
+func (m *Manager) SubscribeFollowing(ctx context.Context, s Session) error {
+	return m.subscribeFeeds(ctx, s, FeedFollowing)
+}
+
+// SubscribeStreamChanged subscribes stream.online, stream.offline and channel.update v2.
+func (m *Manager) SubscribeStreamChanged(ctx context.Context, s Session) error {
+	return m.subscribeFeeds(ctx, s, FeedStreamChanged)
+}
+
+// SubscribeUserChanged subscribes user.update.
+func (m *Manager) SubscribeUserChanged(ctx context.Context, s Session) error {
+	return m.subscribeFeeds(ctx, s, FeedUserChanged)
+}
+
+func (m *Manager) subscribeFeeds(ctx context.Context, s Session, feeds ...string) error {
+	if s.ID == "" || s.Streamer.ID == "" || s.UserID == "" {
+		return errors.New("relay: session id, user id and streamer id are required")
+	}
+	unlock := m.lockSession(s.ID)
+	defer unlock()
+	ss, err := m.sessionFor(ctx, s)
+	if err != nil {
+		return err
+	}
+	var todo []string
+	m.mu.Lock()
+	for _, feed := range feeds {
+		if feed == FeedFollowing {
+			continue
+		}
+		for _, typ := range feedTypes[feed] {
+			st := ss.types[typ]
+			if st.subID == "" && !st.inflight && (st.status == StatusPending || st.status == StatusFailed) {
+				st.inflight = true
+				todo = append(todo, typ)
+			}
+		}
+	}
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, typ := range todo {
+		wg.Go(func() { m.subscribeType(ctx, ss, typ) })
+	}
+	if len(feeds) > 0 && containsFeed(feeds, FeedFollowing) {
+		m.startFollowing(ss)
+	}
+	wg.Wait()
+	return nil
+}
+
+func containsFeed(feeds []string, f string) bool {
+	for _, x := range feeds {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// sessionFor returns the live state of s: the existing one for the same streamer and user
+// (with the token refreshed), or a new one, after ending the old one. Caller holds the
+// session's op lock.
+func (m *Manager) sessionFor(ctx context.Context, s Session) (*session, error) {
+	m.mu.Lock()
+	ss := m.sessions[s.ID]
+	if ss != nil && ss.s.Streamer.ID == s.Streamer.ID && ss.s.UserID == s.UserID {
+		if s.UserToken != nil {
+			ss.s.UserToken = s.UserToken
+		}
+		if s.UserLogin != "" {
+			ss.s.UserLogin = s.UserLogin
+		}
+		if s.Streamer.Login != "" {
+			ss.s.Streamer = s.Streamer
+		}
+		m.mu.Unlock()
+		return ss, nil
+	}
+	m.mu.Unlock()
+	if ss != nil {
+		if err := m.endLocked(ctx, s.ID, "streamer changed"); err != nil {
+			m.log.Warn("streamer change: unsubscribe", "session", shortID(s.ID), "err", err)
+		}
+	}
+	ss = newSession(s)
+	m.mu.Lock()
+	if m.sockets[s.ID] == 0 {
+		ss.leaseUntil = m.cfg.Now().Add(m.cfg.Lease)
+	}
+	rec := Record{SessionID: s.ID, UserID: s.UserID, UserLogin: s.UserLogin, Streamer: s.Streamer, LeaseUntil: ss.leaseUntil}
+	m.mu.Unlock()
+	if err := m.cfg.Store.Save(ctx, rec, m.storeTTL()); err != nil {
+		m.hookError("store save", err)
+		return nil, fmt.Errorf("relay: save session %s: %w", shortID(s.ID), err)
+	}
+	m.mu.Lock()
+	m.sessions[s.ID] = ss
+	m.mu.Unlock()
+	m.log.Info("session subscribing", "session", shortID(s.ID), "broadcaster_id", s.Streamer.ID)
+	m.publish(ss)
+	return ss, nil
+}
+
+// subscribeType creates one subscription and records the outcome. The type is marked
+// inflight by the caller.
+func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
+	m.mu.Lock()
+	s := ss.s
+	ss.creating++
+	m.mu.Unlock()
+	sub, err := m.create(ctx, s, typ)
+	m.mu.Lock()
+	ss.creating--
+	st := ss.types[typ]
+	st.inflight = false
+	live := m.sessions[s.ID] == ss
+	if err == nil && live {
+		st.subID = sub.ID
+		st.status, st.reason = twitchStatus(sub.Status)
+	} else if err != nil {
+		st.status, st.reason = createFailure(typ, s, err)
+	}
+	status := st.status
+	ss.notify() // a challenge for sub.ID may be waiting for us
+	m.mu.Unlock()
+	switch {
+	case err != nil:
+		m.log.Warn("subscribe", "session", shortID(s.ID), "event_type", typ, "broadcaster_id", s.Streamer.ID, "status", status, "err", err)
+	case !live: // ended while we were creating: nobody owns it
+		m.deleteSub(ctx, sub.ID)
+		return
+	default:
+		m.log.Info("subscribed", "session", shortID(s.ID), "event_type", typ, "subscription_id", sub.ID, "status", sub.Status)
+		m.mu.Lock()
+		status = st.status // the challenge may have been answered meanwhile
+		m.mu.Unlock()
+		owned := OwnedSub{ID: sub.ID, Feed: feedOf(typ), Type: typ, Status: status}
+		if serr := m.cfg.Store.SaveSub(ctx, s.ID, owned, m.storeTTL()); serr != nil {
+			m.hookError("store save", serr)
+			m.log.Warn("store subscription", "session", shortID(s.ID), "subscription_id", sub.ID, "err", serr)
+		}
+	}
+	m.publish(ss)
+}
+
+// create creates typ for s. A subscription adopted after a 409 that Twitch has disabled is
+// deleted and created again.
+func (m *Manager) create(ctx context.Context, s Session, typ string) (eventsub.Subscription, error) {
+	req := eventsub.CreateRequest{
+		Type: typ, Version: eventsub.Version(typ), Condition: condition(typ, s),
+		Transport: eventsub.Transport{Method: "webhook", Callback: m.CallbackURL(s.ID), Secret: webhook.Secret(m.cfg.ServerSecret, s.ID)},
+	}
+	sub, err := m.cfg.Helix.CreateSubscription(ctx, req)
+	if err != nil || sub.Status == eventsub.StatusEnabled || sub.Status == eventsub.StatusVerificationPending {
+		return sub, err
+	}
+	if err := m.cfg.Helix.DeleteSubscription(ctx, sub.ID); err != nil && !errors.Is(err, helix.ErrNotFound) {
+		return eventsub.Subscription{}, err
+	}
+	return m.cfg.Helix.CreateSubscription(ctx, req)
+}
+
+// deleteSub deletes a subscription in Twitch; one that is already gone is fine.
+func (m *Manager) deleteSub(ctx context.Context, id string) error {
+	err := m.cfg.Helix.DeleteSubscription(ctx, id)
+	if err != nil && !errors.Is(err, helix.ErrNotFound) {
+		m.hookError("delete subscription", err)
+		return fmt.Errorf("relay: delete subscription %s: %w", id, err)
+	}
+	return nil
+}

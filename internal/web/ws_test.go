@@ -1,0 +1,341 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/twitchrelay/twitchrelay/internal/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/hub"
+)
+
+// watcher logs in as login, chooses streamer, and connects the stream socket, waiting until
+// the stream feeds are active so that triggered events have somewhere to go.
+func watcher(t *testing.T, h *apptest.Harness, login, streamer string) (*apptest.Browser, *apptest.Socket) {
+	t.Helper()
+	b := h.NewBrowser()
+	if err := b.Login(login); err != nil {
+		t.Fatal(err)
+	}
+	if status, body, err := b.ChooseStreamer(streamer); err != nil || status != http.StatusOK {
+		t.Fatalf("choose %s = %d %v\n%.300s", streamer, status, err, body)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	s, err := b.Connect(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if _, err := s.WaitFeeds(ctx, func(f map[string]apptest.Feed) bool {
+		return f["stream_changed"].Status == "active" && f["user_changed"].Status == "active"
+	}); err != nil {
+		t.Fatalf("feeds never became active: %v", err)
+	}
+	return b, s
+}
+
+func nextEvent(t *testing.T, s *apptest.Socket) apptest.Frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	f, err := s.NextEvent(ctx)
+	if err != nil {
+		t.Fatalf("waiting for an event: %v", err)
+	}
+	return f
+}
+
+func TestEventsReachTheRightSocketOnly(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	_, a := watcher(t, h, "lurker_lou", "pixelpaladin")
+	_, b := watcher(t, h, "quietquinn", "cozycrafter")
+	ctx := t.Context()
+
+	if _, err := h.Sim.UpdateChannel(ctx, "pixelpaladin", "Speedrun night", "Celeste"); err != nil {
+		t.Fatal(err)
+	}
+	f := nextEvent(t, a)
+	if f.Event.Type != "channel.update" || f.Event.Title != "Speedrun night" || f.Event.Category != "Celeste" || f.Seq != 1 {
+		t.Fatalf("a got %s", f.Raw)
+	}
+	if _, err := h.Sim.UpdateUser(ctx, "cozycrafter", "Knitting and chill"); err != nil {
+		t.Fatal(err)
+	}
+	// b's first event must be its own streamer's: pixelpaladin's never reached it.
+	if f := nextEvent(t, b); f.Event.Type != "user.update" || f.Seq != 1 {
+		t.Fatalf("b got %s", f.Raw)
+	}
+}
+
+func TestEveryFeedEventArrives(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	// The streamer watches their own channel: every feed is available.
+	_, s := watcher(t, h, "nightowl_tv", "nightowl_tv")
+	ctx := t.Context()
+	if u, _ := h.Sim.User("nightowl_tv"); u.Stream != nil {
+		if _, err := h.Sim.EndStream(ctx, "nightowl_tv"); err != nil {
+			t.Fatal(err)
+		}
+		if f := nextEvent(t, s); f.Event.Type != "stream.offline" {
+			t.Fatalf("got %s", f.Raw)
+		}
+	}
+	first := s.LastSeq
+	steps := []struct {
+		do   func() error
+		typ  string
+		want string
+	}{
+		{func() error { _, err := h.Sim.Follow(ctx, "quietquinn", "nightowl_tv"); return err }, "channel.follow", "QuietQuinn followed"},
+		{func() error { _, err := h.Sim.GoLive(ctx, "nightowl_tv", "Late night chill", "Just Chatting"); return err }, "stream.online", "Went live"},
+		{func() error { _, err := h.Sim.UpdateChannel(ctx, "nightowl_tv", "New title", "Art"); return err }, "channel.update", "New title"},
+		{func() error { _, err := h.Sim.UpdateUser(ctx, "nightowl_tv", "hello"); return err }, "user.update", "Profile updated"},
+		{func() error { _, err := h.Sim.EndStream(ctx, "nightowl_tv"); return err }, "stream.offline", "Stream ended"},
+	}
+	for i, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		f := nextEvent(t, s)
+		if f.Event.Type != st.typ || !strings.Contains(f.Event.Summary, st.want) || f.Seq != first+uint64(i+1) {
+			t.Fatalf("step %d: got %s, want %s containing %q", i, f.Raw, st.typ, st.want)
+		}
+	}
+}
+
+func TestTwoTabsBothReceive(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	b, tab1 := watcher(t, h, "modmaria", "pixelpaladin")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	tab2, err := b.Connect(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tab2.Close()
+	if _, err := h.Sim.Follow(t.Context(), "gamergrace", "pixelpaladin"); err != nil {
+		t.Fatal(err)
+	}
+	f1, f2 := nextEvent(t, tab1), nextEvent(t, tab2)
+	if f1.Event.ID != f2.Event.ID || f1.Seq != f2.Seq || f1.Event.Type != "channel.follow" {
+		t.Fatalf("tabs differ: %s vs %s", f1.Raw, f2.Raw)
+	}
+}
+
+func TestReconnectGetsExactlyTheMissedEvents(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	b, s := watcher(t, h, "chatterbox42", "speedy_sam")
+	ctx := t.Context()
+	if _, err := h.Sim.UpdateChannel(ctx, "speedy_sam", "one", ""); err != nil {
+		t.Fatal(err)
+	}
+	first := nextEvent(t, s)
+	s.Close() // the laptop lid closes
+	for _, title := range []string{"two", "three"} {
+		if _, err := h.Sim.UpdateChannel(ctx, "speedy_sam", title, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s2, err := b.Connect(cctx, first.Epoch, first.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for _, want := range []string{"two", "three"} {
+		f := nextEvent(t, s2)
+		if f.Event.Title != want {
+			t.Fatalf("after reconnect got %s, want title %q", f.Raw, want)
+		}
+	}
+	if _, err := h.Sim.UpdateChannel(ctx, "speedy_sam", "four", ""); err != nil {
+		t.Fatal(err)
+	}
+	if f := nextEvent(t, s2); f.Event.Title != "four" || f.Seq != 4 {
+		t.Fatalf("live after backlog: %s", f.Raw)
+	}
+}
+
+func TestThousandEventsInOrder(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	_, s := watcher(t, h, "lurker_lou", "cozycrafter")
+	const n = 1000
+	errc := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := h.Sim.UpdateChannel(context.Background(), "cozycrafter", fmt.Sprintf("title %d", i), ""); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for i := range n {
+		f := nextEvent(t, s) // Next fails on any duplicate or out-of-order seq
+		if want := fmt.Sprintf("title %d", i); f.Event.Title != want {
+			t.Fatalf("event %d: title %q, want %q", i, f.Event.Title, want)
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSlowReaderIsDroppedAndLosesNothing(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	b, s := watcher(t, h, "h4x0r", "nightowl_tv")
+	sid := sessionIDOf(t, h, "nightowl_tv")
+	// The reader stops reading; big frames fill the socket buffers, then the hub's buffer.
+	big, _ := json.Marshal(map[string]any{"type": "channel.update", "summary": "padding", "title": strings.Repeat("x", 60<<10)})
+	const n = 200
+	for range n {
+		h.App.Hub.Publish(sid, hub.Message{Type: "event_updated", Event: big})
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var got uint64
+	var closeErr error
+	for {
+		f, err := s.Next(ctx)
+		if err != nil {
+			closeErr = err
+			break
+		}
+		if f.Type == "event_updated" {
+			got = f.Seq
+		}
+	}
+	if websocket.CloseStatus(closeErr) != 4000 {
+		t.Fatalf("slow reader closed with %v, want 4000", closeErr)
+	}
+	if got >= n {
+		t.Fatalf("reader got all %d frames before being dropped: the test did not make it slow", got)
+	}
+	s2, err := b.Connect(ctx, s.Epoch, s.LastSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for s2.LastSeq < n {
+		if _, err := s2.NextEvent(ctx); err != nil {
+			t.Fatalf("resume after %d: %v", s2.LastSeq, err)
+		}
+	}
+}
+
+// sessionIDOf finds the relay session id from the simulator's subscription callback.
+func sessionIDOf(t *testing.T, h *apptest.Harness, streamerLogin string) string {
+	t.Helper()
+	u, _ := h.Sim.User(streamerLogin)
+	for _, s := range h.Sim.Subscriptions() {
+		if s.Condition["broadcaster_user_id"] == u.ID || s.Condition["user_id"] == u.ID {
+			i := strings.LastIndex(s.Transport.Callback, "/")
+			return s.Transport.Callback[i+1:]
+		}
+	}
+	t.Fatalf("no subscription for %s", streamerLogin)
+	return ""
+}
+
+func TestSocketRefusals(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	b, live := watcher(t, h, "modmaria", "pixelpaladin")
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+
+	t.Run("foreign origin", func(t *testing.T) {
+		hdr := http.Header{"Origin": {"https://evil.example"}}
+		for _, c := range b.Jar.Cookies(mustURL(h.URL)) {
+			hdr.Add("Cookie", c.Name+"="+c.Value)
+		}
+		_, resp, err := websocket.Dial(ctx, "ws://"+h.Addr+"/ws", &websocket.DialOptions{HTTPHeader: hdr})
+		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("foreign origin: err %v resp %v", err, resp)
+		}
+	})
+	for _, tt := range []struct {
+		name   string
+		cookie string
+	}{{"no cookie", ""}, {"forged cookie", "twitchrelay_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}} {
+		t.Run(tt.name, func(t *testing.T) {
+			hdr := http.Header{"Origin": {h.URL}}
+			if tt.cookie != "" {
+				hdr.Set("Cookie", tt.cookie)
+			}
+			c, _, err := websocket.Dial(ctx, "ws://"+h.Addr+"/ws", &websocket.DialOptions{HTTPHeader: hdr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			_, _, err = c.Read(ctx)
+			if websocket.CloseStatus(err) != 4401 {
+				t.Fatalf("got %v, want close 4401", err)
+			}
+		})
+	}
+	bad := []struct {
+		name string
+		typ  websocket.MessageType
+		msg  string
+		code websocket.StatusCode
+	}{
+		{"not json", websocket.MessageText, "hello", 4400},
+		{"unknown type", websocket.MessageText, `{"type":"subscribe_all"}`, 4400},
+		{"no type", websocket.MessageText, `{"last_seq":1}`, 4400},
+		{"binary", websocket.MessageBinary, `{"type":"stream_connected"}`, 4400},
+		{"huge frame", websocket.MessageText, `{"type":"stream_connected","pad":"` + strings.Repeat("x", 8<<10) + `"}`, websocket.StatusMessageTooBig},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := b.DialWS(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			if err := c.Write(ctx, tt.typ, []byte(tt.msg)); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				_, _, err = c.Read(ctx)
+				if err != nil {
+					break
+				}
+			}
+			if got := websocket.CloseStatus(err); got != tt.code {
+				t.Fatalf("got %v (%d), want close %d", err, got, tt.code)
+			}
+		})
+	}
+	// None of that disturbed the healthy socket of the same session.
+	if _, err := h.Sim.Follow(t.Context(), "quietquinn", "pixelpaladin"); err != nil {
+		t.Fatal(err)
+	}
+	if f := nextEvent(t, live); f.Event.Type != "channel.follow" {
+		t.Fatalf("healthy socket got %s", f.Raw)
+	}
+}
+
+func TestShutdownSaysGoingAway(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	_, s := watcher(t, h, "quietquinn", "cozycrafter")
+	h.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var err error
+	for err == nil {
+		_, err = s.Next(ctx)
+	}
+	if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		var ce websocket.CloseError
+		t.Fatalf("on shutdown got %v (close error: %v), want 1001", err, errors.As(err, &ce))
+	}
+}
