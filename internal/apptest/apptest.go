@@ -238,3 +238,17 @@ func absolute(base, ref string) string {
 }
 
 func trimErr(b []byte) string { return strings.TrimSpace(string(b)) }
+
+// WaitSettled waits until the simulator has no subscription waiting for its challenge
+// answer: our side may call a feed active a moment before Twitch enables it.
+func (h *Harness) WaitSettled(tb testing.TB) {
+	tb.Helper()
+	Wait(tb, 10*time.Second, "subscriptions verified", func() bool {
+		for _, s := range h.Sim.Subscriptions() {
+			if s.Status == "webhook_callback_verification_pending" {
+				return false
+			}
+		}
+		return true
+	})
+}

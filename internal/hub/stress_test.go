@@ -75,6 +75,10 @@ func stressSubscriber(t *testing.T, h *Hub, id string) {
 					break read
 				}
 				b = <-sub.C()
+			case <-time.After(wait): // Close drops every subscriber; nothing may outlive it
+				t.Errorf("session %s connection %d: neither a frame nor Done within %v", id, conn, wait)
+				sub.Close()
+				return
 			}
 			f := decode(t, b)
 			switch {

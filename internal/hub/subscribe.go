@@ -1,7 +1,5 @@
 package hub
 
-import "runtime"
-
 // Subscriber is one registered receiver (one socket) of a session's frames.
 //
 // The goroutine that owns the socket reads C until Done is closed, and calls
@@ -106,10 +104,6 @@ func (h *Hub) Subscribe(id string, r Resume) (*Subscriber, error) {
 	for i := from; i < s.hist.len(); i++ {
 		sub.c <- s.hist.at(i).frame
 	}
-	s.mu.Unlock()
-	runtime.Gosched()
-	s.mu.Lock()
-	sub.idx = len(s.subs)
 	s.subs = append(s.subs, sub)
 	h.subscribers.Add(1)
 	return sub, nil

@@ -111,32 +111,18 @@ func TestBacklogLargerThanBuffer(t *testing.T) {
 	}
 }
 
-// TestResumeRacingPublishers reconnects over and over while several
-// publishers race each Subscribe: every connection must continue exactly
-// after the last seq seen, so the client sees 1..total once each, in order.
+// TestResumeRacingPublishers reconnects again and again, each time while
+// several publishers are publishing: every connection must continue exactly
+// after the last seq seen, so the client sees every event once, in order.
 func TestResumeRacingPublishers(t *testing.T) {
-	const publishers, perPublisher, reconnectEvery = 4, 250, 37
-	const total = publishers * perPublisher
+	const rounds, publishers, perRound = 50, 4, 20
+	const total = rounds * publishers * perRound
 	h := New(Config{HistorySize: total, BufferSize: total})
 	defer h.Close()
 
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for p := range publishers {
-		wg.Go(func() {
-			<-start
-			for i := range perPublisher {
-				h.Publish("s", event(p*perPublisher+i))
-			}
-		})
-	}
-	defer wg.Wait()
-
 	var seen []uint64
 	events := map[string]bool{}
-	sub := subscribe(t, h, "s", Resume{Epoch: h.Epoch()})
-	close(start)
-	for len(seen) < total {
+	read := func(sub *Subscriber) {
 		f := next(t, sub)
 		if f.Type != "event_updated" {
 			t.Fatalf("unexpected frame %s", f)
@@ -144,13 +130,42 @@ func TestResumeRacingPublishers(t *testing.T) {
 		if events[string(f.Event)] {
 			t.Fatalf("event %s delivered twice", f.Event)
 		}
+		if want := uint64(len(seen)) + 1; f.Seq != want {
+			t.Fatalf("seq %d after %d: a gap or a duplicate", f.Seq, want-1)
+		}
 		events[string(f.Event)] = true
 		seen = append(seen, f.Seq)
-		if len(seen)%reconnectEvery == 0 {
-			sub.Close()
-			sub = subscribe(t, h, "s", Resume{Epoch: h.Epoch(), AfterSeq: f.Seq})
+	}
+
+	sub := subscribe(t, h, "s", Resume{Epoch: h.Epoch()})
+	for r := range rounds {
+		// Leave with a few frames unread, then reconnect while publishers run.
+		for range len(sub.C()) / 2 {
+			read(sub)
+		}
+		sub.Close()
+		resume := Resume{Epoch: h.Epoch()}
+		if len(seen) > 0 {
+			resume.AfterSeq = seen[len(seen)-1]
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for p := range publishers {
+			wg.Go(func() {
+				<-start
+				for i := range perRound {
+					h.Publish("s", event((r*publishers+p)*perRound+i))
+				}
+			})
+		}
+		close(start)
+		sub = subscribe(t, h, "s", resume)
+		wg.Wait()
+		for uint64(len(seen)) < uint64((r+1)*publishers*perRound) {
+			read(sub)
 		}
 	}
+	expectEmpty(t, sub)
 	if !slices.Equal(seen, seqRange(1, total)) {
 		t.Fatalf("seqs not 1..%d in order: %v", total, seen)
 	}

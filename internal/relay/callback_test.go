@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -244,10 +243,8 @@ func TestCallbackUnknownSessionDeletesSubscription(t *testing.T) {
 	e.ensure(s)
 	sub := subOfType(t, e, s.ID, eventsub.TypeUserUpdate)
 	// The process restarts without its state: a fresh Manager and store.
-	old := e.m
 	e.store = NewMemoryStore()
 	e.m = e.newManager(nil)
-	t.Cleanup(func() { old.Shutdown(context.Background(), true) })
 	ds, err := e.sim.UpdateUser(context.Background(), "pixelpaladin", "anyone there?")
 	if err != nil || len(ds) != 1 || ds[0].Status != http.StatusNoContent {
 		t.Fatalf("delivery to an unknown session: %+v %v, want 204", ds, err)
@@ -263,8 +260,10 @@ type failingStore struct{ Store }
 
 var errDown = errors.New("connection refused")
 
-func (failingStore) Load(context.Context, string) (Record, bool, error) { return Record{}, false, errDown }
-func (failingStore) DeleteSub(context.Context, string, string) error    { return errDown }
+func (failingStore) Load(context.Context, string) (Record, bool, error) {
+	return Record{}, false, errDown
+}
+func (failingStore) DeleteSub(context.Context, string, string) error { return errDown }
 
 // The store is down while a notification for a session this instance does not hold arrives:
 // 503, the id is unmarked, and the retry after recovery is accepted.
@@ -280,5 +279,4 @@ func TestCallbackStoreDownIs503(t *testing.T) {
 	if a := e.post(sid, "notification", "m-503", time.Now(), body, ""); a.status != http.StatusNoContent {
 		t.Fatalf("retry after recovery: %d, want 204 (not a duplicate)", a.status)
 	}
-	_ = bytes.MinRead
 }

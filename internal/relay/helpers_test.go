@@ -121,7 +121,8 @@ type env struct {
 	store    Store
 	dedupe   webhook.Deduper
 	public   *url.URL
-	handler  atomic.Pointer[Manager] // the Manager behind /callback/ (swapped for restarts)
+	handler  atomic.Pointer[Manager]             // the Manager behind /callback/ (swapped for restarts)
+	hook     atomic.Pointer[func(*http.Request)] // sees every callback request first
 	m        *Manager
 	waits    atomic.Int32 // helix rate-limit waits
 	helixHTC *http.Client
@@ -136,6 +137,9 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	e.simURL = simSrv.URL
 	mux := http.NewServeMux()
 	mux.HandleFunc("/callback/{sid}", func(w http.ResponseWriter, r *http.Request) {
+		if h := e.hook.Load(); h != nil {
+			(*h)(r)
+		}
 		e.handler.Load().HandleCallback(w, r, r.PathValue("sid"))
 	})
 	relaySrv := httptest.NewServer(mux)
@@ -148,12 +152,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 		OnRateLimitWait: func(time.Duration) { e.waits.Add(1) },
 	})
 	e.m = e.newManager(mod)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-		defer cancel()
-		if err := e.m.Shutdown(ctx, true); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
+	t.Cleanup(func() { // runs after every Manager's own cleanup
 		relaySrv.Close()
 		simSrv.Close()
 		e.sim.Close()
@@ -172,6 +171,13 @@ func (e *env) newManager(mod func(*Config)) *Manager {
 	}
 	m := NewManager(cfg)
 	e.handler.Store(m)
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		if err := m.Shutdown(ctx, true); err != nil {
+			e.t.Logf("Shutdown: %v", err)
+		}
+	})
 	return m
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
@@ -76,20 +77,11 @@ func (m *Manager) subscribeFeeds(ctx context.Context, s Session, feeds ...string
 	for _, typ := range todo {
 		wg.Go(func() { m.subscribeType(ctx, ss, typ) })
 	}
-	if len(feeds) > 0 && containsFeed(feeds, FeedFollowing) {
+	if slices.Contains(feeds, FeedFollowing) {
 		m.startFollowing(ss)
 	}
 	wg.Wait()
 	return nil
-}
-
-func containsFeed(feeds []string, f string) bool {
-	for _, x := range feeds {
-		if x == f {
-			return true
-		}
-	}
-	return false
 }
 
 // sessionFor returns the live state of s: the existing one for the same streamer and user

@@ -2,6 +2,8 @@ package relay
 
 import (
 	"context"
+	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
@@ -126,5 +128,51 @@ func TestEnsureRetriesFailedFeeds(t *testing.T) {
 	}
 	if f := statusOf(got, FeedFollowedBy); f.Status != StatusUnavailable {
 		t.Errorf("followed_by after retry = %s (%s), want unavailable (not a moderator)", f.Status, f.Reason)
+	}
+}
+
+// slowCreate returns Create's answer only after Twitch's challenge has reached us, the order
+// in which a real network may deliver them.
+type slowCreate struct {
+	Helix
+	arrived <-chan struct{}
+}
+
+func (h slowCreate) CreateSubscription(ctx context.Context, req eventsub.CreateRequest) (eventsub.Subscription, error) {
+	sub, err := h.Helix.CreateSubscription(ctx, req)
+	select {
+	case <-h.arrived:
+	case <-ctx.Done():
+	}
+	return sub, err
+}
+
+// The challenge arrives before our create call has returned the subscription id: the
+// receiver waits for it and then answers, and the feed becomes active.
+func TestChallengeBeforeCreateReturns(t *testing.T) {
+	arrived := make(chan struct{})
+	var once sync.Once
+	e := newEnv(t, nil)
+	e.m = e.newManager(func(c *Config) { c.Helix = slowCreate{Helix: e.helix, arrived: arrived} })
+	hook := func(r *http.Request) {
+		if r.Header.Get(eventsub.HeaderMessageType) == eventsub.MessageTypeVerification {
+			once.Do(func() { close(arrived) })
+		}
+	}
+	e.hook.Store(&hook)
+	s := e.session("modmaria", "pixelpaladin")
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := e.m.SubscribeUserChanged(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	f := e.sink.waitStatus(t, s.ID, FeedUserChanged, StatusActive)
+	subs := e.simSubs(s.ID)
+	if len(subs) != 1 || subs[0].Type != eventsub.TypeUserUpdate {
+		t.Fatalf("SubscribeUserChanged created %+v, want one user.update", subs)
+	}
+	sub, err := e.sim.WaitVerified(ctx, subs[0].ID)
+	if err != nil || sub.Status != eventsub.StatusEnabled {
+		t.Fatalf("subscription %s (%v), want enabled; feed %+v", sub.Status, err, f)
 	}
 }

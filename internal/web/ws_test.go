@@ -39,6 +39,7 @@ func watcher(t *testing.T, h *apptest.Harness, login, streamer string) (*apptest
 	}); err != nil {
 		t.Fatalf("feeds never became active: %v", err)
 	}
+	h.WaitSettled(t)
 	return b, s
 }
 

@@ -128,7 +128,7 @@ func TestRedisDeduperDownFailsClosed(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, DialerRetries: 1, DialerRetryTimeout: time.Millisecond})
 	defer c.Close()
 	d := NewRedisDeduper(c, "", time.Minute)
 	if _, err := d.Seen(context.Background(), "x"); err == nil {
