@@ -16,7 +16,7 @@ var sampleEvent = json.RawMessage(`{"user_id":"1234","user_login":"cool_user","u
 var sampleMessage = Message{Type: "event_updated", Event: sampleEvent}
 
 // drain empties every subscriber's buffer, as their socket writers would.
-func drain(b *testing.B, subs []*Subscriber) {
+func drain(subs []*Subscriber) {
 	for _, sub := range subs {
 		for len(sub.c) > 0 {
 			<-sub.c
@@ -43,7 +43,7 @@ func BenchmarkPublish(b *testing.B) {
 				h.Publish("s", sampleMessage)
 				if i%batch == batch-1 {
 					b.StopTimer()
-					drain(b, subs)
+					drain(subs)
 					b.StartTimer()
 				}
 			}
@@ -80,7 +80,7 @@ func BenchmarkPublishManySessions(b *testing.B) {
 				h.Publish(ids[i%sessions], sampleMessage)
 				if i%round == round-1 {
 					b.StopTimer()
-					drain(b, subs)
+					drain(subs)
 					b.StartTimer()
 				}
 			}

@@ -96,7 +96,10 @@ func TestEveryFeedEventArrives(t *testing.T) {
 		want string
 	}{
 		{func() error { _, err := h.Sim.Follow(ctx, "quietquinn", "nightowl_tv"); return err }, "channel.follow", "QuietQuinn followed"},
-		{func() error { _, err := h.Sim.GoLive(ctx, "nightowl_tv", "Late night chill", "Just Chatting"); return err }, "stream.online", "Went live"},
+		{func() error {
+			_, err := h.Sim.GoLive(ctx, "nightowl_tv", "Late night chill", "Just Chatting")
+			return err
+		}, "stream.online", "Went live"},
 		{func() error { _, err := h.Sim.UpdateChannel(ctx, "nightowl_tv", "New title", "Art"); return err }, "channel.update", "New title"},
 		{func() error { _, err := h.Sim.UpdateUser(ctx, "nightowl_tv", "hello"); return err }, "user.update", "Profile updated"},
 		{func() error { _, err := h.Sim.EndStream(ctx, "nightowl_tv"); return err }, "stream.offline", "Stream ended"},
