@@ -26,7 +26,7 @@ RUN go mod download && go mod verify
 COPY . .
 
 ARG VERSION=dev
-ARG TARGETOS=linux
+ARG TARGETOS
 ARG TARGETARCH
 RUN --mount=type=cache,target=/root/.cache/go-build \
     GOOS=$TARGETOS GOARCH=$TARGETARCH \

@@ -164,7 +164,7 @@ func (tb *tab) exceptions() []string {
 // with a small local page: the test runs off the network, and a failed iframe would show
 // Chromium's error page in the screenshots and could slow the page's load event.
 func (tb *tab) standInPlayer() {
-	events := chromedp.Events(tb.ctx, fetch.EventRequestPaused)
+	events := chromedp.Events(tb.ctx, fetch.RequestPaused)
 	if _, err := chromedp.Call(tb.ctx, fetch.Enable, fetch.EnableParams{
 		Patterns: []*fetch.RequestPattern{{URLPattern: "https://player.twitch.tv/*"}},
 	}); err != nil {

@@ -150,12 +150,15 @@ func (m *Manager) expectsChallenge(ctx context.Context, sid string, sub eventsub
 			}
 			return ok, nil
 		}
-		if true || ss.creating == 0 {
+		if ss.creating == 0 {
 			m.mu.Unlock()
 			return false, nil
 		}
 		changed := ss.changed
 		m.mu.Unlock()
+		if m.challengeWaiting != nil {
+			m.challengeWaiting()
+		}
 		select {
 		case <-changed:
 		case <-timer.C:

@@ -121,8 +121,7 @@ type env struct {
 	store    Store
 	dedupe   webhook.Deduper
 	public   *url.URL
-	handler  atomic.Pointer[Manager]             // the Manager behind /callback/ (swapped for restarts)
-	hook     atomic.Pointer[func(*http.Request)] // sees every callback request first
+	handler  atomic.Pointer[Manager] // the Manager behind /callback/ (swapped for restarts)
 	m        *Manager
 	waits    atomic.Int32 // helix rate-limit waits
 	helixHTC *http.Client
@@ -137,9 +136,6 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	e.simURL = simSrv.URL
 	mux := http.NewServeMux()
 	mux.HandleFunc("/callback/{sid}", func(w http.ResponseWriter, r *http.Request) {
-		if h := e.hook.Load(); h != nil {
-			(*h)(r)
-		}
 		e.handler.Load().HandleCallback(w, r, r.PathValue("sid"))
 	})
 	relaySrv := httptest.NewServer(mux)

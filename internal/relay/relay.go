@@ -98,6 +98,8 @@ type Manager struct {
 	sockets  map[string]int      // open sockets per session id (outlives End: a socket may stay)
 	deleting map[string]struct{} // subscription ids being deleted in the background
 	ops      map[string]*opLock  // per-session serialisation of Ensure/End/release
+
+	challengeWaiting func() // tests: a challenge is waiting for a create to return
 }
 
 // NewManager returns a Manager. Call Run in a goroutine, Reconcile at start-up and Shutdown

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"net/http"
 	"sync"
 	"testing"
 
@@ -131,8 +130,8 @@ func TestEnsureRetriesFailedFeeds(t *testing.T) {
 	}
 }
 
-// slowCreate returns Create's answer only after Twitch's challenge has reached us, the order
-// in which a real network may deliver them.
+// slowCreate returns Create's answer only after Twitch's challenge has reached us and is
+// waiting for it, an order a real network may produce.
 type slowCreate struct {
 	Helix
 	arrived <-chan struct{}
@@ -154,12 +153,7 @@ func TestChallengeBeforeCreateReturns(t *testing.T) {
 	var once sync.Once
 	e := newEnv(t, nil)
 	e.m = e.newManager(func(c *Config) { c.Helix = slowCreate{Helix: e.helix, arrived: arrived} })
-	hook := func(r *http.Request) {
-		if r.Header.Get(eventsub.HeaderMessageType) == eventsub.MessageTypeVerification {
-			once.Do(func() { close(arrived) })
-		}
-	}
-	e.hook.Store(&hook)
+	e.m.challengeWaiting = func() { once.Do(func() { close(arrived) }) }
 	s := e.session("modmaria", "pixelpaladin")
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()

@@ -89,8 +89,8 @@ func nextEvent(t testing.TB, s *apptest.Socket) apptest.Frame {
 	return f
 }
 
-// noEventWithin checks that the next frame on s is the marker event (an event the test
-// triggered afterwards), i.e. nothing else was delivered in between.
+// expectTitle checks that the next event on s is the channel.update titled title: with a
+// marker sent last, it proves that nothing else (a forgery, a duplicate) arrived before it.
 func expectTitle(t testing.TB, s *apptest.Socket, title string) apptest.Frame {
 	t.Helper()
 	f := nextEvent(t, s)

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// quantiles are latencies in milliseconds.
+type quantiles struct {
+	P50 float64 `json:"p50_ms"`
+	P90 float64 `json:"p90_ms"`
+	P99 float64 `json:"p99_ms"`
+	Max float64 `json:"max_ms"`
+}
+
+func quantilesOf(ns []int64) quantiles {
+	if len(ns) == 0 {
+		return quantiles{}
+	}
+	slices.Sort(ns)
+	at := func(q float64) float64 {
+		return float64(ns[min(len(ns)-1, int(q*float64(len(ns))))]) / 1e6
+	}
+	return quantiles{at(0.50), at(0.90), at(0.99), float64(ns[len(ns)-1]) / 1e6}
+}
+
+// figures are the measures of one load against one server.
+type figures struct {
+	Server     string           `json:"server"` // bare | relay-memory | relay-redis
+	Loop       string           `json:"loop"`   // open | closed
+	Sessions   int              `json:"sessions"`
+	Rate       float64          `json:"rate_target,omitempty"`
+	Conns      int              `json:"conns"`
+	Seconds    float64          `json:"seconds"`
+	Sent       int64            `json:"sent"`
+	Accepted   int64            `json:"accepted"`
+	PerSecond  float64          `json:"accepted_per_s"`
+	Errors     int64            `json:"errors"`
+	Statuses   map[string]int64 `json:"error_statuses,omitempty"`
+	Lost       int64            `json:"lost"`
+	Duplicated int64            `json:"duplicated"`
+	Misrouted  int64            `json:"misrouted"`
+	SocketErrs int64            `json:"socket_errors"`
+	// Latency: relay = callback sent (scheduled, in open loop) → frame received;
+	// bare = sent → 204 received (there is no frame).
+	Latency    quantiles `json:"latency"`
+	Answer     quantiles `json:"answer_latency"` // sent → HTTP answer
+	PeakRSSMiB float64   `json:"peak_rss_mib"`
+	HeapMiB    float64   `json:"heap_inuse_mib"`
+	Goroutines int       `json:"goroutines"`
+}
+
+// summarize waits (bounded) for the frames of accepted messages, then counts.
+func summarize(r *recorder, n int, elapsed time.Duration, f *fleet, peak float64) figures {
+	accepted := int64(0)
+	for g := range n {
+		if r.ok[g] {
+			accepted++
+		}
+	}
+	if f != nil {
+		deadline := time.Now().Add(5 * time.Second)
+		for r.got.Load() < accepted && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond) // a counter to watch, bounded by the deadline
+		}
+	}
+	out := figures{Sent: int64(n), Accepted: accepted, Errors: r.errs.Load(), Misrouted: r.misroute.Load(),
+		Seconds: elapsed.Seconds(), PerSecond: float64(accepted) / elapsed.Seconds(), PeakRSSMiB: peak}
+	r.statuses.Range(func(k, v any) bool {
+		if out.Statuses == nil {
+			out.Statuses = map[string]int64{}
+		}
+		out.Statuses[strconv.Itoa(k.(int))] = v.(*atomic.Int64).Load()
+		return true
+	})
+	lat, ans := make([]int64, 0, n), make([]int64, 0, n)
+	for g := range n {
+		if !r.ok[g] {
+			continue
+		}
+		ans = append(ans, r.resp[g])
+		switch c := r.recv[g].Load(); {
+		case f == nil:
+		case c == 0:
+			out.Lost++
+		default:
+			out.Duplicated += int64(c - 1)
+			lat = append(lat, r.lat[g].Load())
+		}
+	}
+	out.Answer = quantilesOf(ans)
+	out.Latency = out.Answer
+	if f != nil {
+		out.Latency = quantilesOf(lat)
+		out.SocketErrs = f.sockErrs.Load() + f.seqErrs.Load()
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	out.HeapMiB = float64(ms.HeapInuse) / (1 << 20)
+	out.Goroutines = runtime.NumGoroutine()
+	return out
+}
+
+// rssBytes is this process's resident set (VmRSS), or another's with pid > 0.
+func rssBytes(pid int) int64 {
+	name := "/proc/self/status"
+	if pid > 0 {
+		name = "/proc/" + strconv.Itoa(pid) + "/status"
+	}
+	fh, err := os.Open(name)
+	if err != nil {
+		return 0
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// samplePeakRSS samples RSS every 200 ms until ctx ends; the result is the peak in MiB.
+func samplePeakRSS(ctx context.Context) <-chan float64 {
+	out := make(chan float64, 1)
+	go func() {
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		peak := rssBytes(0)
+		for {
+			select {
+			case <-ctx.Done():
+				out <- float64(max(peak, rssBytes(0))) / (1 << 20)
+				return
+			case <-t.C:
+				peak = max(peak, rssBytes(0))
+			}
+		}
+	}()
+	return out
+}
+
+// raiseFileLimit lifts RLIMIT_NOFILE: both ends of every socket live in this process.
+func raiseFileLimit(want uint64) (uint64, error) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0, err
+	}
+	if l.Cur >= want {
+		return l.Cur, nil
+	}
+	n := syscall.Rlimit{Cur: want, Max: max(want, l.Max)}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &n); err != nil {
+		n = syscall.Rlimit{Cur: l.Max, Max: l.Max} // not privileged: the hard limit is the most
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &n); err != nil {
+			return l.Cur, err
+		}
+	}
+	return n.Cur, nil
+}

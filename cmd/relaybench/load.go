@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+)
+
+// twitchTimestamp is RFC 3339 with nine fraction digits, as Twitch (and the simulator) send it.
+const twitchTimestamp = "2006-01-02T15:04:05.000000000Z07:00"
+
+// signedRequest is a notification for t, posted to url, signed like Twitch with message id id.
+func signedRequest(t *target, url, id string) *http.Request {
+	ts := time.Now().UTC().Format(twitchTimestamp)
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(t.body))
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set(eventsub.HeaderMessageID, id)
+	h.Set(eventsub.HeaderMessageRetry, "0")
+	h.Set(eventsub.HeaderMessageType, eventsub.MessageTypeNotification)
+	h.Set(eventsub.HeaderMessageTimestamp, ts)
+	h.Set(eventsub.HeaderMessageSignature, eventsub.Signature(t.secret, id, ts, t.body))
+	h.Set(eventsub.HeaderSubscriptionType, eventsub.TypeChannelUpdate)
+	h.Set(eventsub.HeaderSubscriptionVersion, "2")
+	return req
+}
+
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+// recorder tracks one run: for message g (id prefix+g) its target, send time (the
+// scheduled time in open loop), HTTP answer and deliveries.
+type recorder struct {
+	prefix   string
+	target   []atomic.Int32
+	sent     []atomic.Int64 // unix ns
+	recv     []atomic.Uint32
+	lat      []atomic.Int64 // ns, send → first frame
+	resp     []int64        // ns, send → answer; written by the sender only
+	ok       []bool         // answered 204
+	nextG    atomic.Int64
+	errs     atomic.Int64
+	statuses sync.Map // status code → *atomic.Int64
+	got      atomic.Int64 // messages received at least once
+	misroute atomic.Int64 // received on another session's socket
+}
+
+var runCounter atomic.Int64
+
+func newRecorder(n int) *recorder {
+	return &recorder{prefix: fmt.Sprintf("relaybench-%d-%d-", time.Now().UnixNano()%1e9, runCounter.Add(1)),
+		target: make([]atomic.Int32, n), sent: make([]atomic.Int64, n), recv: make([]atomic.Uint32, n),
+		lat: make([]atomic.Int64, n), resp: make([]int64, n), ok: make([]bool, n)}
+}
+
+// received records a frame carrying message id on the socket of session t.
+func (r *recorder) received(id []byte, t *target, now int64) {
+	rest, ok := bytes.CutPrefix(id, []byte(r.prefix))
+	if !ok {
+		return
+	}
+	g, err := strconv.Atoi(string(rest))
+	if err != nil || g >= len(r.recv) {
+		return
+	}
+	if t == nil || int32(t.idx) != r.target[g].Load() {
+		r.misroute.Add(1)
+	}
+	if r.recv[g].Add(1) == 1 {
+		r.lat[g].Store(now - r.sent[g].Load())
+		r.got.Add(1)
+	}
+}
+
+// send posts message g to t at url; at is the time latency is measured from.
+func (r *recorder) send(c *http.Client, g int, t *target, url string, at int64) {
+	r.target[g].Store(int32(t.idx))
+	r.sent[g].Store(at)
+	resp, err := c.Do(signedRequest(t, url, r.prefix+strconv.Itoa(g)))
+	if err != nil {
+		r.errs.Add(1)
+		r.status(0)
+		return
+	}
+	drain(resp)
+	r.resp[g] = time.Now().UnixNano() - at
+	if resp.StatusCode == http.StatusNoContent {
+		r.ok[g] = true
+		return
+	}
+	r.errs.Add(1)
+	r.status(resp.StatusCode)
+}
+
+func (r *recorder) status(code int) {
+	v, _ := r.statuses.LoadOrStore(code, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+// plan is one load: targets (with url the place to POST: the relay or the bare handler).
+type plan struct {
+	targets []*target
+	urls    []string
+	rate    float64       // open loop: notifications/s; 0 = closed loop
+	conns   int           // closed loop: connections; open loop: most requests in flight
+	dur     time.Duration // send window
+}
+
+// run sends the plan's load and returns when every answer is in; n is the number of
+// messages sent and elapsed the time from the first send to the last answer.
+func (p plan) run(c *http.Client, r *recorder) (n int, elapsed time.Duration) {
+	t0 := time.Now().Add(20 * time.Millisecond)
+	stop := t0.Add(p.dur)
+	var wg sync.WaitGroup
+	if p.rate > 0 {
+		total := min(int(p.rate*p.dur.Seconds()), len(r.recv))
+		interval := float64(time.Second) / p.rate
+		jobs := make(chan int, total)
+		for g := range total {
+			jobs <- g
+		}
+		close(jobs)
+		for range p.conns {
+			wg.Go(func() {
+				for g := range jobs {
+					at := t0.Add(time.Duration(float64(g) * interval))
+					if d := time.Until(at); d > 0 {
+						time.Sleep(d)
+					}
+					i := g % len(p.targets)
+					r.send(c, g, p.targets[i], p.urls[i], at.UnixNano())
+				}
+			})
+		}
+		wg.Wait()
+		return total, time.Since(t0)
+	}
+	time.Sleep(time.Until(t0))
+	for range p.conns {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				g := int(r.nextG.Add(1)) - 1
+				if g >= len(r.recv) {
+					return
+				}
+				i := g % len(p.targets)
+				r.send(c, g, p.targets[i], p.urls[i], time.Now().UnixNano())
+			}
+		})
+	}
+	wg.Wait()
+	return min(int(r.nextG.Load()), len(r.recv)), time.Since(t0)
+}
+
+// loadClient is the HTTP client for callbacks: conns keep-alive connections to the host.
+func loadClient(conns int) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
+		IdleConnTimeout: 90 * time.Second, DisableCompression: true,
+	}}
+}

@@ -1,0 +1,174 @@
+// Command relaybench is twitchrelay's load harness (docs/PERFORMANCE.md). It starts the real
+// relay (internal/app) and the real Twitch simulator on loopback, logs N browsers in through
+// the real login flow, opens their stream sockets, and POSTs signed EventSub notifications
+// to their callbacks at a fixed arrival rate (open loop) or as fast as C connections go
+// (closed loop), for a bounded time. Every point is also run against a bare net/http
+// handler that reads the body and answers 204, and reported as a ratio to it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "relaybench:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command's flags.
+type options struct {
+	mode       string
+	sessions   int
+	rate       float64
+	conns      int
+	dur        time.Duration
+	curve      bool
+	idle       bool
+	idleSizes  string
+	idleClient bool
+	jsonOut    string
+	svgOut     string
+	cpuProfile string
+	memProfile string
+	redisURL   string
+	logLevel   string
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("relaybench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	redisDefault := os.Getenv("REDIS_URL")
+	if redisDefault == "" {
+		redisDefault = "redis://127.0.0.1:6379/0"
+	}
+	fs.StringVar(&o.mode, "mode", "memory", "relay state: memory | redis | both")
+	fs.IntVar(&o.sessions, "sessions", 1000, "logged-in sessions, each with an open socket")
+	fs.Float64Var(&o.rate, "rate", 2000, "open loop: notifications/s (0 = closed loop with -conns)")
+	fs.IntVar(&o.conns, "conns", 64, "closed loop: connections sending back to back")
+	fs.DurationVar(&o.dur, "duration", 10*time.Second, "send window per point (bounded to 2m)")
+	fs.BoolVar(&o.curve, "curve", false, "sessions 1k/2k/5k/10k × rates 500/1k/2k/4k, plus closed loop per size")
+	fs.BoolVar(&o.idle, "idle", false, "memory per idle socket at -idle-sizes sockets")
+	fs.StringVar(&o.idleSizes, "idle-sizes", "1000,10000", "socket counts for -idle")
+	fs.BoolVar(&o.idleClient, "idle-client", false, "internal: hold sockets for -idle (reads stdin)")
+	fs.StringVar(&o.jsonOut, "json", "", "write every figure as JSON to this file")
+	fs.StringVar(&o.svgOut, "svg", "", "write the curve (or the points) as an SVG plot to this file")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the load")
+	fs.StringVar(&o.redisURL, "redis", redisDefault, "Redis for -mode redis (REDIS_URL)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "the relay's LOG_LEVEL (logs are discarded)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case o.mode != "memory" && o.mode != "redis" && o.mode != "both":
+		return o, fmt.Errorf("-mode %q: want memory, redis or both", o.mode)
+	case o.sessions < 1 || o.sessions > 20000:
+		return o, fmt.Errorf("-sessions %d: want 1..20000", o.sessions)
+	case o.conns < 1 || o.conns > 1024:
+		return o, fmt.Errorf("-conns %d: want 1..1024", o.conns)
+	case o.dur <= 0 || o.dur > 2*time.Minute:
+		return o, fmt.Errorf("-duration %v: want (0, 2m]", o.dur)
+	case o.rate < 0 || o.rate > 100000:
+		return o, fmt.Errorf("-rate %v: want 0..100000", o.rate)
+	}
+	return o, nil
+}
+
+func (o options) modes() []string {
+	if o.mode == "both" {
+		return []string{"memory", "redis"}
+	}
+	return []string{o.mode}
+}
+
+func sizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 20000 {
+			return nil, fmt.Errorf("size %q: want 1..20000", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if _, err := raiseFileLimit(200_000); err != nil {
+		fmt.Fprintln(stderr, "warning: RLIMIT_NOFILE:", err)
+	}
+	if o.idleClient {
+		return idleClient(ctx, stdin, stdout)
+	}
+	if o.cpuProfile != "" {
+		fh, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		if err := pprof.StartCPUProfile(fh); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+	}
+	rep := report{Machine: machine(), Command: "relaybench " + strings.Join(args, " ")}
+	if o.idle {
+		ns, err := sizes(o.idleSizes)
+		if err != nil {
+			return err
+		}
+		for _, mode := range o.modes() {
+			for _, n := range ns {
+				fig, err := measureIdle(ctx, o, mode, n, logf)
+				if err != nil {
+					return fmt.Errorf("idle %s %d: %w", mode, n, err)
+				}
+				rep.Idle = append(rep.Idle, fig)
+			}
+		}
+	} else {
+		pts, err := runLoad(ctx, o, logf)
+		rep.Points = pts
+		if err != nil {
+			return err
+		}
+	}
+	rep.summarise()
+	rep.table(stdout)
+	if o.jsonOut != "" {
+		if err := rep.writeJSON(o.jsonOut); err != nil {
+			return err
+		}
+	}
+	if o.svgOut != "" && len(rep.Points) > 0 {
+		if err := os.WriteFile(o.svgOut, plot(rep.Points), 0o644); err != nil {
+			return err
+		}
+	}
+	if !rep.clean() {
+		return fmt.Errorf("errors, lost or duplicated events: see the table")
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/twitchrelay/twitchrelay/internal/app"
+	"github.com/twitchrelay/twitchrelay/internal/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/config"
+	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
+)
+
+// stack is the real relay (internal/app, the binary's wiring) and the real simulator on
+// loopback, as apptest.Start builds them, with two differences that a load run needs:
+// logs go to io.Discard at LOG_LEVEL (apptest keeps every debug line in memory, which
+// would grow without bound here), and the simulator's Helix bucket is large, because our
+// thousands of "browsers" share ten seeded users where Twitch would see thousands of
+// users with a bucket each. The simulator's handler is wrapped to learn each relay
+// session's callback from the subscription creates the relay sends it.
+type stack struct {
+	h      *apptest.Harness // URL, Addr, Sim and App, for apptest.Browser
+	simSrv *httptest.Server
+	cancel context.CancelFunc
+	done   chan error
+
+	mu   sync.Mutex
+	sids []seenSession // relay sessions in the order their first create was seen
+	seen map[string]bool
+	grew chan struct{} // closed and replaced when sids grows
+}
+
+// startStack starts a simulator and a relay; redisURL "" means in-memory mode.
+func startStack(redisURL, logLevel string) (*stack, error) {
+	st := &stack{seen: map[string]bool{}, grew: make(chan struct{})}
+	sim := twitchsim.New(twitchsim.Config{
+		ClientID: apptest.ClientID, ClientSecret: apptest.ClientSecret, AllowInsecureCallbacks: true,
+		RetryBackoff: time.Millisecond, RateLimitPoints: 1 << 30,
+	})
+	st.simSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/helix/eventsub/subscriptions" {
+			b, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			var req eventsub.CreateRequest
+			if json.Unmarshal(b, &req) == nil && req.Transport.Callback != "" {
+				streamer := req.Condition["broadcaster_user_id"]
+				if streamer == "" {
+					streamer = req.Condition["user_id"]
+				}
+				st.sawSession(path.Base(req.Transport.Callback), streamer)
+			}
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		st.simSrv.Close()
+		sim.Close()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	addr := ln.Addr().String()
+	sim.SetRedirectURIs("http://" + addr + "/auth")
+	env := map[string]string{
+		"PUBLIC_URL": "http://" + addr, "TWITCH_CLIENT_ID": apptest.ClientID,
+		"TWITCH_CLIENT_SECRET": apptest.ClientSecret, "SERVER_SECRET": apptest.ServerSecret,
+		"TWITCH_OAUTH_URL": st.simSrv.URL + "/id/oauth2", "TWITCH_HELIX_URL": st.simSrv.URL + "/helix",
+		"REDIS_URL": redisURL, "LOG_LEVEL": logLevel, "SHUTDOWN_TIMEOUT": "5s",
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		ln.Close()
+		st.simSrv.Close()
+		sim.Close()
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(logLevel))
+	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: lv}))
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, log, app.Options{Version: "relaybench"})
+	if err != nil {
+		cancel()
+		ln.Close()
+		st.simSrv.Close()
+		sim.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	st.cancel, st.done = cancel, make(chan error, 1)
+	go func() { st.done <- a.Serve(ctx, ln) }()
+	st.h = &apptest.Harness{Sim: sim, SimURL: st.simSrv.URL, URL: "http://" + addr, Addr: addr, App: a}
+	return st, nil
+}
+
+// seenSession is a relay session and its streamer's user id, from a create's condition.
+type seenSession struct{ sid, streamerID string }
+
+func (st *stack) sawSession(sid, streamerID string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.seen[sid] {
+		return
+	}
+	st.seen[sid] = true
+	st.sids = append(st.sids, seenSession{sid, streamerID})
+	close(st.grew)
+	st.grew = make(chan struct{})
+}
+
+// waitSessions waits until n sessions have been seen, or the timeout.
+func (st *stack) waitSessions(n int, timeout time.Duration) ([]seenSession, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		st.mu.Lock()
+		got, grew := len(st.sids), st.grew
+		if got >= n {
+			out := append([]seenSession(nil), st.sids...)
+			st.mu.Unlock()
+			return out, nil
+		}
+		st.mu.Unlock()
+		select {
+		case <-grew:
+		case <-deadline.C:
+			return nil, fmt.Errorf("saw %d of %d relay sessions subscribe within %v", got, n, timeout)
+		}
+	}
+}
+
+// stop shuts the relay down as SIGTERM would, then the simulator; bounded.
+func (st *stack) stop() error {
+	st.cancel()
+	var err error
+	select {
+	case err = <-st.done:
+	case <-time.After(20 * time.Second):
+		err = fmt.Errorf("relay did not stop within 20s")
+	}
+	st.h.Sim.Close()
+	st.simSrv.Close()
+	return err
+}
