@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"time"
 )
 
@@ -51,6 +53,7 @@ type bench struct {
 	dur    time.Duration
 	conns  int // closed loop connections
 	logf   func(format string, args ...any)
+	cpu    string // CPU profile of the next relay phase, then ""
 }
 
 // capacity is how many messages a run may send: rate × duration, or a generous bound for
@@ -93,6 +96,15 @@ func (b *bench) measure(rate float64) point {
 	p.Bare = runOne(bareURLs, nil)
 	p.Bare.Server = "bare"
 	b.client.CloseIdleConnections()
+	if b.cpu != "" {
+		if fh, err := os.Create(b.cpu); err == nil {
+			defer fh.Close()
+			if pprof.StartCPUProfile(fh) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+		b.cpu = ""
+	}
 	p.Relay = runOne(relayURLs, b.fleet)
 	p.Relay.Server = "relay-" + b.mode
 	b.client.CloseIdleConnections()

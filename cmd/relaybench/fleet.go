@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,8 +20,8 @@ import (
 )
 
 const (
-	loginWorkers = 32               // browsers logging in at once
-	setupTimeout = 5 * time.Minute  // logging in and connecting one step of sockets
+	loginWorkers = 32              // browsers logging in at once
+	setupTimeout = 5 * time.Minute // logging in and connecting one step of sockets
 	probePrefix  = "relaybench-probe-"
 )
 
@@ -49,7 +50,9 @@ type fleet struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	socks   []*sock
-	targets []*target
+	probes  []*target // every session probed, by idx
+	mu      sync.Mutex
+	targets []*target // sessions with a socket of ours (mapped by their probe)
 	mapped  atomic.Int64
 	rec     atomic.Pointer[recorder]
 	closing atomic.Bool
@@ -73,33 +76,79 @@ func (f *fleet) grow(n int) error {
 	if n <= from {
 		return nil
 	}
+	socks := make([]*sock, n-from)
+	err := f.each(n-from, func(i int, user, streamer string) error {
+		b, err := f.login(user, streamer)
+		if err != nil {
+			return err
+		}
+		as, err := b.Connect(f.ctx, "", 0)
+		if err != nil {
+			return fmt.Errorf("connect: %w", err)
+		}
+		socks[i] = &sock{conn: as.Conn}
+		go f.read(socks[i])
+		return nil
+	})
+	for _, s := range socks {
+		if s != nil {
+			f.socks = append(f.socks, s)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	// Probe every relay session the simulator saw a create for (a Redis mode relay may
+	// also re-create sessions a previous process left) until every socket is mapped.
+	byID := map[string]broadcaster{}
+	for _, u := range f.st.h.Sim.Users() {
+		byID[u.ID] = broadcaster{u.ID, u.Login, u.DisplayName}
+	}
+	deadline := time.Now().Add(setupTimeout)
+	for f.mapped.Load() < int64(n) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("probes reached %d of %d sockets", f.mapped.Load(), n)
+		}
+		sids, _ := f.st.waitSessions(len(f.probes)+1, 100*time.Millisecond)
+		for _, ss := range sids[len(f.probes):] {
+			t := newTarget(f.st.h.URL, len(f.probes), ss.sid, byID[ss.streamerID])
+			f.mu.Lock()
+			f.probes = append(f.probes, t)
+			f.mu.Unlock()
+			if err := f.post(t, probePrefix+strconv.Itoa(t.idx)); err != nil {
+				return fmt.Errorf("probe: %w", err)
+			}
+		}
+	}
+	f.mu.Lock()
+	slices.SortFunc(f.targets, func(a, b *target) int { return a.idx - b.idx })
+	f.mu.Unlock()
+	return nil
+}
+
+// each runs fn for browsers 0..n-1 with loginWorkers at a time, each browser a viewer
+// (one of the seeded users, cycling) watching one of the four seeded streamers.
+func (f *fleet) each(n int, fn func(i int, user, streamer string) error) error {
 	users := f.st.h.Sim.Users()
 	streamers := users[:4]
-	socks := make([]*sock, n-from)
-	errs := make(chan error, loginWorkers)
-	next := atomic.Int64{}
 	ctx, cancel := context.WithTimeout(f.ctx, setupTimeout)
 	defer cancel()
+	errs := make(chan error, loginWorkers)
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range loginWorkers {
 		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(socks) || ctx.Err() != nil {
-					return
-				}
-				g := from + i
+			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				g := len(f.socks) + i
 				user, streamer := users[g%len(users)], streamers[g%len(streamers)]
 				if streamer.ID == user.ID {
 					streamer = streamers[(g+1)%len(streamers)]
 				}
-				s, err := f.connect(ctx, user.Login, streamer.Login)
-				if err != nil {
-					errs <- fmt.Errorf("browser %d (%s → %s): %w", g, user.Login, streamer.Login, err)
+				if err := fn(i, user.Login, streamer.Login); err != nil {
+					errs <- fmt.Errorf("browser %d (%s watching %s): %w", g, user.Login, streamer.Login, err)
 					cancel()
 					return
 				}
-				socks[i] = s
 			}
 		})
 	}
@@ -108,35 +157,11 @@ func (f *fleet) grow(n int) error {
 	if err := <-errs; err != nil {
 		return err
 	}
-	f.socks = append(f.socks, socks...)
-	sids, err := f.st.waitSessions(n, setupTimeout)
-	if err != nil {
-		return err
-	}
-	byID := map[string]broadcaster{}
-	for _, u := range users {
-		byID[u.ID] = broadcaster{u.ID, u.Login, u.DisplayName}
-	}
-	for _, ss := range sids[from:n] {
-		f.targets = append(f.targets, newTarget(f.st.h.URL, len(f.targets), ss.sid, byID[ss.streamerID]))
-	}
-	for _, t := range f.targets[from:] {
-		if err := f.post(t, probePrefix+strconv.Itoa(t.idx)); err != nil {
-			return fmt.Errorf("probe: %w", err)
-		}
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for f.mapped.Load() < int64(n) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("probes reached %d of %d sockets", f.mapped.Load(), n)
-		}
-		time.Sleep(5 * time.Millisecond) // a counter, no channel to wait on; bounded above
-	}
-	return nil
+	return ctx.Err()
 }
 
-// connect runs the real login flow in a new browser and opens its stream socket.
-func (f *fleet) connect(ctx context.Context, user, streamer string) (*sock, error) {
+// login runs the real login flow in a new browser and chooses the streamer.
+func (f *fleet) login(user, streamer string) (*apptest.Browser, error) {
 	b := f.st.h.NewBrowser()
 	b.Client.Transport = f.browse
 	if err := b.Login(user); err != nil {
@@ -145,13 +170,7 @@ func (f *fleet) connect(ctx context.Context, user, streamer string) (*sock, erro
 	if code, body, err := b.ChooseStreamer(streamer); err != nil || code != http.StatusOK {
 		return nil, fmt.Errorf("choose streamer: %d %v %.200s", code, err, body)
 	}
-	as, err := b.Connect(ctx, "", 0)
-	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
-	}
-	s := &sock{conn: as.Conn}
-	go f.read(s)
-	return s, nil
+	return b, nil
 }
 
 func newTarget(base string, idx int, sid string, streamer broadcaster) *target {
@@ -218,10 +237,13 @@ func (f *fleet) frame(s *sock, b []byte, now int64) {
 	id := rest[i+len(eventIDKey):]
 	id = id[:max(bytes.IndexByte(id, '"'), 0)]
 	if k, ok := bytes.CutPrefix(id, []byte(probePrefix)); ok {
-		if n, err := strconv.Atoi(string(k)); err == nil && n < len(f.targets) && s.t.Load() == nil {
-			s.t.Store(f.targets[n])
+		f.mu.Lock()
+		if n, err := strconv.Atoi(string(k)); err == nil && n < len(f.probes) && s.t.Load() == nil {
+			s.t.Store(f.probes[n])
+			f.targets = append(f.targets, f.probes[n])
 			f.mapped.Add(1)
 		}
+		f.mu.Unlock()
 		return
 	}
 	if rec := f.rec.Load(); rec != nil {

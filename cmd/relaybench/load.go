@@ -49,7 +49,7 @@ type recorder struct {
 	ok       []bool         // answered 204
 	nextG    atomic.Int64
 	errs     atomic.Int64
-	statuses sync.Map // status code → *atomic.Int64
+	statuses sync.Map     // status code → *atomic.Int64
 	got      atomic.Int64 // messages received at least once
 	misroute atomic.Int64 // received on another session's socket
 }

@@ -13,8 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/pprof"
-	"strconv"
+		"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -45,7 +44,9 @@ type options struct {
 	cpuProfile string
 	memProfile string
 	redisURL   string
+	redisDB    int
 	logLevel   string
+	relayLog   string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -67,10 +68,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.idleClient, "idle-client", false, "internal: hold sockets for -idle (reads stdin)")
 	fs.StringVar(&o.jsonOut, "json", "", "write every figure as JSON to this file")
 	fs.StringVar(&o.svgOut, "svg", "", "write the curve (or the points) as an SVG plot to this file")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the relay phase of the first point (per mode: file.memory, file.redis)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the load")
-	fs.StringVar(&o.redisURL, "redis", redisDefault, "Redis for -mode redis (REDIS_URL)")
-	fs.StringVar(&o.logLevel, "log-level", "info", "the relay's LOG_LEVEL (logs are discarded)")
+	fs.StringVar(&o.redisURL, "redis", redisDefault, "Redis server for -mode redis (REDIS_URL)")
+	fs.IntVar(&o.redisDB, "redis-db", 13, "Redis database of the harness (its twitchrelay:* keys are deleted before and after)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "the relay's LOG_LEVEL")
+	fs.StringVar(&o.relayLog, "relay-log", "", "append the relay's JSON logs to this file (default: discarded)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -86,7 +89,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	case o.rate < 0 || o.rate > 100000:
 		return o, fmt.Errorf("-rate %v: want 0..100000", o.rate)
 	}
-	return o, nil
+	var err error
+	o.redisURL, err = redisDB(o.redisURL, o.redisDB)
+	return o, err
+}
+
+// logTo opens -relay-log, or returns nil (discard).
+func (o options) logTo() (io.Writer, func(), error) {
+	if o.relayLog == "" {
+		return nil, func() {}, nil
+	}
+	fh, err := os.OpenFile(o.relayLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	return fh, func() { fh.Close() }, nil
 }
 
 func (o options) modes() []string {
@@ -118,17 +135,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if o.idleClient {
 		return idleClient(ctx, stdin, stdout)
-	}
-	if o.cpuProfile != "" {
-		fh, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer fh.Close()
-		if err := pprof.StartCPUProfile(fh); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
 	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)

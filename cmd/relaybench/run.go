@@ -37,7 +37,12 @@ func loadMode(ctx context.Context, o options, mode string, bare *bareServer, log
 	if mode == "redis" {
 		redisURL = o.redisURL
 	}
-	st, err := startStack(redisURL, o.logLevel)
+	logTo, closeLog, err := o.logTo()
+	if err != nil {
+		return nil, err
+	}
+	defer closeLog()
+	st, err := startStack(redisURL, o.logLevel, logTo)
 	if err != nil {
 		return nil, err
 	}
@@ -51,6 +56,9 @@ func loadMode(ctx context.Context, o options, mode string, bare *bareServer, log
 	f := newFleet(st, client)
 	defer f.close()
 	b := &bench{client: client, bare: bare, mode: mode, fleet: f, dur: o.dur, conns: o.conns, logf: logf}
+	if o.cpuProfile != "" {
+		b.cpu = o.cpuProfile + "." + mode
+	}
 
 	type step struct {
 		sessions int
@@ -70,7 +78,7 @@ func loadMode(ctx context.Context, o options, mode string, bare *bareServer, log
 		}
 		logf("%s: %d sessions logged in with open sockets (%.1fs)", mode, s.sessions, time.Since(start).Seconds())
 		warm := *b
-		warm.dur = time.Second
+		warm.dur, warm.cpu = time.Second, ""
 		warm.logf = func(string, ...any) {}
 		warm.measure(1000)
 		for _, rate := range s.rates {
@@ -81,7 +89,7 @@ func loadMode(ctx context.Context, o options, mode string, bare *bareServer, log
 		}
 	}
 	if o.memProfile != "" {
-		fh, err := os.Create(o.memProfile)
+		fh, err := os.Create(o.memProfile + "." + mode)
 		if err != nil {
 			return pts, err
 		}

@@ -10,9 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/twitchrelay/twitchrelay/internal/app"
 	"github.com/twitchrelay/twitchrelay/internal/apptest"
@@ -29,10 +33,11 @@ import (
 // users with a bucket each. The simulator's handler is wrapped to learn each relay
 // session's callback from the subscription creates the relay sends it.
 type stack struct {
-	h      *apptest.Harness // URL, Addr, Sim and App, for apptest.Browser
-	simSrv *httptest.Server
-	cancel context.CancelFunc
-	done   chan error
+	h        *apptest.Harness // URL, Addr, Sim and App, for apptest.Browser
+	simSrv   *httptest.Server
+	cancel   context.CancelFunc
+	done     chan error
+	redisURL string
 
 	mu   sync.Mutex
 	sids []seenSession // relay sessions in the order their first create was seen
@@ -41,8 +46,13 @@ type stack struct {
 }
 
 // startStack starts a simulator and a relay; redisURL "" means in-memory mode.
-func startStack(redisURL, logLevel string) (*stack, error) {
-	st := &stack{seen: map[string]bool{}, grew: make(chan struct{})}
+func startStack(redisURL, logLevel string, logTo io.Writer) (*stack, error) {
+	st := &stack{seen: map[string]bool{}, grew: make(chan struct{}), redisURL: redisURL}
+	if redisURL != "" {
+		if err := cleanRedis(redisURL); err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+	}
 	sim := twitchsim.New(twitchsim.Config{
 		ClientID: apptest.ClientID, ClientSecret: apptest.ClientSecret, AllowInsecureCallbacks: true,
 		RetryBackoff: time.Millisecond, RateLimitPoints: 1 << 30,
@@ -85,7 +95,10 @@ func startStack(redisURL, logLevel string) (*stack, error) {
 	}
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(logLevel))
-	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: lv}))
+	if logTo == nil {
+		logTo = io.Discard
+	}
+	log := slog.New(slog.NewJSONHandler(logTo, &slog.HandlerOptions{Level: lv}))
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, log, app.Options{Version: "relaybench"})
 	if err != nil {
@@ -116,23 +129,22 @@ func (st *stack) sawSession(sid, streamerID string) {
 	st.grew = make(chan struct{})
 }
 
-// waitSessions waits until n sessions have been seen, or the timeout.
+// waitSessions waits until n sessions have been seen, or the timeout, and returns those seen.
 func (st *stack) waitSessions(n int, timeout time.Duration) ([]seenSession, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		st.mu.Lock()
 		got, grew := len(st.sids), st.grew
+		out := append([]seenSession(nil), st.sids...)
+		st.mu.Unlock()
 		if got >= n {
-			out := append([]seenSession(nil), st.sids...)
-			st.mu.Unlock()
 			return out, nil
 		}
-		st.mu.Unlock()
 		select {
 		case <-grew:
 		case <-deadline.C:
-			return nil, fmt.Errorf("saw %d of %d relay sessions subscribe within %v", got, n, timeout)
+			return out, fmt.Errorf("saw %d of %d relay sessions subscribe within %v", got, n, timeout)
 		}
 	}
 }
@@ -148,5 +160,49 @@ func (st *stack) stop() error {
 	}
 	st.h.Sim.Close()
 	st.simSrv.Close()
+	if st.redisURL != "" {
+		if cerr := cleanRedis(st.redisURL); err == nil {
+			err = cerr
+		}
+	}
 	return err
+}
+
+// redisDB returns raw with its database number replaced by db: the harness keeps to a
+// database of its own, because a relay in Redis mode adopts every session it finds there.
+func redisDB(raw string, db int) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("redis URL: %w", err)
+	}
+	u.Path = "/" + strconv.Itoa(db)
+	return u.String(), nil
+}
+
+// cleanRedis deletes the twitchrelay:* keys of the harness's database (bounded).
+func cleanRedis(raw string) error {
+	opt, err := redis.ParseURL(raw)
+	if err != nil {
+		return err
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	iter := c.Scan(ctx, 0, "twitchrelay:*", 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == 1000 {
+			if err := c.Unlink(ctx, batch...).Err(); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		if err := c.Unlink(ctx, batch...).Err(); err != nil {
+			return err
+		}
+	}
+	return iter.Err()
 }

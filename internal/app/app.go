@@ -89,10 +89,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			},
 		}
 		a.closers = append(a.closers, func() { pool.Close() })
-		sessions.Store = redisstore.NewWithPrefix(pool, "twitchrelay:session:")
-		tokens = tokenstore.NewRedis(rclient, "twitchrelay:token:", sessions.Lifetime)
-		store = relay.NewRedisStore(rclient, relay.DefaultRedisPrefix)
-		dedupe = webhook.NewRedisDeduper(rclient, webhook.DefaultRedisDedupePrefix, webhook.DefaultDedupeTTL)
+		prefix := cfg.RedisKeyPrefix
+		sessions.Store = redisstore.NewWithPrefix(pool, prefix+"session:")
+		tokens = tokenstore.NewRedis(rclient, prefix+"token:", sessions.Lifetime)
+		store = relay.NewRedisStore(rclient, prefix+"relay:")
+		dedupe = webhook.NewRedisDeduper(rclient, prefix+"dedupe:", webhook.DefaultDedupeTTL)
 		ready["redis"] = func(ctx context.Context) error { return rclient.Ping(ctx).Err() }
 		if err := rclient.Ping(ctx).Err(); err != nil {
 			log.Warn("redis not reachable yet; serving 503 where it is needed until it is", "err", err)

@@ -43,6 +43,8 @@ type Options struct {
 	Addr     string // listen address; "" = 127.0.0.1:0
 	Clock    *Clock // with Sim: that simulator's clock
 	Logs     io.Writer
+
+	redisPrefix string
 }
 
 // Harness is a running relay plus its simulated Twitch.
@@ -63,7 +65,8 @@ type Harness struct {
 // Start runs a relay and (unless opt.Sim is set) a simulator; both stop at test cleanup.
 func Start(tb testing.TB, opt Options) *Harness {
 	tb.Helper()
-	h := &Harness{tb: tb, opt: opt, Logs: &SyncBuffer{}, Clock: opt.Clock}
+	h := &Harness{tb: tb, Logs: &SyncBuffer{}, Clock: opt.Clock}
+	defer func() { h.opt = opt }()
 	if h.Clock == nil {
 		h.Clock = &Clock{}
 	}
@@ -94,6 +97,13 @@ func Start(tb testing.TB, opt Options) *Harness {
 		"SERVER_SECRET": ServerSecret, "TWITCH_OAUTH_URL": h.SimURL + "/id/oauth2",
 		"TWITCH_HELIX_URL": h.SimURL + "/helix", "REDIS_URL": opt.RedisURL, "LOG_LEVEL": "debug",
 		"SHUTDOWN_TIMEOUT": "5s",
+	}
+	if opt.RedisURL != "" {
+		if opt.redisPrefix == "" { // one namespace per harness, kept across Restart
+			opt.redisPrefix = fmt.Sprintf("test:%d:%s:", time.Now().UnixNano(), strings.ReplaceAll(tb.Name(), "/", "_"))
+			tb.Cleanup(func() { deleteKeys(opt.RedisURL, opt.redisPrefix) })
+		}
+		env["REDIS_KEY_PREFIX"] = opt.redisPrefix
 	}
 	if opt.Lease > 0 {
 		env["SUBSCRIPTION_LEASE"] = opt.Lease.String()
@@ -251,4 +261,20 @@ func (h *Harness) WaitSettled(tb testing.TB) {
 		}
 		return true
 	})
+}
+
+// deleteKeys removes a harness's Redis namespace.
+func deleteKeys(redisURL, prefix string) {
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		c.Del(ctx, iter.Val())
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -50,8 +51,9 @@ type tab struct {
 	start time.Time
 	last  time.Time
 
-	mu      sync.Mutex
-	console []chromedp.ConsoleMessage
+	mu        sync.Mutex
+	console   []chromedp.ConsoleMessage
+	documents []string // URLs of the documents the page requested, redirects included
 }
 
 // newTab starts a fresh Chromium (own profile, off the network) with a 1280×860 viewport.
@@ -82,8 +84,9 @@ func newTab(t *testing.T) *tab {
 		cancelTimeout()
 	})
 	tb.do("start Chromium", chromedp.EmulateViewport(desktopW, desktopH))
-	go tb.collectConsole()
-	go tb.standInPlayer()
+	tb.collectConsole()
+	tb.collectDocuments()
+	tb.standInPlayer()
 	tb.step("Chromium started")
 	return tb
 }
@@ -137,14 +140,57 @@ func (tb *tab) bodyText() string {
 
 // collectConsole keeps every console message and uncaught exception of the page.
 func (tb *tab) collectConsole() {
-	for m, err := range chromedp.Console(tb.ctx) {
-		if err != nil {
-			return
+	msgs := chromedp.Console(tb.ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			tb.mu.Lock()
+			tb.console = append(tb.console, m)
+			tb.mu.Unlock()
 		}
-		tb.mu.Lock()
-		tb.console = append(tb.console, m)
-		tb.mu.Unlock()
+	}()
+}
+
+// collectDocuments records every document request from now on, so a test can see
+// redirects happen.
+func (tb *tab) collectDocuments() {
+	tb.t.Helper()
+	events := chromedp.Events(tb.ctx, network.RequestWillBeSent)
+	_, err := chromedp.Call(tb.ctx, network.Enable, network.EnableParams{})
+	mustf(tb.t, err, "enable network events")
+	go func() {
+		for ev, err := range events {
+			if err != nil {
+				return
+			}
+			if ev.Type == network.ResourceTypeDocument && ev.Request != nil {
+				tb.mu.Lock()
+				tb.documents = append(tb.documents, ev.Request.Method+" "+ev.Request.URL)
+				tb.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// visited reports whether the page requested a document whose "METHOD URL" has prefix.
+func (tb *tab) visited(prefix string) bool {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	for _, d := range tb.documents {
+		if strings.HasPrefix(d, prefix) {
+			return true
+		}
 	}
+	return false
+}
+
+// documentList is every document request so far, as "METHOD URL".
+func (tb *tab) documentList() []string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return append([]string(nil), tb.documents...)
 }
 
 // exceptions returns the page's uncaught exceptions so far.
@@ -164,24 +210,27 @@ func (tb *tab) exceptions() []string {
 // with a small local page: the test runs off the network, and a failed iframe would show
 // Chromium's error page in the screenshots and could slow the page's load event.
 func (tb *tab) standInPlayer() {
+	tb.t.Helper()
 	events := chromedp.Events(tb.ctx, fetch.RequestPaused)
-	if _, err := chromedp.Call(tb.ctx, fetch.Enable, fetch.EnableParams{
+	_, err := chromedp.Call(tb.ctx, fetch.Enable, fetch.EnableParams{
 		Patterns: []*fetch.RequestPattern{{URLPattern: "https://player.twitch.tv/*"}},
-	}); err != nil {
-		return
-	}
-	body := []byte(`<!doctype html><html><body style="margin:0;height:100vh;display:grid;place-items:center;` +
-		`background:#0e0e10;color:#adadb8;font:15px system-ui,sans-serif">` +
+	})
+	mustf(tb.t, err, "intercept the Twitch player")
+	body := []byte(`<!doctype html><html><head><meta name="viewport" content="width=device-width"></head>` +
+		`<body style="margin:0;padding:1rem;height:100vh;box-sizing:border-box;display:grid;place-items:center;` +
+		`text-align:center;background:#0e0e10;color:#adadb8;font:15px system-ui,sans-serif">` +
 		`<p>Twitch player (stand-in: the browser test runs without internet)</p></body></html>`)
-	for ev, err := range events {
-		if err != nil {
-			return
+	go func() {
+		for ev, err := range events {
+			if err != nil {
+				return
+			}
+			_, _ = chromedp.Call(tb.ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+				RequestID: ev.RequestID, ResponseCode: 200, Body: body,
+				ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "text/html; charset=utf-8"}},
+			})
 		}
-		_, _ = chromedp.Call(tb.ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
-			RequestID: ev.RequestID, ResponseCode: 200, Body: body,
-			ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "text/html; charset=utf-8"}},
-		})
-	}
+	}()
 }
 
 // screenshotDir is where screenshots go: $SCREENSHOT_DIR (created), or a temporary folder.
@@ -197,11 +246,15 @@ func screenshotDir(t *testing.T) string {
 	return dir
 }
 
-// screenshot saves the viewport as dir/name once animations have ended.
-func (tb *tab) screenshot(dir, name string) {
+// screenshot saves the viewport (or the full page) as dir/name once animations have ended.
+func (tb *tab) screenshot(dir, name string, fullPage bool) {
 	tb.t.Helper()
-	tb.waitJS("animations to end before "+name, `document.getAnimations().every(a => a.playState !== "running")`)
-	png, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
+	tb.waitFrame("animations to end before "+name, `document.getAnimations().every(a => a.playState !== "running")`)
+	shot := chromedp.CaptureScreenshot()
+	if fullPage {
+		shot = chromedp.FullScreenshot(100) // 100: PNG
+	}
+	png, err := chromedp.Run(tb.ctx, shot)
 	if err != nil {
 		tb.t.Fatalf("screenshot %s: %v", name, err)
 	}

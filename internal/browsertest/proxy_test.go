@@ -114,6 +114,13 @@ func (p *cutProxy) Restore() int {
 	return p.refused
 }
 
+// Refused is how many stream handshakes were reset while the network was down.
+func (p *cutProxy) Refused() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused
+}
+
 // OpenSockets is the number of stream sockets through the proxy.
 func (p *cutProxy) OpenSockets() int {
 	p.mu.Lock()

@@ -24,6 +24,7 @@ const (
 	DefaultHistoryAge        = 15 * time.Minute
 	DefaultShutdownTimeout   = 15 * time.Second
 	MinServerSecretLen       = 32
+	DefaultRedisKeyPrefix    = "twitchrelay:"
 )
 
 // Config is the whole configuration of one twitchrelay process.
@@ -35,6 +36,7 @@ type Config struct {
 	TwitchSecret      string        // TWITCH_CLIENT_SECRET(_FILE)
 	ServerSecret      string        // SERVER_SECRET(_FILE): derives webhook secrets, signs state
 	RedisURL          string        // REDIS_URL(_FILE): optional; sessions and webhook state in Redis
+	RedisKeyPrefix    string        // REDIS_KEY_PREFIX: prefix of every key, so deployments can share a Redis
 	TwitchOAuthURL    string        // TWITCH_OAUTH_URL
 	TwitchHelixURL    string        // TWITCH_HELIX_URL
 	SubscriptionLease time.Duration // SUBSCRIPTION_LEASE
@@ -64,6 +66,7 @@ func Load(getenv Getenv) (*Config, error) {
 		TwitchSecret:      p.secret("TWITCH_CLIENT_SECRET"),
 		ServerSecret:      p.secret("SERVER_SECRET"),
 		RedisURL:          p.secret("REDIS_URL"),
+		RedisKeyPrefix:    p.str("REDIS_KEY_PREFIX", DefaultRedisKeyPrefix),
 		TwitchOAuthURL:    strings.TrimRight(p.str("TWITCH_OAUTH_URL", DefaultTwitchOAuthURL), "/"),
 		TwitchHelixURL:    strings.TrimRight(p.str("TWITCH_HELIX_URL", DefaultTwitchHelixURL), "/"),
 		SubscriptionLease: p.duration("SUBSCRIPTION_LEASE", DefaultSubscriptionLease),

@@ -39,18 +39,18 @@ func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 	}
 	m.mu.Unlock()
 	// Subscriptions this instance does not hold in memory (created before a restart or by
-	// another instance) are in the store.
+	// another instance) are in the store. If it cannot be read, delete what we know.
+	var errs []error
 	rec, ok, err := m.cfg.Store.Load(ctx, sid)
 	if err != nil {
 		m.hookError("store load", err)
-		return fmt.Errorf("relay: end session %s: %w", shortID(sid), err)
+		errs = append(errs, fmt.Errorf("relay: end session %s: %w", shortID(sid), err))
 	}
 	if ok {
 		for id := range rec.Subs {
 			ids[id] = struct{}{}
 		}
 	}
-	var errs []error
 	for id := range ids {
 		if err := m.deleteSub(ctx, id); err != nil {
 			errs = append(errs, err) // the next Reconcile, or its next callback, deletes it

@@ -148,7 +148,7 @@ func (m *Manager) Run(ctx context.Context) {
 }
 
 func (m *Manager) sweepEvery() time.Duration {
-	return min(m.cfg.Lease/4, maxSweepEvery)
+	return max(min(m.cfg.Lease/4, maxSweepEvery), time.Millisecond)
 }
 
 // storeTTL is how long a stored session outlives its last refresh: a lease plus two sweeps,

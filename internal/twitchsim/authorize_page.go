@@ -8,11 +8,11 @@ import (
 
 // scopeText explains the scopes twitchrelay asks for; others are shown by name.
 var scopeText = map[string]string{
-	"user:read:email":          "View your email address",
-	"user:read:follows":        "View the list of channels you follow",
-	"moderator:read:followers": "Read the followers of channels you moderate",
+	"user:read:email":            "View your email address",
+	"user:read:follows":          "View the list of channels you follow",
+	"moderator:read:followers":   "Read the followers of channels you moderate",
 	"channel:read:subscriptions": "View your channel's subscribers",
-	"chat:read":                "View live chat messages",
+	"chat:read":                  "View live chat messages",
 }
 
 type authPageUser struct {

@@ -158,7 +158,6 @@ func (s *Sim) verify(ctx context.Context, id string) {
 	defer s.mu.Unlock()
 	if sb, ok := s.subs[id]; ok && sb.Status == eventsub.StatusVerificationPending {
 		sb.Status = status
-		sb.verifyErr = err
 		s.notifyChanged()
 	}
 }

@@ -17,7 +17,6 @@ type sub struct {
 	eventsub.Subscription        // Transport.Secret is always empty here
 	secret                string // the webhook secret
 	failures              int    // notifications failed in a row
-	verifyErr             error  // why verification failed, if it did
 }
 
 // typeRule is what Twitch requires of one subscription type.

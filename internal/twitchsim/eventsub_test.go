@@ -2,6 +2,7 @@ package twitchsim
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -49,7 +50,9 @@ func TestCreateSubscriptionRejections(t *testing.T) {
 			Transport: eventsub.Transport{Method: "webhook", Callback: cb, Secret: testSecret}}, 400, "version"},
 		{"missing condition", e, app, mod(func(r *eventsub.CreateRequest) { r.Condition = nil }), 400, "broadcaster_user_id"},
 		{"wrong condition field", e, app, mod(func(r *eventsub.CreateRequest) { r.Condition = eventsub.Condition{"user_id": "100001"} }), 400, "condition"},
-		{"extra condition field", e, app, mod(func(r *eventsub.CreateRequest) { r.Condition = eventsub.Condition{"broadcaster_user_id": "100001", "x": "1"} }), 400, "unexpected field"},
+		{"extra condition field", e, app, mod(func(r *eventsub.CreateRequest) {
+			r.Condition = eventsub.Condition{"broadcaster_user_id": "100001", "x": "1"}
+		}), 400, "unexpected field"},
 		{"unknown user", e, app, mod(func(r *eventsub.CreateRequest) { r.Condition = eventsub.Condition{"broadcaster_user_id": "999"} }), 400, "not a user"},
 		{"follow without moderator", e, app, createReq(eventsub.TypeChannelFollow, online, cb), 400, "moderator_user_id"},
 		{"user.update needs user_id", e, app, createReq(eventsub.TypeUserUpdate, online, cb), 400, "user_id"},
@@ -78,13 +81,21 @@ func TestCreateSubscriptionRejections(t *testing.T) {
 	if r := e.do(req); r.status != 400 {
 		t.Fatalf("malformed JSON: %d", r.status)
 	}
+	body, _ := json.Marshal(createReq(eventsub.TypeStreamOnline, online, cb))
+	req, _ = http.NewRequest(http.MethodPost, e.srv.URL+"/helix/eventsub/subscriptions", strings.NewReader(string(body)))
+	req.Header.Set("Authorization", "Bearer "+app)
+	req.Header.Set("Client-Id", DefaultClientID)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if r := e.do(req); r.status != 400 || !strings.Contains(r.message(t), "Content-Type") {
+		t.Fatalf("form content type: %d %s", r.status, r.body)
+	}
 }
 
 func TestCallbackRules(t *testing.T) {
 	e := newEnv(t, nil)
 	strict := newEnv(t, func(c *Config) { c.AllowInsecureCallbacks = false })
 	for _, tc := range []struct {
-		callback          string
+		callback           string
 		insecure, strictly bool // accepted by each
 	}{
 		{"https://example.com/cb", true, true},
@@ -239,7 +250,7 @@ func TestCostAccounting(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.MaxTotalCost = 2 })
 	app := e.appToken()
 	rc := newReceiver(t, testSecret, nil) // subscriptions stay pending or enabled: both cost
-	e.userToken("speedy_sam") // speedy_sam authorized the client: its subscriptions cost 0
+	e.userToken("speedy_sam")             // speedy_sam authorized the client: its subscriptions cost 0
 	create := func(typ, field, login string) result {
 		return e.helix(http.MethodPost, "/eventsub/subscriptions", app,
 			createReq(typ, eventsub.Condition{field: e.userID(login)}, rc.url()))

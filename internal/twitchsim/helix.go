@@ -22,7 +22,7 @@ func (s *Sim) handleHelix(w http.ResponseWriter, r *http.Request) {
 	c, msg := s.helixAuth(r)
 	if msg != "" {
 		s.mu.Lock()
-		s.writeRateHeaders(w, s.rateState(bucketKey{clientID: r.Header.Get("Client-Id")}).points)
+		s.writeRateHeaders(w, s.peekPoints(bucketKey{clientID: r.Header.Get("Client-Id")}))
 		s.mu.Unlock()
 		helixError(w, http.StatusUnauthorized, msg)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -22,9 +23,12 @@ type conflictBody struct {
 // helixCreateSubscription serves POST /helix/eventsub/subscriptions: 202 and, in the
 // background, the callback verification.
 func (s *Sim) helixCreateSubscription(w http.ResponseWriter, r *http.Request, c caller) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		helixError(w, http.StatusBadRequest, "Malformed request: Content-Type must be application/json")
+		return
+	}
 	var req eventsub.CreateRequest
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(&req); err != nil {
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		helixError(w, http.StatusBadRequest, "Malformed request: the body must be a JSON subscription")
 		return
 	}

@@ -181,17 +181,13 @@ func (s *Sim) exchangeCode(w http.ResponseWriter, code, redirectURI string) {
 		idError(w, http.StatusBadRequest, "missing code")
 		return
 	}
-	if !slices.Contains(s.redirectURIs, redirectURI) {
-		idError(w, http.StatusBadRequest, "Parameter redirect_uri does not match registered URI")
-		return
-	}
 	c, ok := s.codes[code]
 	delete(s.codes, code)
 	if !ok || c.clientID != s.cfg.ClientID || !s.now().Before(c.expires) {
 		idError(w, http.StatusBadRequest, "Invalid authorization code")
 		return
 	}
-	if c.redirectURI != redirectURI {
+	if c.redirectURI != redirectURI || !slices.Contains(s.redirectURIs, redirectURI) {
 		idError(w, http.StatusBadRequest, "Parameter redirect_uri does not match registered URI")
 		return
 	}

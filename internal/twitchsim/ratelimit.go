@@ -33,6 +33,14 @@ func (s *Sim) rateState(key bucketKey) *bucket {
 	return b
 }
 
+// peekPoints returns the points of a bucket without creating it. Caller holds mu.
+func (s *Sim) peekPoints(key bucketKey) float64 {
+	if _, ok := s.buckets[key]; !ok {
+		return float64(s.cfg.RateLimitPoints)
+	}
+	return s.rateState(key).points
+}
+
 // takePoint charges one point to the bucket of key, writes the Ratelimit-* headers and
 // reports whether the request may go on. Caller holds mu.
 func (s *Sim) takePoint(w http.ResponseWriter, key bucketKey) bool {

@@ -44,7 +44,7 @@ var seedViewers = []seedUser{
 		description: "Moderator. Be kind, have fun."},
 	{id: "200003", login: "chatterbox42", display: "Chatterbox42", color: "#f4511e", created: "2020-01-15",
 		description: "I have opinions about speedrun routes."},
-	{id: "200004", login: "h4x0r", display: "h4x0r", color: "#212121", created: "2022-04-01",
+	{id: "200004", login: "h4x0r", display: "h4x0r", color: "#546e7a", created: "2022-04-01",
 		description: `<script>alert(1)</script><img src=x onerror="alert(2)"> & 'quotes'`},
 	{id: "200005", login: "quietquinn", display: "QuietQuinn", color: "#8d6e63", created: "2023-08-08",
 		description: ""},
@@ -99,7 +99,7 @@ func (su seedUser) user(streamer bool) *User {
 	created, _ := time.Parse(time.DateOnly, su.created)
 	u := &User{
 		ID: su.id, Login: su.login, DisplayName: su.display, BroadcasterType: su.btype,
-		Description: su.description, ProfileImageURL: avatar(su.login, su.color),
+		Description: su.description, ProfileImageURL: avatar(su.display, su.login, su.color),
 		Email: su.login + "@example.com", CreatedAt: created.Add(13*time.Hour + 37*time.Minute).UTC(),
 		Channel: Channel{Language: "en", ContentClassificationLabels: []string{}},
 	}
@@ -112,17 +112,25 @@ func (su seedUser) user(streamer bool) *User {
 	return u
 }
 
-// avatar returns a 300x300 SVG data URI with the login's initials. Only letters and digits
-// of the login reach the SVG, so nothing in it needs escaping.
-func avatar(login, color string) string {
+// avatar returns a 300x300 SVG data URI with initials: the capitals of the display name,
+// else the login's first letters. Only ASCII letters and digits reach the SVG, so nothing
+// in it needs escaping.
+func avatar(display, login, color string) string {
 	var initials strings.Builder
-	for _, part := range strings.FieldsFunc(login, func(r rune) bool { return r == '_' }) {
-		if initials.Len() < 2 {
-			initials.WriteString(strings.ToUpper(part[:1]))
+	for _, r := range display {
+		if 'A' <= r && r <= 'Z' && initials.Len() < 2 {
+			initials.WriteRune(r)
 		}
 	}
-	if initials.Len() < 2 && len(login) > 1 {
-		initials.WriteString(strings.ToUpper(login[1:2]))
+	for _, r := range strings.ToUpper(login) {
+		if initials.Len() >= 2 {
+			break
+		}
+		if ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9') {
+			if initials.Len() == 0 || r != rune(initials.String()[0]) {
+				initials.WriteRune(r)
+			}
+		}
 	}
 	svg := fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" width="300" height="300" viewBox="0 0 300 300">`+
 		`<rect width="300" height="300" rx="150" fill="%s"/>`+

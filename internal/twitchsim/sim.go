@@ -19,21 +19,21 @@ const (
 
 // Defaults, limits and timeouts in one place.
 const (
-	defaultUserTokenTTL    = 4 * time.Hour           // Twitch examples: about 4 h
-	defaultAppTokenTTL     = 5011271 * time.Second   // Twitch examples: about 2 months
-	defaultCodeTTL         = 10 * time.Minute        // authorization codes are short-lived
-	defaultRateLimit       = 800                     // Helix points per minute
-	defaultMaxTotalCost    = 10000                   // webhook max_total_cost
-	defaultRetries         = 3                       // notification retries after the first attempt
-	defaultRetryBackoff    = 100 * time.Millisecond  // wait before each retry
-	defaultMaxFailures     = 3                       // consecutive failed notifications tolerated
-	defaultDeliveryTimeout = 10 * time.Second        // one POST to a callback
-	defaultAppName         = "twitchrelay"           // shown on the authorize page
-	maxBodyBytes           = 1 << 20                 // request bodies the sim reads
-	maxCallbackAnswer      = 64 << 10                // callback answers the sim reads
-	maxIdenticalSubs       = 3                       // same type+version+condition (RFC 0014)
-	rateLimitWindow        = time.Minute             // the bucket refills fully in this time
-	defaultActivitySeedMix = 0x7477697463687369      // "twitchsi", mixed with Config.Seed
+	defaultUserTokenTTL    = 4 * time.Hour          // Twitch examples: about 4 h
+	defaultAppTokenTTL     = 5011271 * time.Second  // Twitch examples: about 2 months
+	defaultCodeTTL         = 10 * time.Minute       // authorization codes are short-lived
+	defaultRateLimit       = 800                    // Helix points per minute
+	defaultMaxTotalCost    = 10000                  // webhook max_total_cost
+	defaultRetries         = 3                      // notification retries after the first attempt
+	defaultRetryBackoff    = 100 * time.Millisecond // wait before each retry
+	defaultMaxFailures     = 3                      // consecutive failed notifications tolerated
+	defaultDeliveryTimeout = 10 * time.Second       // one POST to a callback
+	defaultAppName         = "twitchrelay"          // shown on the authorize page
+	maxBodyBytes           = 1 << 20                // request bodies the sim reads
+	maxCallbackAnswer      = 64 << 10               // callback answers the sim reads
+	maxIdenticalSubs       = 3                      // same type+version+condition (RFC 0014)
+	rateLimitWindow        = time.Minute            // the bucket refills fully in this time
+	defaultActivitySeedMix = 0x7477697463687369     // "twitchsi", mixed with Config.Seed
 )
 
 // Config configures a Sim. The zero value (plus RedirectURIs) is a Twitch-like simulator.

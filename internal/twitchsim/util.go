@@ -76,7 +76,7 @@ func decodeCursor(c string) (int, bool) {
 	return n, err == nil && n >= 0
 }
 
-// pageParams reads first (1..max, default def) and after; ok is false with a message.
+// pageParams reads first (1..max, default def) and the after cursor; msg says what is wrong.
 func pageParams(r *http.Request, def, max int) (first, offset int, msg string) {
 	first = def
 	if v := r.URL.Query().Get("first"); v != "" {

@@ -21,7 +21,7 @@ import (
 var pages = []string{"landing", "enter_streamer", "stream", "error"}
 
 func parseTemplates(a *assets) (map[string]*template.Template, error) {
-	funcs := template.FuncMap{"asset": a.url}
+	funcs := template.FuncMap{"asset": a.url, "imgsrc": imageSrc}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(web.Files, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: parse layout: %w", err)
@@ -116,4 +116,17 @@ func (a *assets) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Write(b)
+}
+
+// imageSrc lets Twitch's profile images through html/template's URL filter: https URLs, and
+// the data: images the simulator serves (an <img> never runs script, SVG included). Anything
+// else becomes a blank image.
+func imageSrc(u string) template.URL {
+	switch {
+	case strings.HasPrefix(u, "https://"),
+		strings.HasPrefix(u, "data:image/svg+xml"), strings.HasPrefix(u, "data:image/png"),
+		strings.HasPrefix(u, "data:image/jpeg"), strings.HasPrefix(u, "data:image/webp"):
+		return template.URL(u)
+	}
+	return "data:,"
 }

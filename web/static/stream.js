@@ -134,7 +134,7 @@ function renderEvent(ev, seq) {
   icon.textContent = ICONS[ev.type] || "•";
   const text = document.createElement("span");
   text.className = "event-text";
-  text.textContent = ev.summary || ev.type || "event";
+  text.textContent = summaryOf(ev);
   const time = document.createElement("time");
   const when = ev.time ? new Date(ev.time) : new Date();
   time.dateTime = when.toISOString();
@@ -143,6 +143,16 @@ function renderEvent(ev, seq) {
   list.prepend(li);
   while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
   if (empty) empty.hidden = true;
+}
+
+// summaryOf is the entry's text. Twitch's stream.online carries no title: the page shows the
+// title it already knows (from the page load or the last channel.update).
+function summaryOf(ev) {
+  const known = document.getElementById("stream-title").textContent.trim();
+  if (ev.type === "stream.online" && !ev.title && known && ev.summary === "Went live") {
+    return "Went live: " + known;
+  }
+  return ev.summary || ev.type || "event";
 }
 
 function notice(text) {
