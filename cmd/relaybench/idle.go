@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,8 +51,12 @@ type idleJob struct {
 
 type snapshot struct{ rss, heap, stack, goroutines int64 }
 
+// snap measures after a few collections: each may shrink an idle goroutine's stack by
+// half, as a long-lived idle socket's would be over time.
 func snap() snapshot {
-	runtime.GC()
+	for range 4 {
+		runtime.GC()
+	}
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -83,7 +88,7 @@ func measureIdle(ctx context.Context, o options, mode string, n int, logf func(s
 	go bare.Serve(ln)
 	defer bare.Close()
 	out.Bare, err = holdSockets(ctx, idleJob{WS: "ws://" + ln.Addr().String() + "/ws", Origin: "http://" + ln.Addr().String(),
-		Cookies: make([]string, n)}, func() bool { return open.Load() == int64(n) })
+		Cookies: make([]string, n)}, func() bool { return open.Load() == int64(n) }, "")
 	if err != nil {
 		return out, fmt.Errorf("bare: %w", err)
 	}
@@ -109,7 +114,7 @@ func measureIdle(ctx context.Context, o options, mode string, n int, logf func(s
 		return out, err
 	}
 	logf("idle %s: %d browsers logged in (%.1fs)", mode, n, time.Since(start).Seconds())
-	out.Relay, err = holdSockets(ctx, job, func() bool { return st.h.App.Hub.Stats().Subscribers == n })
+	out.Relay, err = holdSockets(ctx, job, func() bool { return st.h.App.Hub.Stats().Subscribers == n }, o.memProfile)
 	if err != nil {
 		return out, fmt.Errorf("relay: %w", err)
 	}
@@ -146,7 +151,8 @@ func loginAll(st *stack, n int, put func(i int, cookie string)) error {
 }
 
 // holdSockets measures this process before and after a child opens the job's sockets.
-func holdSockets(ctx context.Context, job idleJob, settled func() bool) (idleSide, error) {
+// With heapProfile, it also writes the heap profile of that moment there.
+func holdSockets(ctx context.Context, job idleJob, settled func() bool, heapProfile string) (idleSide, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return idleSide{}, err
@@ -183,6 +189,12 @@ func holdSockets(ctx context.Context, job idleJob, settled func() bool) (idleSid
 		time.Sleep(100 * time.Millisecond) // polling counters, bounded by the deadline
 	}
 	after := snap()
+	if heapProfile != "" {
+		if fh, err := os.Create(heapProfile); err == nil {
+			pprof.Lookup("heap").WriteTo(fh, 0)
+			fh.Close()
+		}
+	}
 	n := float64(len(job.Cookies))
 	kib := func(d int64) float64 { return float64(d) / 1024 / n }
 	return idleSide{RSSKiB: kib(after.rss - before.rss), HeapKiB: kib(after.heap - before.heap),

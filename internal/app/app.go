@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/redisstore"
@@ -177,7 +178,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	rcancel()
 
+	var fresh newConns
 	httpSrv := &http.Server{
+		ConnState:         fresh.track,
 		Handler:           a.Web.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -208,7 +211,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	log.Info("shutting down")
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer scancel()
-	if err := httpSrv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- httpSrv.Shutdown(sctx) }()
+	// Shutdown waits up to 5 s for connections that never sent a request (a client's spare
+	// keep-alive dial); they hold nothing, so close them now.
+	fresh.closeAll()
+	if err := <-shutdown; err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("http shutdown", "err", err)
 	}
 	a.Hub.Close() // hijacked sockets: Shutdown does not close them; "going away" makes clients reconnect
@@ -239,4 +247,32 @@ func redact(s string) string {
 		return "(unset)"
 	}
 	return "(set)"
+}
+
+// newConns tracks connections that have not sent a request yet.
+type newConns struct {
+	mu sync.Mutex
+	m  map[net.Conn]struct{}
+}
+
+func (n *newConns) track(c net.Conn, st http.ConnState) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if st == http.StateNew {
+		if n.m == nil {
+			n.m = map[net.Conn]struct{}{}
+		}
+		n.m[c] = struct{}{}
+		return
+	}
+	delete(n.m, c)
+}
+
+func (n *newConns) closeAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for c := range n.m {
+		c.Close()
+	}
+	clear(n.m)
 }

@@ -60,20 +60,19 @@ func (p *cutProxy) handle(c net.Conn) {
 		return
 	}
 	isWS := string(first[:7]) == "GET /ws" && (first[7] == ' ' || first[7] == '?')
-	p.mu.Lock()
-	if isWS && p.down {
-		p.refused++
-		p.mu.Unlock()
-		reset(c)
-		return
-	}
-	p.mu.Unlock()
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
 		c.Close()
 		return
 	}
 	p.mu.Lock()
+	if isWS && p.down {
+		p.refused++
+		p.mu.Unlock()
+		reset(c)
+		up.Close()
+		return
+	}
 	p.conns[c], p.conns[up] = true, true
 	if isWS {
 		p.sockets[c] = up

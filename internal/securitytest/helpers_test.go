@@ -51,7 +51,24 @@ func watcher(t testing.TB, h *apptest.Harness, login, streamer string) (*apptest
 	if sid == "" {
 		t.Fatalf("no new relay session id among the simulator's callbacks")
 	}
+	settled(t, h, sid)
 	return b, s, sid
+}
+
+// settled waits until the simulator has finished verifying every subscription of the
+// session: the relay marks a feed active when it answers the challenge, the simulator enables
+// the subscription only once it has read that answer, and only then delivers to it.
+func settled(t testing.TB, h *apptest.Harness, sid string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	for _, s := range h.Sim.Subscriptions() {
+		if strings.HasSuffix(s.Transport.Callback, "/callback/"+sid) {
+			if _, err := h.Sim.WaitVerified(ctx, s.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
 
 // sessionIDs returns the relay session ids found in the simulator's subscription callbacks.

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/twitchrelay/twitchrelay/internal/apptest"
 )
 
@@ -40,6 +38,9 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 		return f["stream_changed"].Status == "active" && f["user_changed"].Status == "active" && f["followed_by"].Status == "active"
 	}); err != nil {
 		t.Fatal(err)
+	}
+	for sid := range sessionIDs(h) {
+		settled(t, h, sid)
 	}
 	sim := h.Sim
 	for _, trigger := range []func() error{
@@ -178,5 +179,3 @@ func lineWith(s, sub string) string {
 	}
 	return ""
 }
-
-var _ = websocket.StatusNormalClosure

@@ -105,17 +105,26 @@ type basePage struct {
 
 func (s *Server) base(r *http.Request, title string) basePage {
 	b := basePage{Title: title, Demo: s.opt.Demo, Version: s.opt.Version}
-	if s.sessions != nil {
-		func() {
-			defer func() { recover() }() // no session in context (e.g. the session store failed)
-			b.User = s.currentUser(r.Context())
-			if b.User != nil {
-				b.CSRF = s.csrfToken(r.Context())
-			}
-		}()
+	if hasSession(r.Context()) {
+		b.User = s.currentUser(r.Context())
+		if b.User != nil {
+			b.CSRF = s.csrfToken(r.Context())
+		}
 	}
 	return b
 }
+
+const sessionLoadedKey ctxKey = iota + 100
+
+// sessionLoaded marks requests whose cookie session scs has loaded (routes outside the
+// session group, and requests whose store failed, have none).
+func sessionLoaded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionLoadedKey, true)))
+	})
+}
+
+func hasSession(ctx context.Context) bool { v, _ := ctx.Value(sessionLoadedKey).(bool); return v }
 
 type errorPage struct {
 	basePage
