@@ -54,6 +54,24 @@ type bench struct {
 	conns  int // closed loop connections
 	logf   func(format string, args ...any)
 	cpu    string // CPU profile of the next relay phase, then ""
+	rounds int    // bare and relay alternate this many times per point
+}
+
+// startProfile starts the CPU profile b.cpu asked for, once.
+func (b *bench) startProfile() bool {
+	if b.cpu == "" {
+		return false
+	}
+	fh, err := os.Create(b.cpu)
+	b.cpu = ""
+	if err != nil {
+		return false
+	}
+	if err := pprof.StartCPUProfile(fh); err != nil {
+		fh.Close()
+		return false
+	}
+	return true // the file stays open until the process ends; pprof closes nothing
 }
 
 // capacity is how many messages a run may send: rate × duration, or a generous bound for
@@ -78,36 +96,49 @@ func (b *bench) measure(rate float64) point {
 	for i, t := range ts {
 		bareURLs[i], relayURLs[i] = b.bare.url+"/callback/"+t.sid, t.url
 	}
-	runOne := func(urls []string, f *fleet) figures {
-		r := newRecorder(capacity(rate, b.dur))
-		if f != nil {
-			f.rec.Store(r)
-			defer f.rec.Store(nil)
+	// The two servers take turns in short slices, so that load from elsewhere on a
+	// shared machine falls on both alike.
+	type side struct {
+		urls    []string
+		f       *fleet
+		r       *recorder
+		n       int
+		elapsed time.Duration
+	}
+	bareSide := &side{urls: bareURLs, r: newRecorder(capacity(rate, b.dur))}
+	relaySide := &side{urls: relayURLs, f: b.fleet, r: newRecorder(capacity(rate, b.dur))}
+	rounds := max(1, b.rounds)
+	slice := b.dur / time.Duration(rounds)
+	ctx, cancel := context.WithCancel(context.Background())
+	peak := samplePeakRSS(ctx)
+	var relayPeak float64
+	for i := range rounds {
+		for _, sd := range []*side{bareSide, relaySide} {
+			profiling := false
+			if sd.f != nil {
+				sd.f.rec.Store(sd.r)
+				profiling = i == 0 && b.startProfile()
+			}
+			n, el := plan{targets: ts, urls: sd.urls, rate: rate, conns: workers, dur: slice}.run(b.client, sd.r, sd.n)
+			if profiling {
+				pprof.StopCPUProfile()
+			}
+			sd.n, sd.elapsed = sd.n+n, sd.elapsed+el
+			b.client.CloseIdleConnections()
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		peak := samplePeakRSS(ctx)
-		n, elapsed := plan{targets: ts, urls: urls, rate: rate, conns: workers, dur: b.dur}.run(b.client, r)
-		fig := summarize(r, n, elapsed, f, 0)
-		cancel()
-		fig.PeakRSSMiB = <-peak
-		fig.Loop, fig.Sessions, fig.Rate, fig.Conns = p.Loop, p.Sessions, rate, p.Conns
+	}
+	cancel()
+	relayPeak = <-peak
+	summary := func(sd *side, name string) figures {
+		fig := summarize(sd.r, sd.n, sd.elapsed, sd.f, relayPeak)
+		if sd.f != nil {
+			sd.f.rec.Store(nil)
+		}
+		fig.Server, fig.Loop, fig.Sessions, fig.Rate, fig.Conns = name, p.Loop, p.Sessions, rate, p.Conns
 		return fig
 	}
-	p.Bare = runOne(bareURLs, nil)
-	p.Bare.Server = "bare"
-	b.client.CloseIdleConnections()
-	if b.cpu != "" {
-		if fh, err := os.Create(b.cpu); err == nil {
-			defer fh.Close()
-			if pprof.StartCPUProfile(fh) == nil {
-				defer pprof.StopCPUProfile()
-			}
-		}
-		b.cpu = ""
-	}
-	p.Relay = runOne(relayURLs, b.fleet)
-	p.Relay.Server = "relay-" + b.mode
-	b.client.CloseIdleConnections()
+	p.Bare = summary(bareSide, "bare")
+	p.Relay = summary(relaySide, "relay-"+b.mode)
 	p.Ratio = ratios(p.Relay, p.Bare)
 	b.logf("%s", p.line())
 	return p

@@ -115,24 +115,25 @@ type plan struct {
 	dur     time.Duration // send window
 }
 
-// run sends the plan's load and returns when every answer is in; n is the number of
-// messages sent and elapsed the time from the first send to the last answer.
-func (p plan) run(c *http.Client, r *recorder) (n int, elapsed time.Duration) {
+// run sends the plan's load and returns when every answer is in: n is the number of
+// messages sent and elapsed the time from the first send to the last answer. Open loop
+// messages are numbered from off; closed loop ones continue the recorder's count.
+func (p plan) run(c *http.Client, r *recorder, off int) (n int, elapsed time.Duration) {
 	t0 := time.Now().Add(20 * time.Millisecond)
 	stop := t0.Add(p.dur)
 	var wg sync.WaitGroup
 	if p.rate > 0 {
-		total := min(int(p.rate*p.dur.Seconds()), len(r.recv))
+		total := max(0, min(int(p.rate*p.dur.Seconds()), len(r.recv)-off))
 		interval := float64(time.Second) / p.rate
 		jobs := make(chan int, total)
 		for g := range total {
-			jobs <- g
+			jobs <- off + g
 		}
 		close(jobs)
 		for range p.conns {
 			wg.Go(func() {
 				for g := range jobs {
-					at := t0.Add(time.Duration(float64(g) * interval))
+					at := t0.Add(time.Duration(float64(g-off) * interval))
 					if d := time.Until(at); d > 0 {
 						time.Sleep(d)
 					}
@@ -144,6 +145,7 @@ func (p plan) run(c *http.Client, r *recorder) (n int, elapsed time.Duration) {
 		wg.Wait()
 		return total, time.Since(t0)
 	}
+	from := min(int(r.nextG.Load()), len(r.recv))
 	time.Sleep(time.Until(t0))
 	for range p.conns {
 		wg.Go(func() {
@@ -158,7 +160,7 @@ func (p plan) run(c *http.Client, r *recorder) (n int, elapsed time.Duration) {
 		})
 	}
 	wg.Wait()
-	return min(int(r.nextG.Load()), len(r.recv)), time.Since(t0)
+	return min(int(r.nextG.Load()), len(r.recv)) - from, time.Since(t0)
 }
 
 // loadClient is the HTTP client for callbacks: conns keep-alive connections to the host.

@@ -13,7 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
-		"strconv"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,9 +44,9 @@ type options struct {
 	cpuProfile string
 	memProfile string
 	redisURL   string
-	redisDB    int
 	logLevel   string
 	relayLog   string
+	rounds     int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -62,6 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 2000, "open loop: notifications/s (0 = closed loop with -conns)")
 	fs.IntVar(&o.conns, "conns", 64, "closed loop: connections sending back to back")
 	fs.DurationVar(&o.dur, "duration", 10*time.Second, "send window per point (bounded to 2m)")
+	fs.IntVar(&o.rounds, "rounds", 5, "bare and relay take turns this many times per point (drift on a shared machine)")
 	fs.BoolVar(&o.curve, "curve", false, "sessions 1k/2k/5k/10k × rates 500/1k/2k/4k, plus closed loop per size")
 	fs.BoolVar(&o.idle, "idle", false, "memory per idle socket at -idle-sizes sockets")
 	fs.StringVar(&o.idleSizes, "idle-sizes", "1000,10000", "socket counts for -idle")
@@ -71,7 +72,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the relay phase of the first point (per mode: file.memory, file.redis)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the load")
 	fs.StringVar(&o.redisURL, "redis", redisDefault, "Redis server for -mode redis (REDIS_URL)")
-	fs.IntVar(&o.redisDB, "redis-db", 13, "Redis database of the harness (its twitchrelay:* keys are deleted before and after)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "the relay's LOG_LEVEL")
 	fs.StringVar(&o.relayLog, "relay-log", "", "append the relay's JSON logs to this file (default: discarded)")
 	if err := fs.Parse(args); err != nil {
@@ -89,9 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	case o.rate < 0 || o.rate > 100000:
 		return o, fmt.Errorf("-rate %v: want 0..100000", o.rate)
 	}
-	var err error
-	o.redisURL, err = redisDB(o.redisURL, o.redisDB)
-	return o, err
+	return o, nil
 }
 
 // logTo opens -relay-log, or returns nil (discard).

@@ -55,7 +55,7 @@ func loadMode(ctx context.Context, o options, mode string, bare *bareServer, log
 	defer client.CloseIdleConnections()
 	f := newFleet(st, client)
 	defer f.close()
-	b := &bench{client: client, bare: bare, mode: mode, fleet: f, dur: o.dur, conns: o.conns, logf: logf}
+	b := &bench{client: client, bare: bare, mode: mode, fleet: f, dur: o.dur, conns: o.conns, logf: logf, rounds: o.rounds}
 	if o.cpuProfile != "" {
 		b.cpu = o.cpuProfile + "." + mode
 	}

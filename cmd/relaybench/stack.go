@@ -10,9 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path"
-	"strconv"
 	"sync"
 	"time"
 
@@ -33,11 +31,12 @@ import (
 // users with a bucket each. The simulator's handler is wrapped to learn each relay
 // session's callback from the subscription creates the relay sends it.
 type stack struct {
-	h        *apptest.Harness // URL, Addr, Sim and App, for apptest.Browser
-	simSrv   *httptest.Server
-	cancel   context.CancelFunc
-	done     chan error
-	redisURL string
+	h           *apptest.Harness // URL, Addr, Sim and App, for apptest.Browser
+	simSrv      *httptest.Server
+	cancel      context.CancelFunc
+	done        chan error
+	redisURL    string
+	redisPrefix string // a namespace of this stack's own, deleted by stop
 
 	mu   sync.Mutex
 	sids []seenSession // relay sessions in the order their first create was seen
@@ -47,12 +46,8 @@ type stack struct {
 
 // startStack starts a simulator and a relay; redisURL "" means in-memory mode.
 func startStack(redisURL, logLevel string, logTo io.Writer) (*stack, error) {
-	st := &stack{seen: map[string]bool{}, grew: make(chan struct{}), redisURL: redisURL}
-	if redisURL != "" {
-		if err := cleanRedis(redisURL); err != nil {
-			return nil, fmt.Errorf("redis: %w", err)
-		}
-	}
+	st := &stack{seen: map[string]bool{}, grew: make(chan struct{}), redisURL: redisURL,
+		redisPrefix: fmt.Sprintf("relaybench:%d:", time.Now().UnixNano())}
 	sim := twitchsim.New(twitchsim.Config{
 		ClientID: apptest.ClientID, ClientSecret: apptest.ClientSecret, AllowInsecureCallbacks: true,
 		RetryBackoff: time.Millisecond, RateLimitPoints: 1 << 30,
@@ -84,7 +79,7 @@ func startStack(redisURL, logLevel string, logTo io.Writer) (*stack, error) {
 		"PUBLIC_URL": "http://" + addr, "TWITCH_CLIENT_ID": apptest.ClientID,
 		"TWITCH_CLIENT_SECRET": apptest.ClientSecret, "SERVER_SECRET": apptest.ServerSecret,
 		"TWITCH_OAUTH_URL": st.simSrv.URL + "/id/oauth2", "TWITCH_HELIX_URL": st.simSrv.URL + "/helix",
-		"REDIS_URL": redisURL, "LOG_LEVEL": logLevel, "SHUTDOWN_TIMEOUT": "5s",
+		"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": st.redisPrefix, "LOG_LEVEL": logLevel, "SHUTDOWN_TIMEOUT": "5s",
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
@@ -161,26 +156,15 @@ func (st *stack) stop() error {
 	st.h.Sim.Close()
 	st.simSrv.Close()
 	if st.redisURL != "" {
-		if cerr := cleanRedis(st.redisURL); err == nil {
+		if cerr := cleanRedis(st.redisURL, st.redisPrefix); err == nil {
 			err = cerr
 		}
 	}
 	return err
 }
 
-// redisDB returns raw with its database number replaced by db: the harness keeps to a
-// database of its own, because a relay in Redis mode adopts every session it finds there.
-func redisDB(raw string, db int) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("redis URL: %w", err)
-	}
-	u.Path = "/" + strconv.Itoa(db)
-	return u.String(), nil
-}
-
-// cleanRedis deletes the twitchrelay:* keys of the harness's database (bounded).
-func cleanRedis(raw string) error {
+// cleanRedis deletes the keys under prefix (bounded).
+func cleanRedis(raw, prefix string) error {
 	opt, err := redis.ParseURL(raw)
 	if err != nil {
 		return err
@@ -189,7 +173,7 @@ func cleanRedis(raw string) error {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	iter := c.Scan(ctx, 0, "twitchrelay:*", 1000).Iterator()
+	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 	var batch []string
 	for iter.Next(ctx) {
 		if batch = append(batch, iter.Val()); len(batch) == 1000 {

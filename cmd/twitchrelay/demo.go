@@ -17,6 +17,7 @@ const (
 	demoListenAddr    = "127.0.0.1:8080"
 	demoActivityEvery = 6 * time.Second
 	demoLease         = 120 * time.Second
+	demoFollowingPoll = 10 * time.Second
 )
 
 // demoConfig is the configuration of -demo: the simulator's credentials, in-memory sessions,
@@ -51,6 +52,7 @@ func demoConfig(getenv func(string) string) (*config.Config, error) {
 		TwitchSecret:      twitchsim.DefaultClientSecret,
 		ServerSecret:      hex.EncodeToString(secret),
 		SubscriptionLease: demoLease,
+		FollowingPoll:     demoFollowingPoll,
 		HistorySize:       config.DefaultHistorySize,
 		HistoryAge:        config.DefaultHistoryAge,
 		LogFormat:         format,

@@ -126,7 +126,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	a.Relay = relay.NewManager(relay.Config{
 		PublicURL: cfg.PublicURL, ServerSecret: []byte(cfg.ServerSecret),
 		Helix: helixClient, Sink: web.HubSink{Hub: a.Hub, Logger: log}, Store: store, Dedupe: dedupe,
-		Lease: cfg.SubscriptionLease, Logger: log,
+		Lease: cfg.SubscriptionLease, PollInterval: cfg.FollowingPoll, Logger: log,
 		OnRelease: a.Hub.Release,
 		OnWebhook: m.Webhook, OnStatus: m.FeedStatus,
 		OnError: func(op string, err error) { m.BackgroundError(op) },

@@ -20,6 +20,7 @@ const (
 	DefaultTwitchOAuthURL    = "https://id.twitch.tv/oauth2"
 	DefaultTwitchHelixURL    = "https://api.twitch.tv/helix"
 	DefaultSubscriptionLease = 1000 * time.Second // the original design's "default subscription time"
+	DefaultFollowingPoll     = 60 * time.Second   // Get Followed Channels costs a Helix point per poll
 	DefaultHistorySize       = 256
 	DefaultHistoryAge        = 15 * time.Minute
 	DefaultShutdownTimeout   = 15 * time.Second
@@ -40,6 +41,7 @@ type Config struct {
 	TwitchOAuthURL    string        // TWITCH_OAUTH_URL
 	TwitchHelixURL    string        // TWITCH_HELIX_URL
 	SubscriptionLease time.Duration // SUBSCRIPTION_LEASE
+	FollowingPoll     time.Duration // FOLLOWING_POLL_INTERVAL: how often "channels they follow" is polled
 	HistorySize       int           // HISTORY_SIZE: events kept per session for resume
 	HistoryAge        time.Duration // HISTORY_AGE
 	AllowedOrigins    []string      // ALLOWED_ORIGINS: extra WebSocket origins (host patterns)
@@ -70,6 +72,7 @@ func Load(getenv Getenv) (*Config, error) {
 		TwitchOAuthURL:    strings.TrimRight(p.str("TWITCH_OAUTH_URL", DefaultTwitchOAuthURL), "/"),
 		TwitchHelixURL:    strings.TrimRight(p.str("TWITCH_HELIX_URL", DefaultTwitchHelixURL), "/"),
 		SubscriptionLease: p.duration("SUBSCRIPTION_LEASE", DefaultSubscriptionLease),
+		FollowingPoll:     p.duration("FOLLOWING_POLL_INTERVAL", DefaultFollowingPoll),
 		HistorySize:       p.integer("HISTORY_SIZE", DefaultHistorySize, 1, 100000),
 		HistoryAge:        p.duration("HISTORY_AGE", DefaultHistoryAge),
 		AllowedOrigins:    p.list("ALLOWED_ORIGINS"),
@@ -99,6 +102,9 @@ func Load(getenv Getenv) (*Config, error) {
 	}
 	if c.PublicURL == nil {
 		p.fail("PUBLIC_URL is required: the https URL where users and Twitch reach this service, e.g. https://relay.example.com")
+	}
+	if c.FollowingPoll < time.Second {
+		p.fail("FOLLOWING_POLL_INTERVAL must be at least 1s (each poll costs a Helix rate-limit point)")
 	}
 	if c.SubscriptionLease < time.Second {
 		p.fail("SUBSCRIPTION_LEASE must be at least 1s")

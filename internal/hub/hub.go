@@ -45,6 +45,9 @@ type Message struct {
 	Type  string          // frame "type", e.g. "event_updated"
 	Event json.RawMessage // frame "event"; must be valid JSON, else null is sent
 	Time  time.Time       // frame "time"; zero means the hub's clock at Publish
+	// Valid says Event is known to be valid JSON (encoding/json produced it), so
+	// Publish need not scan it again. Publish copies Event: the caller may reuse it.
+	Valid bool
 }
 
 // Resume says where a subscriber's previous connection stopped.

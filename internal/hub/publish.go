@@ -30,7 +30,7 @@ func (h *Hub) Publish(id string, m Message) uint64 {
 		at = now
 	}
 	event := []byte(m.Event)
-	if len(event) == 0 || !json.Valid(event) {
+	if len(event) == 0 || (!m.Valid && !json.Valid(event)) {
 		event = jsonNull // one bad payload must not break every client's parser, again on each replay
 	}
 	nowNano := now.UnixNano()

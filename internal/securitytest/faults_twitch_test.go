@@ -1,11 +1,8 @@
 package securitytest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -76,11 +73,13 @@ func TestSubscriptionStuckPending(t *testing.T) {
 	if sub, err := h.Sim.WaitVerified(ctx, online.ID); err != nil || sub.Status != eventsub.StatusVerificationFailed {
 		t.Fatalf("simulator status %q %v, want %s", sub.Status, err, eventsub.StatusVerificationFailed)
 	}
+	var last map[string]apptest.Feed
 	feeds, err := s.WaitFeeds(ctx, func(f map[string]apptest.Feed) bool {
+		last = f
 		return f["stream_changed"].Status == "failed" && f["user_changed"].Status == "active"
 	})
 	if err != nil {
-		t.Fatalf("the user never saw the failed feed (Twitch's status: %s): %v", eventsub.StatusVerificationFailed, err)
+		t.Fatalf("the user never saw the failed feed (Twitch: %s); last feed_status %+v: %v", eventsub.StatusVerificationFailed, last, err)
 	}
 	if feeds["stream_changed"].Reason == "" {
 		t.Error("failed feed without a reason")
@@ -142,7 +141,3 @@ func TestDuplicateDeliveryShownOnce(t *testing.T) {
 	expectTitle(t, s, "marker")
 	t.Logf("observed: %d deliveries for 5 notifications; the socket got each once, then the marker", attempts)
 }
-
-var _ = bytes.NewReader
-var _ = io.EOF
-var _ = json.Marshal

@@ -56,12 +56,12 @@ label.user input{accent-color:#9146ff;width:18px;height:18px}
 label.user img{width:36px;height:36px;border-radius:50%}
 .name{font-weight:600}.login{color:#adadb8;font-size:14px}
 .tag{margin-left:auto;font-size:12px;color:#efeff1;background:#3a3a3d;border-radius:4px;padding:1px 6px}
-.tag.live{background:#eb0400}
+.tag.live{background:#eb0400;color:#fff}
 .buttons{display:flex;gap:10px;justify-content:flex-end}
 button{font:inherit;font-weight:600;border:0;border-radius:6px;padding:9px 18px;cursor:pointer}
 button.primary{background:#9146ff;color:#fff}button.primary:hover{background:#772ce8}
 button.secondary{background:#3a3a3d;color:#efeff1}button.secondary:hover{background:#464649}
-.target{font-size:13px;color:#7a7a85;margin-top:16px;word-break:break-all}
+.target{font-size:13px;color:#8a8a95;margin-top:16px;word-break:break-all}
 </style>
 </head>
 <body>

@@ -43,6 +43,8 @@ func (s *Sim) handleHelix(w http.ResponseWriter, r *http.Request) {
 		s.helixUsers(w, r, c)
 	case "GET /streams":
 		s.helixStreams(w, r, c)
+	case "GET /channels":
+		s.helixChannels(w, r, c)
 	case "GET /channels/followed":
 		s.helixFollowed(w, r, c)
 	case "POST /eventsub/subscriptions":

@@ -241,3 +241,26 @@ func TestInjectFaultDelay(t *testing.T) {
 		t.Fatalf("after the delay fault: %d", r.status)
 	}
 }
+
+func TestGetChannels(t *testing.T) {
+	e := newEnv(t, nil)
+	app := e.appToken()
+	var got struct {
+		Data []helixChannel `json:"data"`
+	}
+	// Offline channels have channel information too; unknown ids are left out.
+	e.helix(http.MethodGet, "/channels?broadcaster_id=100002&broadcaster_id=123", app, nil).json(t, &got)
+	if len(got.Data) != 1 || got.Data[0].BroadcasterLogin != "cozycrafter" || got.Data[0].Title == "" || got.Data[0].GameName == "" {
+		t.Fatalf("channels = %+v", got.Data)
+	}
+	if _, err := e.sim.UpdateChannel(context.Background(), "cozycrafter", "Offline retitle", "Art"); err != nil {
+		t.Fatal(err)
+	}
+	e.helix(http.MethodGet, "/channels?broadcaster_id=100002", app, nil).json(t, &got)
+	if got.Data[0].Title != "Offline retitle" || got.Data[0].GameName != "Art" {
+		t.Fatalf("after UpdateChannel: %+v", got.Data)
+	}
+	if r := e.helix(http.MethodGet, "/channels", app, nil); r.status != http.StatusBadRequest {
+		t.Fatalf("no broadcaster_id: %d, want 400", r.status)
+	}
+}

@@ -51,6 +51,7 @@ type Helix interface {
 	GetUsers(ctx context.Context, ts helix.TokenSource, logins, ids []string) ([]helix.User, error)
 	GetUserByLogin(ctx context.Context, ts helix.TokenSource, login string) (helix.User, error)
 	GetStreams(ctx context.Context, ts helix.TokenSource, userIDs []string) ([]helix.Stream, error)
+	GetChannels(ctx context.Context, ts helix.TokenSource, broadcasterIDs []string) ([]helix.Channel, error)
 }
 
 // Relay is what the web layer needs of the subscription lifecycle.

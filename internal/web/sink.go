@@ -24,7 +24,8 @@ func (h HubSink) Event(sessionID string, ev webhook.Event) {
 		return
 	}
 	// The frame's time is when the callback was verified (now); the event carries Twitch's own.
-	h.Hub.Publish(sessionID, hub.Message{Type: "event_updated", Event: b, Time: time.Now()})
+	// Valid: json.Marshal's output needs no second scan in Publish.
+	h.Hub.Publish(sessionID, hub.Message{Type: "event_updated", Event: b, Time: time.Now(), Valid: true})
 }
 
 // Status sends the session's feed statuses as its latest state.

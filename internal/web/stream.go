@@ -64,6 +64,16 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(streams) > 0 {
 		p.Live, p.Title, p.Category = true, streams[0].Title, streams[0].GameName
+	} else {
+		// Offline: the channel's title and category still say what the next stream is about,
+		// and the went-live entry shows that title (stream.online carries none).
+		chans, err := s.opt.Helix.GetChannels(ctx, a.Token, []string{st.ID})
+		if err != nil {
+			return s.userCallFailed(r.Context(), a, err)
+		}
+		if len(chans) > 0 {
+			p.Title, p.Category = chans[0].Title, chans[0].GameName
+		}
 	}
 	if !s.opt.Demo && s.opt.PublicURL != nil {
 		q := url.Values{"channel": {p.Streamer.Login}, "parent": {s.opt.PublicURL.Hostname()}, "muted": {"true"}}

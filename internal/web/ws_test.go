@@ -343,3 +343,25 @@ func TestShutdownSaysGoingAway(t *testing.T) {
 		t.Fatalf("on shutdown got %v (close error: %v), want 1001", err, errors.As(err, &ce))
 	}
 }
+
+// "Channels they follow" has no EventSub: for your own channel it is polled and diffed.
+func TestFollowingFeedIsPolled(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{Env: map[string]string{"FOLLOWING_POLL_INTERVAL": "1s"}})
+	_, s := watcher(t, h, "speedy_sam", "speedy_sam")
+	sid := sessionIDOf(t, h, "speedy_sam")
+	apptest.Wait(t, 10*time.Second, "the following feed's first poll", func() bool {
+		for _, f := range h.App.Relay.Statuses(sid) {
+			if f.Feed == "following" {
+				return f.Status == "active"
+			}
+		}
+		return false
+	})
+	if _, err := h.Sim.Follow(t.Context(), "speedy_sam", "cozycrafter"); err != nil {
+		t.Fatal(err)
+	}
+	f := nextEvent(t, s)
+	if f.Event.Type != "user.follows" || !strings.Contains(f.Event.Summary, "followed CozyCrafter") {
+		t.Fatalf("got %s, want Speedy_Sam followed CozyCrafter", f.Raw)
+	}
+}

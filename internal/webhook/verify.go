@@ -1,14 +1,20 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
@@ -45,6 +51,8 @@ type Verifier struct {
 	Now          func() time.Time // default time.Now
 	MaxBody      int64            // default DefaultMaxBody
 	Window       time.Duration    // default DefaultWindow; accepted timestamps are now±Window
+
+	secretBase atomic.Pointer[keyedMAC] // see secretMAC
 }
 
 // Verify checks r as a callback for sessionID, in this order: body size (ErrTooLarge),
@@ -68,15 +76,14 @@ func (v *Verifier) Verify(r *http.Request, sessionID string) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	body, err := readBody(r, maxBody)
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, ErrTooLarge
 		}
 		return nil, fmt.Errorf("%w: read body: %v", ErrMalformed, err)
 	}
-	secret := Secret(v.ServerSecret, sessionID)
-	if !eventsub.ValidSignature([]byte(secret), msg.ID, ts, body, sig) {
+	if !v.validSignature(sessionID, msg.ID, ts, body, sig) {
 		return nil, ErrBadSignature
 	}
 	now := time.Now
@@ -104,6 +111,63 @@ func (v *Verifier) Verify(r *http.Request, sessionID string) (*Message, error) {
 		return msg, err
 	}
 	return msg, nil
+}
+
+// readBody reads the whole body, at most maxBody bytes, in one allocation when the
+// request says how long it is.
+func readBody(r *http.Request, maxBody int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength <= maxBody {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // ReadFrom wants MinRead free to see EOF
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, maxBody))
+	return buf.Bytes(), err
+}
+
+// validSignature is eventsub.ValidSignature with the session's Secret, computed without
+// building strings: sig (already checked to be sha256=<64 lowercase hex>) is decoded and
+// compared in constant time with the HMAC. The secret's own HMAC starts from a clone of
+// one keyed with the server secret, which saves its key schedule on every call.
+func (v *Verifier) validSignature(sessionID, id, ts string, body []byte, sig string) bool {
+	var want [sha256.Size]byte
+	if _, err := hex.Decode(want[:], []byte(sig[len(signaturePfx):])); err != nil {
+		return false
+	}
+	var sum [sha256.Size]byte
+	var secret [2 * sha256.Size]byte
+	hex.Encode(secret[:], v.secretMAC(sessionID).Sum(sum[:0]))
+	mac := hmac.New(sha256.New, secret[:])
+	io.WriteString(mac, id)
+	io.WriteString(mac, ts)
+	mac.Write(body)
+	return hmac.Equal(mac.Sum(sum[:0]), want[:])
+}
+
+// secretMAC returns an HMAC that has been fed what Secret feeds it before the session id,
+// and then the session id.
+func (v *Verifier) secretMAC(sessionID string) hash.Hash {
+	base := v.secretBase.Load()
+	if base == nil || !bytes.Equal(base.key, v.ServerSecret) {
+		mac := hmac.New(sha256.New, v.ServerSecret)
+		io.WriteString(mac, secretLabel)
+		base = &keyedMAC{key: bytes.Clone(v.ServerSecret), mac: mac}
+		v.secretBase.Store(base)
+	}
+	var mac hash.Hash
+	if c, err := base.mac.(hash.Cloner).Clone(); err == nil {
+		mac = c.(hash.Hash)
+	} else { // not cloneable: start over, as Secret does
+		mac = hmac.New(sha256.New, v.ServerSecret)
+		io.WriteString(mac, secretLabel)
+	}
+	io.WriteString(mac, sessionID)
+	return mac
+}
+
+// keyedMAC is an HMAC keyed with key and fed the secret label; only ever cloned.
+type keyedMAC struct {
+	key []byte
+	mac hash.Hash
 }
 
 // Forget unmarks msg in the dedupe store, so that Twitch's retry of a message we failed to

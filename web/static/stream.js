@@ -82,7 +82,7 @@ function scheduleReconnect() {
   const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** state.attempts);
   const delay = Math.round(Math.random() * cap); // full jitter
   state.attempts++;
-  setConn(navigator.onLine === false ? "offline" : "reconnecting", navigator.onLine === false ? "Offline" : "Reconnecting…");
+  setConn(navigator.onLine === false ? "offline" : "reconnecting", navigator.onLine === false ? "Disconnected" : "Reconnecting…");
   state.timer = setTimeout(connect, delay);
 }
 
@@ -90,7 +90,7 @@ function handle(msg) {
   switch (msg.type) {
     case "welcome":
       state.attempts = 0;
-      setConn("live", "Live");
+      setConn("live", "Connected");
       break;
     case "event_updated":
       onEvent(msg);
@@ -213,7 +213,7 @@ function renderFeeds(feeds) {
 }
 
 window.addEventListener("online", () => { state.attempts = 0; if (!state.socket) connect(); });
-window.addEventListener("offline", () => setConn("offline", "Offline"));
+window.addEventListener("offline", () => setConn("offline", "Disconnected"));
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible" && !state.socket && !state.stopped) { state.attempts = 0; connect(); }
 });
