@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -9,34 +10,42 @@ import (
 // Handler returns the whole HTTP surface. Every route of twitchrelay is here.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.realIP, s.recoverer, s.logRequests, securityHeaders(s.opt.PublicURL))
+	r.Use(s.realIP, s.recoverer)
 
-	// Probes, metrics, assets and Twitch's callbacks need no session.
-	r.Get("/healthz", s.handleHealthz)
-	r.Get("/readyz", s.handleReadyz)
-	if s.opt.Metrics != nil {
-		r.Method(http.MethodGet, "/metrics", s.opt.Metrics)
-	}
-	r.Get("/static/*", s.assets.serve)
+	// Twitch's callbacks: the hot path. No page middleware; the relay logs one line per
+	// webhook (message id, type, outcome) and counts it in metrics.
 	r.Route("/callback/{session_id}", func(r chi.Router) {
 		r.Post("/", s.handleCallback)
 		r.MethodNotAllowed(methodNotAllowed("POST"))
 	})
 
-	// Pages and the socket: cookie sessions, CSRF on unsafe methods.
 	r.Group(func(r chi.Router) {
-		r.Use(s.sessions.LoadAndSave, sessionLoaded, crossOriginProtection(s.opt.PublicURL))
-		r.Get("/", s.handle(s.handleLanding))
-		r.Get("/login", s.handle(s.handleLogin))
-		r.Get("/auth", s.handle(s.handleAuth))
-		r.Get("/enter_streamer", s.handle(s.handleStreamerForm))
-		r.Post("/enter_streamer", s.handle(s.handleStreamerSubmit))
-		r.Get("/stream", s.handle(s.handleStream))
-		r.Post("/logout", s.handle(s.handleLogout))
-		r.Get("/ws", s.handleWS)
+		r.Use(s.logRequests, securityHeaders(s.opt.PublicURL))
+
+		// Probes, metrics and assets need no session.
+		r.Get("/healthz", s.handleHealthz)
+		r.Get("/readyz", s.handleReadyz)
+		if s.opt.Metrics != nil {
+			r.Method(http.MethodGet, "/metrics", s.opt.Metrics)
+		}
+		r.Get("/static/*", s.assets.serve)
+
+		// Pages and the socket: cookie sessions, CSRF on unsafe methods.
+		r.Group(func(r chi.Router) {
+			r.Use(s.sessions.LoadAndSave, sessionLoaded, crossOriginProtection(s.opt.PublicURL))
+			r.Get("/", s.handle(s.handleLanding))
+			r.Get("/login", s.handle(s.handleLogin))
+			r.Get("/auth", s.handle(s.handleAuth))
+			r.Get("/enter_streamer", s.handle(s.handleStreamerForm))
+			r.Post("/enter_streamer", s.handle(s.handleStreamerSubmit))
+			r.Get("/stream", s.handle(s.handleStream))
+			r.Post("/logout", s.handle(s.handleLogout))
+			r.Get("/ws", s.handleWS)
+		})
 	})
-	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error { return errNotFound }))
-	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, r *http.Request) error { return errMethodNotAllowed }))
+	pageMiddleware := chi.Chain(s.logRequests, securityHeaders(s.opt.PublicURL))
+	r.NotFound(pageMiddleware.HandlerFunc(s.handle(func(w http.ResponseWriter, r *http.Request) error { return errNotFound })).ServeHTTP)
+	r.MethodNotAllowed(pageMiddleware.HandlerFunc(s.handle(func(w http.ResponseWriter, r *http.Request) error { return errMethodNotAllowed })).ServeHTTP)
 	return r
 }
 
@@ -47,6 +56,9 @@ func methodNotAllowed(allow string) http.HandlerFunc {
 	}
 }
 
+// handleCallback is POST /callback/{session_id}. Twitch sends a few KiB at once: a body that
+// trickles in is cut off after callbackReadTimeout instead of holding a connection for long.
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(callbackReadTimeout))
 	s.opt.Relay.HandleCallback(w, r, chi.URLParam(r, "session_id"))
 }

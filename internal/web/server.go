@@ -23,6 +23,7 @@ import (
 // Limits and timeouts of the web layer, in one place.
 const (
 	readHeaderTimeout    = 10 * time.Second
+	callbackReadTimeout  = 10 * time.Second // a webhook body: Twitch expects an answer within seconds
 	twitchCallTimeout    = 10 * time.Second
 	tokenValidateEvery   = time.Hour // Twitch requires validation at start-up and hourly
 	wsReadLimit          = 4 << 10   // client frames are tiny JSON objects
