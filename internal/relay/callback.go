@@ -2,9 +2,7 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"maps"
 	"net/http"
 	"time"
 
@@ -37,10 +35,12 @@ const (
 // Answers: 413 body too large; 400 missing or malformed headers; 403 bad signature, unknown
 // session without its signature, stale or future timestamp, or a challenge we are not waiting
 // for (one body for all, so ids cannot be probed); 204 duplicate (already handled), accepted
-// notification or revocation, notification for an ended session (its subscription is
-// deleted in the background), unknown message type or malformed JSON after a valid
-// signature; 200 text/plain challenge; 503 dedupe or store unavailable and 500 when our
-// handling failed (the message is unmarked, so Twitch's retry is accepted).
+// notification or revocation (handed to every live session that references the
+// subscription, whichever session's callback it came on), notification for a subscription no
+// live session references (deleted in the background), unknown message type or malformed JSON
+// after a valid signature; 200 text/plain challenge; 503 dedupe or store unavailable and 500
+// when our handling failed for every receiving session (the message is unmarked, so Twitch's
+// retry is accepted).
 func (m *Manager) HandleCallback(w http.ResponseWriter, r *http.Request, sessionID string) {
 	start := m.cfg.Now()
 	if r.Method != http.MethodPost {
@@ -112,176 +112,4 @@ func (m *Manager) logWebhook(ctx context.Context, sid string, msg *webhook.Messa
 	if m.cfg.OnWebhook != nil {
 		m.cfg.OnWebhook(evType, outcome)
 	}
-}
-
-// onChallenge answers a webhook_callback_verification only for a subscription this session
-// is waiting for. A challenge can arrive before our create call has returned its id, so
-// while the session has creates in flight we wait for them (bounded).
-func (m *Manager) onChallenge(w http.ResponseWriter, ctx context.Context, sid string, msg *webhook.Message) (int, string, error) {
-	ok, err := m.expectsChallenge(ctx, sid, msg.Subscription)
-	if err != nil {
-		return http.StatusServiceUnavailable, outcomeStoreError, err
-	}
-	if !ok {
-		return http.StatusForbidden, outcomeUnexpected, nil
-	}
-	w.Header().Set("Content-Type", "text/plain")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte(msg.Challenge))
-	return http.StatusOK, outcomeChallenge, nil
-}
-
-func (m *Manager) expectsChallenge(ctx context.Context, sid string, sub eventsub.Subscription) (bool, error) {
-	timer := time.NewTimer(challengeWait)
-	defer timer.Stop()
-	for {
-		m.mu.Lock()
-		ss := m.sessions[sid]
-		if ss == nil {
-			m.mu.Unlock()
-			break
-		}
-		if typ, st := ss.bySubID(sub.ID); st != nil {
-			ok := typ == sub.Type && st.status == StatusPending
-			m.mu.Unlock()
-			if ok {
-				m.setStatus(ss, typ, StatusActive, "")
-				m.storeSubStatus(ctx, sid, sub.ID, typ, StatusActive)
-			}
-			return ok, nil
-		}
-		if ss.creating == 0 {
-			m.mu.Unlock()
-			return false, nil
-		}
-		changed := ss.changed
-		m.mu.Unlock()
-		if m.challengeWaiting != nil {
-			m.challengeWaiting()
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			return false, nil
-		case <-ctx.Done():
-			return false, ctx.Err()
-		}
-	}
-	// Not in this instance's memory: another instance (or a previous process) created it.
-	rec, ok, err := m.cfg.Store.Load(ctx, sid)
-	if err != nil || !ok {
-		return false, err
-	}
-	owned, ok := rec.Subs[sub.ID]
-	if !ok || owned.Type != sub.Type || owned.Status != StatusPending {
-		return false, nil
-	}
-	m.storeSubStatus(ctx, sid, sub.ID, sub.Type, StatusActive)
-	return true, nil
-}
-
-// storeSubStatus records a subscription's new status, best effort.
-func (m *Manager) storeSubStatus(ctx context.Context, sid, subID, typ, status string) {
-	owned := OwnedSub{ID: subID, Feed: feedOf(typ), Type: typ, Status: status}
-	if err := m.cfg.Store.SaveSub(ctx, sid, owned, m.storeTTL()); err != nil {
-		m.hookError("store save", err)
-		m.log.Warn("store subscription status", "session", shortID(sid), "subscription_id", subID, "err", err)
-	}
-}
-
-// onNotification hands the event to the Sink and answers at once.
-func (m *Manager) onNotification(ctx context.Context, sid string, msg *webhook.Message) (int, string, error) {
-	known, owned, err := m.owner(ctx, sid, msg.Subscription)
-	switch {
-	case err != nil:
-		return http.StatusServiceUnavailable, outcomeStoreError, err
-	case !known:
-		m.deleteInBackground(msg.Subscription.ID)
-		return http.StatusNoContent, outcomeUnknownSess, nil
-	case !owned:
-		m.deleteInBackground(msg.Subscription.ID)
-		return http.StatusNoContent, outcomeStray, nil
-	}
-	ev, err := webhook.Normalize(msg)
-	outcome := "accepted"
-	switch {
-	case errors.Is(err, webhook.ErrUnknownType):
-		outcome = outcomeUnknownType // delivered as a generic event, logged at Warn
-	case err != nil:
-		return http.StatusNoContent, outcomeMalformedEv, err
-	}
-	if err := m.emit(Session{ID: sid}, ev); err != nil {
-		return http.StatusInternalServerError, outcomeHandlerError, err
-	}
-	return http.StatusNoContent, outcome, nil
-}
-
-// owner reports whether the session exists (this instance's memory, else the store) and
-// whether it owns the subscription: by id, or by type and condition (a subscription whose id
-// we failed to store).
-func (m *Manager) owner(ctx context.Context, sid string, sub eventsub.Subscription) (known, owned bool, err error) {
-	m.mu.Lock()
-	if ss := m.sessions[sid]; ss != nil {
-		_, st := ss.bySubID(sub.ID)
-		owned = st != nil || maps.Equal(sub.Condition, condition(sub.Type, ss.s))
-		m.mu.Unlock()
-		return true, owned, nil
-	}
-	m.mu.Unlock()
-	rec, ok, err := m.cfg.Store.Load(ctx, sid)
-	if err != nil || !ok {
-		return false, false, err
-	}
-	_, byID := rec.Subs[sub.ID]
-	s := Session{ID: sid, UserID: rec.UserID, Streamer: rec.Streamer}
-	return true, byID || maps.Equal(sub.Condition, condition(sub.Type, s)), nil
-}
-
-// onRevocation marks the feed revoked with Twitch's reason and forgets the subscription.
-func (m *Manager) onRevocation(ctx context.Context, sid string, msg *webhook.Message) (int, string, error) {
-	sub := msg.Subscription
-	if err := m.cfg.Store.DeleteSub(ctx, sid, sub.ID); err != nil {
-		m.hookError("store delete", err)
-		return http.StatusServiceUnavailable, outcomeStoreError, err
-	}
-	m.mu.Lock()
-	ss := m.sessions[sid]
-	var typ string
-	if ss != nil {
-		var st *typeState
-		if typ, st = ss.bySubID(sub.ID); st != nil {
-			st.subID = ""
-		}
-	}
-	m.mu.Unlock()
-	if typ != "" {
-		m.setStatus(ss, typ, StatusRevoked, revocationReason(sub.Status))
-	}
-	return http.StatusNoContent, outcomeRevoked, nil
-}
-
-// deleteInBackground deletes a subscription nobody owns, once, without holding up the answer.
-func (m *Manager) deleteInBackground(id string) {
-	if id == "" {
-		return
-	}
-	m.mu.Lock()
-	if _, busy := m.deleting[id]; busy {
-		m.mu.Unlock()
-		return
-	}
-	m.deleting[id] = struct{}{}
-	m.mu.Unlock()
-	m.goBackground(func(ctx context.Context) {
-		ctx, cancel := context.WithTimeout(ctx, backgroundTimeout)
-		defer cancel()
-		if err := m.deleteSub(ctx, id); err != nil {
-			m.log.Warn("delete unowned subscription", "subscription_id", id, "err", err)
-		} else {
-			m.log.Info("deleted unowned subscription", "subscription_id", id)
-		}
-		m.mu.Lock()
-		delete(m.deleting, id)
-		m.mu.Unlock()
-	})
 }

@@ -69,12 +69,13 @@ func condition(typ string, s Session) eventsub.Condition {
 	return eventsub.Condition{"broadcaster_user_id": s.Streamer.ID}
 }
 
-// typeState is one EventSub subscription of a session (or the poller's state).
+// typeState is a session's view of one event type: the shared subscription it references
+// (or the poller's state), with that subscription's status mirrored.
 type typeState struct {
-	subID    string // "" until created, and after it is forgotten
-	status   string // a feed status
+	sh       *shared // nil until created or joined, and after it is forgotten
+	status   string  // a feed status
 	reason   string
-	inflight bool // a create is running
+	inflight bool // a subscribe is running
 }
 
 // session is the in-memory state of one relay session on this instance.
@@ -82,8 +83,6 @@ type session struct {
 	s          Session
 	types      map[string]*typeState // by event type, every type of every feed
 	leaseUntil time.Time             // zero while a socket is open
-	creating   int                   // creates in flight (challenges may arrive before they return)
-	changed    chan struct{}         // closed and replaced on every change of subs
 	pollStop   context.CancelFunc    // following-poller
 	dirty      bool                  // lease changed since the store last saw it
 
@@ -92,29 +91,13 @@ type session struct {
 }
 
 func newSession(s Session) *session {
-	ss := &session{s: s, types: make(map[string]*typeState), changed: make(chan struct{})}
+	ss := &session{s: s, types: make(map[string]*typeState)}
 	for _, feed := range feedOrder {
 		for _, typ := range feedTypes[feed] {
 			ss.types[typ] = &typeState{status: StatusPending}
 		}
 	}
 	return ss
-}
-
-// notify wakes challenges waiting for a create. Caller holds m.mu.
-func (ss *session) notify() {
-	close(ss.changed)
-	ss.changed = make(chan struct{})
-}
-
-// bySubID finds the type state of an owned subscription. Caller holds m.mu.
-func (ss *session) bySubID(id string) (string, *typeState) {
-	for typ, st := range ss.types {
-		if st.subID == id && id != "" {
-			return typ, st
-		}
-	}
-	return "", nil
 }
 
 // statusRank orders statuses from best to worst; a feed shows its worst type.

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// End deletes every subscription of a session now and forgets it: logout, a streamer
-// change, or a token found invalid. Open sockets stay counted (a socket may outlive it and
+// End drops every subscription reference of a session now and forgets it: logout, a
+// streamer change, or a token found invalid. Subscriptions no other live session references
+// are deleted in Twitch. Open sockets stay counted (a socket may outlive it and
 // a later Ensure subscribes again). The hub's history is the caller's to release.
 func (m *Manager) End(ctx context.Context, sessionID, reason string) error {
 	unlock := m.lockSession(sessionID)
@@ -21,9 +22,11 @@ func (m *Manager) UnsubscribeFromAllEvents(ctx context.Context, sessionID string
 	return m.End(ctx, sessionID, "unsubscribe")
 }
 
-// endLocked ends a session. Caller holds the session's op lock.
+// endLocked ends a session: its references drop, and the subscriptions nobody else
+// references are deleted in Twitch. Caller holds the session's op lock.
 func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 	ids := map[string]struct{}{}
+	shared := 0
 	m.mu.Lock()
 	if ss := m.sessions[sid]; ss != nil {
 		delete(m.sessions, sid)
@@ -31,11 +34,15 @@ func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 			ss.pollStop()
 		}
 		for _, st := range ss.types {
-			if st.subID != "" {
-				ids[st.subID] = struct{}{}
+			if st.sh == nil {
+				continue
+			}
+			if id := m.unref(st.sh, sid); id != "" {
+				ids[id] = struct{}{}
+			} else if len(st.sh.refs) > 0 {
+				shared++
 			}
 		}
-		ss.notify()
 	}
 	m.mu.Unlock()
 	// Subscriptions this instance does not hold in memory (created before a restart or by
@@ -47,9 +54,13 @@ func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 		errs = append(errs, fmt.Errorf("relay: end session %s: %w", shortID(sid), err))
 	}
 	if ok {
+		m.mu.Lock()
 		for id := range rec.Subs {
-			ids[id] = struct{}{}
+			if sh := m.subs[id]; sh == nil || len(sh.refs) == 0 {
+				ids[id] = struct{}{}
+			}
 		}
+		m.mu.Unlock()
 	}
 	for id := range ids {
 		if err := m.deleteSub(ctx, id); err != nil {
@@ -60,7 +71,8 @@ func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 		m.hookError("store delete", err)
 		errs = append(errs, fmt.Errorf("relay: forget session %s: %w", shortID(sid), err))
 	}
-	m.log.Info("session ended", "session", shortID(sid), "reason", reason, "subscriptions", len(ids), "errors", len(errs))
+	m.log.Info("session ended", "session", shortID(sid), "reason", reason, "subscriptions", len(ids),
+		"still_shared", shared, "errors", len(errs))
 	return errors.Join(errs...)
 }
 

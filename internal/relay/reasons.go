@@ -3,6 +3,8 @@ package relay
 import (
 	"context"
 	"errors"
+	"net/http"
+	"strings"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
@@ -16,7 +18,27 @@ const (
 	reasonFollowingAuth = "reading whom you follow needs your permission: log out and log in again to grant it"
 	reasonNoToken       = "waiting for your Twitch login to be available again"
 	reasonVerifyFailed  = "Twitch could not reach this server to confirm the subscription"
+	reasonTooMany       = "Twitch allows only 3 identical subscriptions per app; this channel already has them"
+	reasonMaxCost       = "this server has reached Twitch's limit on subscriptions; try again later"
 )
+
+// tooManyIdentical reports whether err is Twitch's 429 for a 4th subscription with the same
+// type, version and condition (RFC 0014): not a rate limit, so waiting a minute won't help.
+func tooManyIdentical(err error) bool {
+	var apiErr *helix.APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusTooManyRequests {
+		return false
+	}
+	msg := strings.ToLower(apiErr.Message)
+	return strings.Contains(msg, "too many subscriptions") || strings.Contains(msg, "same type")
+}
+
+// overCost reports whether err is Twitch's 429 for exceeding the app's max_total_cost.
+func overCost(err error) bool {
+	var apiErr *helix.APIError
+	return errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests &&
+		strings.Contains(strings.ToLower(apiErr.Message), "max_total_cost")
+}
 
 // createFailure maps a failed create to a feed status and reason. A 403 means the
 // subscription is not possible for this user (unavailable); anything else is a failure that a
@@ -30,6 +52,10 @@ func createFailure(typ string, s Session, err error) (status, reason string) {
 		return StatusUnavailable, reasonNotModerator
 	case errors.Is(err, helix.ErrForbidden):
 		return StatusUnavailable, "Twitch does not allow this subscription for your account"
+	case tooManyIdentical(err):
+		return StatusFailed, reasonTooMany
+	case overCost(err):
+		return StatusFailed, reasonMaxCost
 	case errors.Is(err, helix.ErrRateLimited):
 		return StatusFailed, "Twitch's rate limit was reached; try again in a minute"
 	case errors.Is(err, helix.ErrUnavailable):

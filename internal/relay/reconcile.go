@@ -12,11 +12,17 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 )
 
-// Reconcile runs at start-up. It lists the app's subscriptions whose callback is under
-// PublicURL + "/callback/", deletes those that no stored session owns, and adopts the rest:
-// each stored session is loaded into memory (its lease running until a socket opens), its
-// enabled and pending subscriptions kept, and the ones Twitch disabled or lost created
-// again. Nothing is deleted when the store cannot be read.
+// subscribedTypes are the EventSub types of the feeds, in feed order.
+var subscribedTypes = []string{eventsub.TypeChannelFollow, eventsub.TypeStreamOnline,
+	eventsub.TypeStreamOffline, eventsub.TypeChannelUpdate, eventsub.TypeUserUpdate}
+
+// Reconcile runs at start-up. Stored sessions whose lease has passed are dead: their records
+// are deleted and they are not adopted. It lists the app's subscriptions whose callback is
+// under PublicURL + "/callback/", keeps those that any live stored session references (by the
+// id in its record, else by type and condition) and deletes the rest. Every live session is
+// loaded into memory (its lease running until a socket opens) referencing the subscriptions
+// it shares with the others, and the ones Twitch disabled or lost are created again (once,
+// then shared). Nothing is deleted when the store cannot be read.
 func (m *Manager) Reconcile(ctx context.Context) error {
 	subs, err := m.cfg.Helix.ListSubscriptions(ctx, helix.ListFilter{})
 	if err != nil {
@@ -27,64 +33,106 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 		m.hookError("store list", err)
 		return fmt.Errorf("relay: reconcile: list sessions: %w", err)
 	}
-	bySession := map[string][]eventsub.Subscription{}
+	var errs []error
+	now := m.cfg.Now()
+	live := recs[:0]
+	stale := 0
+	for _, rec := range recs {
+		if rec.LeaseUntil.IsZero() || now.Before(rec.LeaseUntil) {
+			live = append(live, rec)
+			continue
+		}
+		stale++
+		if err := m.cfg.Store.Delete(ctx, rec.SessionID); err != nil {
+			m.hookError("store delete", err)
+			errs = append(errs, fmt.Errorf("relay: forget stale session %s: %w", shortID(rec.SessionID), err))
+		}
+	}
+	var ours []eventsub.Subscription // oldest first, as Twitch lists them
 	for _, sub := range subs {
 		sid, ok := strings.CutPrefix(sub.Transport.Callback, m.prefix)
-		if !ok || sid == "" || strings.ContainsAny(sid, "/?#") {
-			continue // not ours
+		if ok && sid != "" && !strings.ContainsAny(sid, "/?#") {
+			ours = append(ours, sub)
 		}
-		bySession[sid] = append(bySession[sid], sub)
 	}
-	owned := map[string]Record{}
-	for _, rec := range recs {
-		owned[rec.SessionID] = rec
+	plans := make([]adoptPlan, len(live))
+	used := map[string]bool{}
+	for i, rec := range live {
+		plans[i] = planAdoption(rec, ours, used)
 	}
-	var errs []error
 	deleted := 0
-	for sid, list := range bySession {
-		rec, ok := owned[sid]
-		for _, sub := range list {
-			if ok && wanted(rec, sub) {
-				continue
-			}
-			if err := m.deleteSub(ctx, sub.ID); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			deleted++
+	for _, sub := range ours {
+		if used[sub.ID] {
+			continue
 		}
+		if err := m.deleteSub(ctx, sub.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		deleted++
 	}
-	for _, rec := range recs {
-		var keep []eventsub.Subscription
-		for _, sub := range bySession[rec.SessionID] {
-			if wanted(rec, sub) {
-				keep = append(keep, sub)
-			}
-		}
-		if err := m.adopt(ctx, rec, keep); err != nil {
+	for i, rec := range live {
+		if err := m.adopt(ctx, rec, plans[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	m.log.Info("reconciled subscriptions", "listed", len(subs), "deleted", deleted, "sessions", len(recs), "errors", len(errs))
+	m.log.Info("reconciled subscriptions", "listed", len(subs), "deleted", deleted, "sessions", len(live),
+		"stale_sessions", stale, "errors", len(errs))
 	return errors.Join(errs...)
 }
 
-// wanted reports whether a listed subscription belongs to a stored session: by id, or by
-// type and condition (one whose id we failed to store).
-func wanted(rec Record, sub eventsub.Subscription) bool {
-	if _, ok := rec.Subs[sub.ID]; ok {
-		return true
-	}
-	if feedOf(sub.Type) == "" {
-		return false
-	}
-	s := Session{ID: rec.SessionID, UserID: rec.UserID, Streamer: rec.Streamer}
-	return maps.Equal(sub.Condition, condition(sub.Type, s))
+// adoptPlan is what a stored session references in Twitch and what must be created again.
+type adoptPlan struct {
+	keep     map[string]eventsub.Subscription // by type: usable subscriptions it references
+	recreate []string                         // types it had whose subscription is disabled or gone
 }
 
-// adopt loads a stored session into memory with the subscriptions Twitch still has, and
-// creates again those that are disabled or missing.
-func (m *Manager) adopt(ctx context.Context, rec Record, subs []eventsub.Subscription) error {
+// planAdoption matches a stored session with the listed subscriptions: a usable one whose id
+// it recorded, else (an id it failed to store, or shared with a session whose record was
+// lost) a usable one with the same type and condition, one already referenced first. Types
+// it recorded, or whose subscription Twitch disabled (e.g. revoked while we were down),
+// without a usable match are created again. used collects the referenced ids.
+func planAdoption(rec Record, ours []eventsub.Subscription, used map[string]bool) adoptPlan {
+	p := adoptPlan{keep: map[string]eventsub.Subscription{}}
+	s := Session{ID: rec.SessionID, UserID: rec.UserID, Streamer: rec.Streamer}
+	recorded := map[string]bool{}
+	for _, o := range rec.Subs {
+		recorded[o.Type] = true
+	}
+	for _, typ := range subscribedTypes {
+		cond := condition(typ, s)
+		var best *eventsub.Subscription
+		disabled := false
+		for i, sub := range ours {
+			if sub.Type != typ || !maps.Equal(sub.Condition, cond) {
+				continue
+			}
+			if status, _ := twitchStatus(sub.Status); !usable(status) {
+				disabled = true
+				continue
+			}
+			if _, ok := rec.Subs[sub.ID]; ok {
+				best = &ours[i]
+				break
+			}
+			if best == nil || (used[sub.ID] && !used[best.ID]) {
+				best = &ours[i]
+			}
+		}
+		switch {
+		case best != nil:
+			p.keep[typ] = *best
+			used[best.ID] = true
+		case recorded[typ] || disabled:
+			p.recreate = append(p.recreate, typ)
+		}
+	}
+	return p
+}
+
+// adopt loads a stored session into memory referencing the subscriptions Twitch still has,
+// and subscribes again (joining or creating) those that are disabled or missing.
+func (m *Manager) adopt(ctx context.Context, rec Record, p adoptPlan) error {
 	unlock := m.lockSession(rec.SessionID)
 	defer unlock()
 	m.mu.Lock()
@@ -92,37 +140,14 @@ func (m *Manager) adopt(ctx context.Context, rec Record, subs []eventsub.Subscri
 		m.mu.Unlock()
 		return nil
 	}
-	m.mu.Unlock()
 	s := Session{ID: rec.SessionID, UserID: rec.UserID, UserLogin: rec.UserLogin, Streamer: rec.Streamer}
 	ss := newSession(s)
 	newRec := Record{SessionID: s.ID, UserID: s.UserID, UserLogin: s.UserLogin, Streamer: s.Streamer, Subs: map[string]OwnedSub{}}
-	var errs []error
-	var recreate []string
-	seen := map[string]bool{}
-	for _, sub := range subs {
-		st := ss.types[sub.Type]
-		if st == nil || seen[sub.Type] {
-			continue
-		}
-		seen[sub.Type] = true
-		status, reason := twitchStatus(sub.Status)
-		if status == StatusActive || status == StatusPending {
-			st.subID, st.status, st.reason = sub.ID, status, reason
-			newRec.Subs[sub.ID] = OwnedSub{ID: sub.ID, Feed: feedOf(sub.Type), Type: sub.Type, Status: status}
-			continue
-		}
-		if err := m.deleteSub(ctx, sub.ID); err != nil {
-			errs = append(errs, err)
-		}
-		recreate = append(recreate, sub.Type)
+	for typ, sub := range p.keep {
+		sh := m.adoptShare(sub)
+		m.attach(ss, typ, sh)
+		newRec.Subs[sub.ID] = OwnedSub{ID: sub.ID, Feed: feedOf(typ), Type: typ, Status: sh.status}
 	}
-	for _, o := range rec.Subs { // stored but gone from Twitch
-		if !seen[o.Type] && ss.types[o.Type] != nil {
-			seen[o.Type] = true
-			recreate = append(recreate, o.Type)
-		}
-	}
-	m.mu.Lock()
 	ss.leaseUntil = rec.LeaseUntil
 	if ss.leaseUntil.IsZero() {
 		ss.leaseUntil = m.cfg.Now().Add(m.cfg.Lease)
@@ -131,20 +156,22 @@ func (m *Manager) adopt(ctx context.Context, rec Record, subs []eventsub.Subscri
 		ss.leaseUntil = time.Time{}
 	}
 	newRec.LeaseUntil = ss.leaseUntil
-	for _, typ := range recreate {
+	for _, typ := range p.recreate {
 		ss.types[typ].inflight = true
 	}
 	m.sessions[s.ID] = ss
 	m.mu.Unlock()
+	var errs []error
 	if err := m.cfg.Store.Save(ctx, newRec, m.storeTTL()); err != nil {
 		m.hookError("store save", err)
 		errs = append(errs, fmt.Errorf("relay: adopt session %s: %w", shortID(s.ID), err))
 	}
 	m.startFollowing(ss) // pending until Ensure brings the user's token
-	for _, typ := range recreate {
+	for _, typ := range p.recreate {
 		m.subscribeType(ctx, ss, typ)
 	}
 	m.publish(ss)
-	m.log.Info("adopted session", "session", shortID(s.ID), "broadcaster_id", s.Streamer.ID, "subscriptions", len(newRec.Subs), "recreated", len(recreate))
+	m.log.Info("adopted session", "session", shortID(s.ID), "broadcaster_id", s.Streamer.ID,
+		"subscriptions", len(newRec.Subs), "recreated", len(p.recreate))
 	return errors.Join(errs...)
 }

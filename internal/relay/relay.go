@@ -3,6 +3,16 @@
 // TwitchSubscribeClient), their statuses, leases, start-up reconciliation, the
 // following-poller, and the POST /callback/{session_id} receiver that hands verified events
 // to the Sink.
+//
+// Subscriptions are shared. Twitch allows at most 3 webhook subscriptions with the same
+// type, version and condition per app, so the sessions of a Manager that need the same one
+// (the viewers of one streamer; for channel.follow, of one moderator) reference a single
+// subscription. It is created by the first of them, with that session's callback
+// (PUBLIC_URL/callback/{session id}) and derived secret, and it keeps them when that session
+// ends. A verified notification on any callback is handed to every live session that
+// references its subscription; the subscription is deleted in Twitch when its last reference
+// drops (End, lease expiry, logout, streamer change). Each session records the subscriptions
+// it references in its own Record, so Reconcile rebuilds the sharing after a restart.
 package relay
 
 import (
@@ -27,6 +37,7 @@ const (
 	maxSweepEvery       = 30 * time.Second   // Run's Expire/Touch ticker, at most
 	challengeWait       = 5 * time.Second    // how long a challenge waits for our create to return
 	backgroundTimeout   = 30 * time.Second   // deletes of stray subscriptions
+	tooManyRetryAfter   = 10 * time.Minute   // no new create after Twitch's "too many identical" 429
 	followedPageSize    = 100
 )
 
@@ -95,9 +106,14 @@ type Manager struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	sockets  map[string]int      // open sockets per session id (outlives End: a socket may stay)
-	deleting map[string]struct{} // subscription ids being deleted in the background
-	ops      map[string]*opLock  // per-session serialisation of Ensure/End/release
+	sockets  map[string]int       // open sockets per session id (outlives End: a socket may stay)
+	deleting map[string]struct{}  // subscription ids being deleted in the background
+	ops      map[string]*opLock   // per-session serialisation of Ensure/End/release
+	shares   map[string]*shared   // by shareKey: the usable subscription new sessions join
+	subs     map[string]*shared   // by Twitch id: every subscription with live references
+	creating map[string]int       // creates in flight by callback session id
+	created  chan struct{}        // closed and replaced whenever a create returns
+	tooMany  map[string]time.Time // shareKey → no create before then (Twitch's 3-identical cap)
 
 	challengeWaiting func() // tests: a challenge is waiting for a create to return
 }
@@ -126,6 +142,11 @@ func NewManager(cfg Config) *Manager {
 		sockets:  make(map[string]int),
 		deleting: make(map[string]struct{}),
 		ops:      make(map[string]*opLock),
+		shares:   make(map[string]*shared),
+		subs:     make(map[string]*shared),
+		creating: make(map[string]int),
+		created:  make(chan struct{}),
+		tooMany:  make(map[string]time.Time),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m

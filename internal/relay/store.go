@@ -8,7 +8,9 @@ import (
 )
 
 // Record is the part of a session's lifecycle state that must survive a restart and be
-// visible to every instance: whom it watches, which subscriptions it owns, its lease.
+// visible to every instance: whom it watches, which subscriptions it references (those it
+// created and those it shares with other sessions: Reconcile rebuilds the sharing from
+// them), its lease.
 type Record struct {
 	SessionID  string
 	UserID     string
@@ -18,7 +20,7 @@ type Record struct {
 	Subs       map[string]OwnedSub // by subscription id
 }
 
-// OwnedSub is a subscription a session owns.
+// OwnedSub is a subscription a session references (it may share it with others).
 type OwnedSub struct {
 	ID     string `json:"id"`
 	Feed   string `json:"feed"`

@@ -66,7 +66,7 @@ func (m *Manager) subscribeFeeds(ctx context.Context, s Session, feeds ...string
 		}
 		for _, typ := range feedTypes[feed] {
 			st := ss.types[typ]
-			if st.subID == "" && !st.inflight && (st.status == StatusPending || st.status == StatusFailed) {
+			if st.sh == nil && !st.inflight && (st.status == StatusPending || st.status == StatusFailed) {
 				st.inflight = true
 				todo = append(todo, typ)
 			}
@@ -128,46 +128,101 @@ func (m *Manager) sessionFor(ctx context.Context, s Session) (*session, error) {
 	return ss, nil
 }
 
-// subscribeType creates one subscription and records the outcome. The type is marked
-// inflight by the caller.
+// subscribeType makes the session reference a subscription of typ: an existing usable one
+// of this Manager with the same type, version and condition, else a new one created with the
+// session's callback. The type is marked inflight by the caller.
 func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 	m.mu.Lock()
-	s := ss.s
-	ss.creating++
-	m.mu.Unlock()
-	sub, err := m.create(ctx, s, typ)
-	m.mu.Lock()
-	ss.creating--
-	st := ss.types[typ]
+	s, st := ss.s, ss.types[typ]
 	st.inflight = false
-	live := m.sessions[s.ID] == ss
-	if err == nil && live {
-		st.subID = sub.ID
-		st.status, st.reason = twitchStatus(sub.Status)
-	} else if err != nil {
-		st.status, st.reason = createFailure(typ, s, err)
+	key := shareKey(typ, condition(typ, s))
+	if m.sessions[s.ID] != ss {
+		m.mu.Unlock()
+		return
 	}
-	status := st.status
-	ss.notify() // a challenge for sub.ID may be waiting for us
+	if sh := m.shares[key]; sh != nil && usable(sh.status) {
+		m.attach(ss, typ, sh)
+		id, status := sh.id, sh.status
+		m.mu.Unlock()
+		if id != "" { // else the create's end stores it for every reference
+			m.storeSub(ctx, s.ID, id, typ, status)
+		}
+		m.log.Info("subscription shared", "session", shortID(s.ID), "event_type", typ, "subscription_id", id, "sessions", m.refCount(key))
+		m.publish(ss)
+		return
+	}
+	if until, ok := m.tooMany[key]; ok && m.cfg.Now().Before(until) {
+		st.status, st.reason = StatusFailed, reasonTooMany
+		m.mu.Unlock()
+		m.publish(ss)
+		return
+	}
+	sh := &shared{key: key, typ: typ, creator: s.ID, status: StatusPending, refs: map[string]*session{}}
+	m.shares[key] = sh
+	m.attach(ss, typ, sh)
+	m.creating[s.ID]++
+	m.mu.Unlock()
+
+	sub, err := m.create(ctx, s, typ)
+
+	m.mu.Lock()
+	if m.creating[s.ID]--; m.creating[s.ID] <= 0 {
+		delete(m.creating, s.ID)
+	}
+	m.createdSignal() // a challenge for sub.ID may be waiting for us
+	orphan := err == nil && len(sh.refs) == 0
+	var status, reason string
+	switch {
+	case err != nil: // fail the share now, so nobody joins it any more
+		status, reason = createFailure(typ, s, err)
+		sh.status, sh.reason = status, reason
+		m.forget(sh)
+		if tooManyIdentical(err) {
+			m.noteTooMany(key)
+		}
+	case !orphan:
+		sh.id = sub.ID
+		sh.status, sh.reason = twitchStatus(sub.Status)
+		m.register(sh)
+	}
+	disabled := !usable(sh.status)
 	m.mu.Unlock()
 	switch {
 	case err != nil:
 		m.log.Warn("subscribe", "session", shortID(s.ID), "event_type", typ, "broadcaster_id", s.Streamer.ID, "status", status, "err", err)
-	case !live: // ended while we were creating: nobody owns it
+		m.setShareStatus(ctx, sh, status, reason, true)
+	case orphan: // every referencing session ended while we were creating
+		m.mu.Lock()
+		m.forget(sh)
+		m.mu.Unlock()
 		m.deleteSub(ctx, sub.ID)
-		return
 	default:
 		m.log.Info("subscribed", "session", shortID(s.ID), "event_type", typ, "subscription_id", sub.ID, "status", sub.Status)
-		m.mu.Lock()
-		status = st.status // the challenge may have been answered meanwhile
-		m.mu.Unlock()
-		owned := OwnedSub{ID: sub.ID, Feed: feedOf(typ), Type: typ, Status: status}
-		if serr := m.cfg.Store.SaveSub(ctx, s.ID, owned, m.storeTTL()); serr != nil {
-			m.hookError("store save", serr)
-			m.log.Warn("store subscription", "session", shortID(s.ID), "subscription_id", sub.ID, "err", serr)
+		// The challenge may have been answered meanwhile: keep the share's current status.
+		m.setShareStatus(ctx, sh, "", "", disabled)
+	}
+}
+
+// noteTooMany remembers that Twitch refused key for having 3 identical subscriptions, so
+// Ensure does not ask again for a while. Caller holds m.mu.
+func (m *Manager) noteTooMany(key string) {
+	now := m.cfg.Now()
+	for k, until := range m.tooMany {
+		if !now.Before(until) {
+			delete(m.tooMany, k)
 		}
 	}
-	m.publish(ss)
+	m.tooMany[key] = now.Add(tooManyRetryAfter)
+}
+
+// refCount is how many sessions reference the subscription new sessions of key join.
+func (m *Manager) refCount(key string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if sh := m.shares[key]; sh != nil {
+		return len(sh.refs)
+	}
+	return 0
 }
 
 // create creates typ for s. A subscription adopted after a 409 that Twitch has disabled is
