@@ -121,7 +121,8 @@ type env struct {
 	store    Store
 	dedupe   webhook.Deduper
 	public   *url.URL
-	handler  atomic.Pointer[Manager] // the Manager behind /callback/ (swapped for restarts)
+	handler  atomic.Pointer[Manager]   // the Manager behind /callback/ (swapped for restarts)
+	front    atomic.Pointer[frontFunc] // a proxy in front of /callback/ (verify_test.go)
 	m        *Manager
 	waits    atomic.Int32 // helix rate-limit waits
 	helixHTC *http.Client
@@ -136,6 +137,9 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	e.simURL = simSrv.URL
 	mux := http.NewServeMux()
 	mux.HandleFunc("/callback/{sid}", func(w http.ResponseWriter, r *http.Request) {
+		if f := e.front.Load(); f != nil && (*f)(w, r) {
+			return
+		}
 		e.handler.Load().HandleCallback(w, r, r.PathValue("sid"))
 	})
 	relaySrv := httptest.NewServer(mux)

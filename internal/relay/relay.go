@@ -38,6 +38,8 @@ const (
 	challengeWait       = 5 * time.Second    // how long a challenge waits for our create to return
 	backgroundTimeout   = 30 * time.Second   // deletes of stray subscriptions
 	tooManyRetryAfter   = 10 * time.Minute   // no new create after Twitch's "too many identical" 429
+	verifyTimeout       = 10 * time.Second   // a pending subscription's wait for its challenge, per check
+	verifyChecks        = 3                  // checks of a pending subscription before we give it up
 	followedPageSize    = 100
 )
 
@@ -86,6 +88,10 @@ type Config struct {
 	Logger       *slog.Logger  // default: discard
 	Now          func() time.Time
 
+	// VerifyTimeout is how long a subscription Twitch created pending may wait for its
+	// challenge before we ask Twitch what became of it; default verifyTimeout.
+	VerifyTimeout time.Duration
+
 	// Optional hooks, e.g. for metrics. They must not block.
 	OnWebhook func(eventType, outcome string) // one call per callback
 	OnStatus  func(feed, status string)       // a feed's status changed
@@ -126,6 +132,9 @@ func NewManager(cfg Config) *Manager {
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.VerifyTimeout <= 0 {
+		cfg.VerifyTimeout = verifyTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -91,6 +91,9 @@ func (m *Manager) adoptShare(sub eventsub.Subscription) *shared {
 	sh := &shared{id: sub.ID, key: shareKey(sub.Type, sub.Condition), typ: sub.Type, creator: sid,
 		status: status, reason: reason, refs: map[string]*session{}}
 	m.register(sh)
+	if status == StatusPending { // its challenge may have been lost while we were down
+		m.watchVerification(sh)
+	}
 	return sh
 }
 

@@ -186,6 +186,7 @@ func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 		m.register(sh)
 	}
 	disabled := !usable(sh.status)
+	pending := err == nil && !orphan && sh.status == StatusPending
 	m.mu.Unlock()
 	switch {
 	case err != nil:
@@ -200,6 +201,9 @@ func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 		m.log.Info("subscribed", "session", shortID(s.ID), "event_type", typ, "subscription_id", sub.ID, "status", sub.Status)
 		// The challenge may have been answered meanwhile: keep the share's current status.
 		m.setShareStatus(ctx, sh, "", "", disabled)
+		if pending { // its challenge may never reach us
+			m.watchVerification(sh)
+		}
 	}
 }
 

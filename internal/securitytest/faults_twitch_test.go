@@ -3,7 +3,9 @@ package securitytest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,4 +142,39 @@ func TestDuplicateDeliveryShownOnce(t *testing.T) {
 	}
 	expectTitle(t, s, "marker")
 	t.Logf("observed: %d deliveries for 5 notifications; the socket got each once, then the marker", attempts)
+}
+
+// TestFourViewersOfOneStreamer: Twitch allows at most 3 webhook subscriptions with the same
+// type, version and condition (RFC 0014; the simulator enforces it with 429). Subscribing per
+// browser session, the fourth viewer of a streamer cannot get events; every viewer must.
+func TestFourViewersOfOneStreamer(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
+	defer cancel()
+	var tabs []*apptest.Socket
+	for _, viewer := range []string{"modmaria", "lurker_lou", "quietquinn", "h4x0r"} {
+		s, err := loggedIn(t, h, viewer, "pixelpaladin").Connect(ctx, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		feeds, err := s.WaitFeeds(ctx, func(f map[string]apptest.Feed) bool { return f["stream_changed"].Status != "pending" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := feeds["stream_changed"]; st.Status != "active" {
+			t.Errorf("viewer %d (%s): stream_changed %s (%q)", len(tabs)+1, viewer, st.Status, st.Reason)
+		}
+		tabs = append(tabs, s)
+	}
+	if t.Failed() {
+		return
+	}
+	for _, sid := range slices.Collect(maps.Keys(sessionIDs(h))) {
+		settled(t, h, sid)
+	}
+	h.Sim.UpdateChannel(ctx, "pixelpaladin", "for everyone", "")
+	for _, s := range tabs {
+		expectTitle(t, s, "for everyone")
+	}
 }

@@ -87,7 +87,9 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 	}
 	sids := 0
 	for _, x := range twitch.exchanges() {
-		var create struct{ Transport struct{ Callback, Secret string } }
+		var create struct {
+			Transport struct{ Callback, Secret string }
+		}
 		if x.Method == http.MethodPost && strings.HasSuffix(x.URL, "/eventsub/subscriptions") && json.Unmarshal([]byte(x.ReqBody), &create) == nil {
 			sid := create.Transport.Callback[strings.LastIndex(create.Transport.Callback, "/")+1:]
 			secrets["webhook secret of "+sid[:6]] = create.Transport.Secret

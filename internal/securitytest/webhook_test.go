@@ -17,7 +17,7 @@ import (
 func TestWebhookForgeries(t *testing.T) {
 	h := apptest.Start(t, apptest.Options{})
 	_, s, sid := watcher(t, h, "modmaria", "pixelpaladin")
-	_, _, other := watcher(t, h, "quietquinn", "pixelpaladin")
+	_, _, other := watcher(t, h, "quietquinn", "cozycrafter")
 	sub := subscriptionOf(t, h, sid, eventsub.TypeChannelUpdate)
 	url, secret := callbackURL(h, sid), secretOf(sid)
 	body := updateBody(sub, "<script>alert(1)</script> forged")
