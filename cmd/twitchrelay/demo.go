@@ -15,7 +15,7 @@ import (
 // Demo defaults: everything on this machine, nothing to configure.
 const (
 	demoListenAddr    = "127.0.0.1:8080"
-	demoActivityEvery = 6 * time.Second
+	demoActivityEvery = 2 * time.Second // spread over 4 streamers: one event every ~8 s each
 	demoLease         = 120 * time.Second
 	demoFollowingPoll = 10 * time.Second
 )
