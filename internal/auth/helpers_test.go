@@ -15,30 +15,16 @@ import (
 	"time"
 
 	"github.com/twitchrelay/twitchrelay/internal/auth"
+	"github.com/twitchrelay/twitchrelay/internal/fakeclock"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 )
 
 const redirectURL = "http://127.0.0.1:8080/auth"
 
 // clock is a settable clock shared by the simulator and the client under test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = fakeclock.Clock
 
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return fakeclock.New(time.Now()) }
 
 // countingTransport counts requests per URL path on our side of the wire.
 type countingTransport struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/auth"
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/fakeclock"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 )
@@ -19,25 +20,10 @@ import (
 // clock is a settable clock shared by the simulator and the clients under test. It starts
 // a quarter second past a whole second, so waits derived from Ratelimit-Reset (whole
 // seconds) are exact numbers.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = fakeclock.Clock
 
 func newClock() *clock {
-	return &clock{t: time.Now().Truncate(time.Second).Add(250 * time.Millisecond)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	return fakeclock.New(time.Now().Truncate(time.Second).Add(250 * time.Millisecond))
 }
 
 // observation is one HTTP attempt reported through Config.Observe.

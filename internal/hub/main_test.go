@@ -3,11 +3,12 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/twitchrelay/twitchrelay/internal/fakeclock"
 )
 
 func TestMain(m *testing.M) {
@@ -18,25 +19,10 @@ func TestMain(m *testing.M) {
 const wait = 5 * time.Second
 
 // clock is a settable time source for Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = fakeclock.Clock
 
 func newClock() *clock {
-	return &clock{t: time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	return fakeclock.New(time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC))
 }
 
 // frame is the union of the frame shapes a client decodes.
