@@ -86,7 +86,12 @@ func capacity(rate float64, dur time.Duration) int {
 // measure runs the same load against the bare handler, then the relay; rate 0 = closed loop.
 func (b *bench) measure(rate float64) point {
 	ts := b.fleet.targets
-	p := point{Mode: b.mode, Sessions: len(ts), Loop: "closed", Rate: rate, Conns: b.conns}
+	// rate is events delivered per second over all sockets (each browser sees rate/N per
+	// second); one notification reaches every socket watching its streamer, so Twitch
+	// sends rate/fanout callbacks per second.
+	fanout := float64(len(b.fleet.socks)) / float64(len(ts))
+	callbacks := rate / fanout
+	p := point{Mode: b.mode, Sessions: len(b.fleet.socks), Loop: "closed", Rate: rate, Conns: b.conns}
 	workers := b.conns
 	if rate > 0 {
 		p.Loop, workers = "open", 256
@@ -105,8 +110,8 @@ func (b *bench) measure(rate float64) point {
 		n       int
 		elapsed time.Duration
 	}
-	bareSide := &side{urls: bareURLs, r: newRecorder(capacity(rate, b.dur))}
-	relaySide := &side{urls: relayURLs, f: b.fleet, r: newRecorder(capacity(rate, b.dur))}
+	bareSide := &side{urls: bareURLs, r: newRecorder(capacity(callbacks, b.dur), b.fleet.fanout)}
+	relaySide := &side{urls: relayURLs, f: b.fleet, r: newRecorder(capacity(callbacks, b.dur), b.fleet.fanout)}
 	rounds := max(1, b.rounds)
 	slice := b.dur / time.Duration(rounds)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -119,7 +124,7 @@ func (b *bench) measure(rate float64) point {
 				sd.f.rec.Store(sd.r)
 				profiling = i == 0 && b.startProfile()
 			}
-			n, el := plan{targets: ts, urls: sd.urls, rate: rate, conns: workers, dur: slice}.run(b.client, sd.r, sd.n)
+			n, el := plan{targets: ts, urls: sd.urls, rate: callbacks, conns: workers, dur: slice}.run(b.client, sd.r, sd.n)
 			if profiling {
 				pprof.StopCPUProfile()
 			}
@@ -134,7 +139,7 @@ func (b *bench) measure(rate float64) point {
 		if sd.f != nil {
 			sd.f.rec.Store(nil)
 		}
-		fig.Server, fig.Loop, fig.Sessions, fig.Rate, fig.Conns = name, p.Loop, p.Sessions, rate, p.Conns
+		fig.Server, fig.Loop, fig.Sessions, fig.Rate, fig.Conns, fig.Fanout = name, p.Loop, p.Sessions, rate, p.Conns, fanout
 		return fig
 	}
 	p.Bare = summary(bareSide, "bare")
@@ -165,12 +170,12 @@ func ratios(r, b figures) map[string]float64 {
 }
 
 func (p point) line() string {
-	what := fmt.Sprintf("%d/s", int(p.Rate))
+	what := fmt.Sprintf("%d ev/s", int(p.Rate))
 	if p.Loop == "closed" {
 		what = fmt.Sprintf("closed C=%d", p.Conns)
 	}
-	return fmt.Sprintf("%-6s %5d sessions %-12s bare %7.0f/s | relay %7.0f/s (%.2f×) p50 %.2f p99 %.2f max %.1f ms, errors %d lost %d dup %d",
-		p.Mode, p.Sessions, what, p.Bare.PerSecond, p.Relay.PerSecond, p.Ratio["accepted_per_s"],
+	return fmt.Sprintf("%-6s %5d sessions %-12s bare %7.0f/s | relay %7.0f/s (%.2f×), %.0f frames/s, p50 %.2f p99 %.2f max %.1f ms, errors %d lost %d dup %d",
+		p.Mode, p.Sessions, what, p.Bare.PerSecond, p.Relay.PerSecond, p.Ratio["accepted_per_s"], p.Relay.DeliveredPerSecond,
 		p.Relay.Latency.P50, p.Relay.Latency.P99, p.Relay.Latency.Max, p.Relay.Errors, p.Relay.Lost, p.Relay.Duplicated)
 }
 

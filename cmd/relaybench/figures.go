@@ -34,21 +34,24 @@ func quantilesOf(ns []int64) quantiles {
 
 // figures are the measures of one load against one server.
 type figures struct {
-	Server     string           `json:"server"` // bare | relay-memory | relay-redis
-	Loop       string           `json:"loop"`   // open | closed
-	Sessions   int              `json:"sessions"`
-	Rate       float64          `json:"rate_target,omitempty"`
-	Conns      int              `json:"conns"`
-	Seconds    float64          `json:"seconds"`
-	Sent       int64            `json:"sent"`
-	Accepted   int64            `json:"accepted"`
-	PerSecond  float64          `json:"accepted_per_s"`
-	Errors     int64            `json:"errors"`
-	Statuses   map[string]int64 `json:"error_statuses,omitempty"`
-	Lost       int64            `json:"lost"`
-	Duplicated int64            `json:"duplicated"`
-	Misrouted  int64            `json:"misrouted"`
-	SocketErrs int64            `json:"socket_errors"`
+	Server             string           `json:"server"` // bare | relay-memory | relay-redis
+	Loop               string           `json:"loop"`   // open | closed
+	Sessions           int              `json:"sessions"`
+	Rate               float64          `json:"rate_target,omitempty"`
+	Conns              int              `json:"conns"`
+	Seconds            float64          `json:"seconds"`
+	Sent               int64            `json:"sent"`
+	Accepted           int64            `json:"accepted"`
+	PerSecond          float64          `json:"accepted_per_s"` // callbacks answered 204, per second
+	Fanout             float64          `json:"fanout"`         // sockets per notification (sessions watching its streamer)
+	Delivered          int64            `json:"delivered"`
+	DeliveredPerSecond float64          `json:"delivered_per_s"`
+	Errors             int64            `json:"errors"`
+	Statuses           map[string]int64 `json:"error_statuses,omitempty"`
+	Lost               int64            `json:"lost"`
+	Duplicated         int64            `json:"duplicated"`
+	Misrouted          int64            `json:"misrouted"`
+	SocketErrs         int64            `json:"socket_errors"`
 	// Latency: relay = callback sent (scheduled, in open loop) → frame received;
 	// bare = sent → 204 received (there is no frame).
 	Latency    quantiles `json:"latency"`
@@ -58,17 +61,18 @@ type figures struct {
 	Goroutines int       `json:"goroutines"`
 }
 
-// summarize waits (bounded) for the frames of accepted messages, then counts.
+// summarize waits (bounded) for the deliveries of accepted messages, then counts.
 func summarize(r *recorder, n int, elapsed time.Duration, f *fleet, peak float64) figures {
-	accepted := int64(0)
+	accepted, want := int64(0), int64(0)
 	for g := range n {
 		if r.ok[g] {
 			accepted++
+			want += int64(r.fanout[r.target[g].Load()])
 		}
 	}
 	if f != nil {
 		deadline := time.Now().Add(5 * time.Second)
-		for r.got.Load() < accepted && time.Now().Before(deadline) {
+		for r.got.Load() < want && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond) // a counter to watch, bounded by the deadline
 		}
 	}
@@ -81,25 +85,25 @@ func summarize(r *recorder, n int, elapsed time.Duration, f *fleet, peak float64
 		out.Statuses[strconv.Itoa(k.(int))] = v.(*atomic.Int64).Load()
 		return true
 	})
-	lat, ans := make([]int64, 0, n), make([]int64, 0, n)
+	ans := make([]int64, 0, n)
 	for g := range n {
 		if !r.ok[g] {
 			continue
 		}
 		ans = append(ans, r.resp[g])
-		switch c := r.recv[g].Load(); {
-		case f == nil:
-		case c == 0:
-			out.Lost++
-		default:
-			out.Duplicated += int64(c - 1)
-			lat = append(lat, r.lat[g].Load())
+		if f == nil {
+			continue
 		}
+		exp, c := int64(r.fanout[r.target[g].Load()]), int64(r.recv[g].Load())
+		out.Lost += max(0, exp-c)
+		out.Duplicated += max(0, c-exp)
 	}
 	out.Answer = quantilesOf(ans)
 	out.Latency = out.Answer
 	if f != nil {
-		out.Latency = quantilesOf(lat)
+		out.Delivered = r.got.Load()
+		out.DeliveredPerSecond = float64(out.Delivered) / elapsed.Seconds()
+		out.Latency = quantilesOf(r.lats[:min(r.nlat.Load(), int64(len(r.lats)))])
 		out.SocketErrs = f.sockErrs.Load() + f.seqErrs.Load()
 	}
 	var ms runtime.MemStats

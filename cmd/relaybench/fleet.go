@@ -3,10 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
+	"path"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -25,9 +24,9 @@ const (
 	probePrefix  = "relaybench-probe-"
 )
 
-// target is one relay session with its open socket: where to POST and how to sign.
+// target is one shared subscription: where to POST and how to sign.
 type target struct {
-	idx    int
+	idx    int // the streamer: index in Sim.Users()
 	sid    string
 	url    string // the callback
 	secret []byte
@@ -36,9 +35,10 @@ type target struct {
 
 // sock is one browser's socket and its reader's state.
 type sock struct {
-	conn    *websocket.Conn
-	t       atomic.Pointer[target] // learnt from the probe
-	lastSeq uint64                 // reader-owned
+	conn    *websocket.Conn // nil when the socket lives in the child
+	k       int             // the streamer it watches: index in Sim.Users()
+	ready   bool            // a probe arrived (reader-owned)
+	lastSeq uint64          // reader-owned
 }
 
 // fleet is N logged-in browsers with an open stream socket each, and a reader per socket
@@ -50,13 +50,13 @@ type fleet struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	socks   []*sock
-	probes  []*target // every session probed, by idx
-	mu      sync.Mutex
-	targets []*target // sessions with a socket of ours (mapped by their probe)
+	targets []*target // one per watched streamer
+	fanout  []int     // sockets watching each streamer
 	mapped  atomic.Int64
 	rec     atomic.Pointer[recorder]
 	closing atomic.Bool
 
+	remote   *remote      // the browsers' ends in a child process, or nil
 	sockErrs atomic.Int64 // sockets that ended while the fleet was open
 	seqErrs  atomic.Int64 // seq not above the previous one on a socket
 	bufs     sync.Pool
@@ -69,27 +69,41 @@ func newFleet(st *stack, client *http.Client) *fleet {
 		bufs:   sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 }
 
-// grow logs in and connects browsers until n sockets are open, then maps each socket to
-// its relay session with one signed probe notification per new session.
+// grow logs in and connects browsers until n sockets are open. Browser g watches streamer
+// g mod 10 (every seeded user is a channel). The relay shares one EventSub subscription
+// per (type, condition) among the sessions that need it, so a notification for streamer
+// k reaches every socket watching k: targets[k] is k's channel.update subscription, posted
+// to the callback of the session that created it, as Twitch would.
 func (f *fleet) grow(n int) error {
 	from := len(f.socks)
 	if n <= from {
 		return nil
 	}
+	users := f.st.h.Sim.Users()
 	socks := make([]*sock, n-from)
+	job := idleJob{WS: "ws://" + f.st.h.Addr + "/ws", Origin: f.st.h.URL, Cookies: make([]string, n-from)}
 	err := f.each(n-from, func(i int, user, streamer string) error {
 		b, err := f.login(user, streamer)
 		if err != nil {
 			return err
 		}
+		k := (from + i) % len(users)
+		if f.remote != nil {
+			job.Cookies[i] = cookieHeader(b, f.st.h.URL)
+			socks[i] = &sock{k: k}
+			return nil
+		}
 		as, err := b.Connect(f.ctx, "", 0)
 		if err != nil {
 			return fmt.Errorf("connect: %w", err)
 		}
-		socks[i] = &sock{conn: as.Conn}
+		socks[i] = &sock{conn: as.Conn, k: k}
 		go f.read(socks[i])
 		return nil
 	})
+	if err == nil && f.remote != nil {
+		err = f.remote.open(job, setupTimeout)
+	}
 	for _, s := range socks {
 		if s != nil {
 			f.socks = append(f.socks, s)
@@ -98,39 +112,57 @@ func (f *fleet) grow(n int) error {
 	if err != nil {
 		return err
 	}
-	// Probe every relay session the simulator saw a create for (a Redis mode relay may
-	// also re-create sessions a previous process left) until every socket is mapped.
-	byID := map[string]broadcaster{}
-	for _, u := range f.st.h.Sim.Users() {
-		byID[u.ID] = broadcaster{u.ID, u.Login, u.DisplayName}
+	f.fanout = make([]int, len(users))
+	for _, s := range f.socks {
+		f.fanout[s.k]++
 	}
 	deadline := time.Now().Add(setupTimeout)
-	for f.mapped.Load() < int64(n) {
+	f.targets = f.targets[:0]
+	for k, u := range users {
+		if f.fanout[k] == 0 {
+			continue
+		}
+		for {
+			if sub, ok := f.subscription(u.ID); ok {
+				f.targets = append(f.targets, newTarget(k, sub, broadcaster{u.ID, u.Login, u.DisplayName}))
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("no enabled channel.update subscription for %s", u.Login)
+			}
+			time.Sleep(50 * time.Millisecond) // the simulator's list has no channel to wait on
+		}
+	}
+	// Probe until every socket has seen one: its session then receives the subscription.
+	for try := 0; f.mapped.Load() < int64(n); try++ {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("probes reached %d of %d sockets", f.mapped.Load(), n)
 		}
-		sids, _ := f.st.waitSessions(len(f.probes)+1, 100*time.Millisecond)
-		for _, ss := range sids[len(f.probes):] {
-			t := newTarget(f.st.h.URL, len(f.probes), ss.sid, byID[ss.streamerID])
-			f.mu.Lock()
-			f.probes = append(f.probes, t)
-			f.mu.Unlock()
-			if err := f.post(t, probePrefix+strconv.Itoa(t.idx)); err != nil {
+		for _, t := range f.targets {
+			if err := f.post(t, fmt.Sprintf("%s%d-%d", probePrefix, t.idx, try)); err != nil {
 				return fmt.Errorf("probe: %w", err)
 			}
 		}
+		time.Sleep(200 * time.Millisecond) // let the probes arrive; bounded by the deadline
 	}
-	f.mu.Lock()
-	slices.SortFunc(f.targets, func(a, b *target) int { return a.idx - b.idx })
-	f.mu.Unlock()
 	return nil
 }
 
-// each runs fn for browsers 0..n-1 with loginWorkers at a time, each browser a viewer
-// (one of the seeded users, cycling) watching one of the four seeded streamers.
+// subscription is the enabled channel.update subscription of a broadcaster, if any.
+func (f *fleet) subscription(broadcasterID string) (eventsub.Subscription, bool) {
+	for _, sub := range f.st.h.Sim.Subscriptions() {
+		if sub.Type == eventsub.TypeChannelUpdate && sub.Status == eventsub.StatusEnabled &&
+			sub.Condition["broadcaster_user_id"] == broadcasterID {
+			return sub, true
+		}
+	}
+	return eventsub.Subscription{}, false
+}
+
+// each runs fn for browsers 0..n-1 with loginWorkers at a time: browser g (counting the
+// sockets already open) is seeded user g+1 watching seeded user g, modulo ten.
 func (f *fleet) each(n int, fn func(i int, user, streamer string) error) error {
 	users := f.st.h.Sim.Users()
-	streamers := users[:4]
 	ctx, cancel := context.WithTimeout(f.ctx, setupTimeout)
 	defer cancel()
 	errs := make(chan error, loginWorkers)
@@ -140,10 +172,7 @@ func (f *fleet) each(n int, fn func(i int, user, streamer string) error) error {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
 				g := len(f.socks) + i
-				user, streamer := users[g%len(users)], streamers[g%len(streamers)]
-				if streamer.ID == user.ID {
-					streamer = streamers[(g+1)%len(streamers)]
-				}
+				user, streamer := users[(g+1)%len(users)], users[g%len(users)]
 				if err := fn(i, user.Login, streamer.Login); err != nil {
 					errs <- fmt.Errorf("browser %d (%s watching %s): %w", g, user.Login, streamer.Login, err)
 					cancel()
@@ -173,11 +202,13 @@ func (f *fleet) login(user, streamer string) (*apptest.Browser, error) {
 	return b, nil
 }
 
-func newTarget(base string, idx int, sid string, streamer broadcaster) *target {
-	url := base + "/callback/" + sid
-	return &target{idx: idx, sid: sid, url: url,
+// newTarget posts sub's notifications to its creator's callback, signed with its secret.
+func newTarget(k int, sub eventsub.Subscription, streamer broadcaster) *target {
+	url := sub.Transport.Callback
+	sid := path.Base(url)
+	return &target{idx: k, sid: sid, url: url,
 		secret: []byte(webhook.Secret([]byte(apptest.ServerSecret), sid)),
-		body:   notificationBody(fmt.Sprintf("relaybench-sub-%d", idx), url, streamer)}
+		body:   notificationBody(sub, streamer)}
 }
 
 // post sends one signed notification to t and expects 204.
@@ -236,55 +267,29 @@ func (f *fleet) frame(s *sock, b []byte, now int64) {
 	}
 	id := rest[i+len(eventIDKey):]
 	id = id[:max(bytes.IndexByte(id, '"'), 0)]
-	if k, ok := bytes.CutPrefix(id, []byte(probePrefix)); ok {
-		f.mu.Lock()
-		if n, err := strconv.Atoi(string(k)); err == nil && n < len(f.probes) && s.t.Load() == nil {
-			s.t.Store(f.probes[n])
-			f.targets = append(f.targets, f.probes[n])
+	if bytes.HasPrefix(id, []byte(probePrefix)) {
+		if !s.ready {
+			s.ready = true
 			f.mapped.Add(1)
 		}
-		f.mu.Unlock()
 		return
 	}
 	if rec := f.rec.Load(); rec != nil {
-		rec.received(id, s.t.Load(), now)
+		rec.received(id, s, now)
 	}
 }
 
 // close closes every socket normally and stops the readers.
 func (f *fleet) close() {
 	f.closing.Store(true)
+	if f.remote != nil {
+		f.remote.close()
+	}
 	for _, s := range f.socks {
-		s.conn.Close(websocket.StatusNormalClosure, "bye")
+		if s.conn != nil {
+			s.conn.Close(websocket.StatusNormalClosure, "bye")
+		}
 	}
 	f.cancel()
 	f.browse.CloseIdleConnections()
-}
-
-// notificationBody is a channel.update notification for streamer, shaped like the
-// simulator's (PROTOCOL.md §4.3): the subscription, then Twitch's event.
-func notificationBody(subID, callback string, streamer broadcaster) []byte {
-	b, _ := json.Marshal(struct {
-		Subscription eventsub.Subscription `json:"subscription"`
-		Event        any                   `json:"event"`
-	}{eventsub.Subscription{ID: subID, Status: eventsub.StatusEnabled, Type: eventsub.TypeChannelUpdate,
-		Version: "2", Condition: eventsub.Condition{"broadcaster_user_id": streamer.ID},
-		Transport: eventsub.Transport{Method: "webhook", Callback: callback}, CreatedAt: time.Now().UTC()},
-		channelUpdate{streamer, "Any% attempts — road to sub 30", "en", "509658", "Retro", []string{}}})
-	return b
-}
-
-type broadcaster struct {
-	ID    string `json:"broadcaster_user_id"`
-	Login string `json:"broadcaster_user_login"`
-	Name  string `json:"broadcaster_user_name"`
-}
-
-type channelUpdate struct {
-	broadcaster
-	Title        string   `json:"title"`
-	Language     string   `json:"language"`
-	CategoryID   string   `json:"category_id"`
-	CategoryName string   `json:"category_name"`
-	Labels       []string `json:"content_classification_labels"`
 }

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/twitchrelay/twitchrelay/internal/apptest"
 )
 
 // idleFigures are the server's costs per idle socket: the relay's and, for the ratio, a
@@ -135,19 +137,24 @@ func measureIdle(ctx context.Context, o options, mode string, n int, logf func(s
 func loginAll(st *stack, n int, put func(i int, cookie string)) error {
 	f := newFleet(st, nil)
 	defer f.close()
-	u, _ := url.Parse(st.h.URL)
 	return f.each(n, func(i int, user, streamer string) error {
 		b, err := f.login(user, streamer)
 		if err != nil {
 			return err
 		}
-		var parts []string
-		for _, c := range b.Jar.Cookies(u) {
-			parts = append(parts, c.Name+"="+c.Value)
-		}
-		put(i, strings.Join(parts, "; "))
+		put(i, cookieHeader(b, st.h.URL))
 		return nil
 	})
+}
+
+// cookieHeader is the Cookie header b sends to base.
+func cookieHeader(b *apptest.Browser, base string) string {
+	u, _ := url.Parse(base)
+	var parts []string
+	for _, c := range b.Jar.Cookies(u) {
+		parts = append(parts, c.Name+"="+c.Value)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // holdSockets measures this process before and after a child opens the job's sockets.

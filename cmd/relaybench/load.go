@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -37,33 +38,41 @@ func drain(resp *http.Response) {
 	resp.Body.Close()
 }
 
-// recorder tracks one run: for message g (id prefix+g) its target, send time (the
-// scheduled time in open loop), HTTP answer and deliveries.
+// recorder tracks one run: for message g (id prefix+g) its target streamer, send time (the
+// scheduled time in open loop), HTTP answer, and its deliveries: one per socket watching
+// that streamer (fanout), each with its latency.
 type recorder struct {
 	prefix   string
-	target   []atomic.Int32
+	fanout   []int          // sockets per streamer, fixed for the run
+	target   []atomic.Int32 // streamer of message g
 	sent     []atomic.Int64 // unix ns
 	recv     []atomic.Uint32
-	lat      []atomic.Int64 // ns, send → first frame
-	resp     []int64        // ns, send → answer; written by the sender only
-	ok       []bool         // answered 204
+	resp     []int64 // ns, send → answer; written by the sender only
+	ok       []bool  // answered 204
+	lats     []int64 // ns, send → frame, one per delivery (each index written once)
+	nlat     atomic.Int64
 	nextG    atomic.Int64
 	errs     atomic.Int64
-	statuses sync.Map     // status code → *atomic.Int64
-	got      atomic.Int64 // messages received at least once
-	misroute atomic.Int64 // received on another session's socket
+	statuses sync.Map      // status code → *atomic.Int64
+	got      atomic.Int64  // deliveries
+	misroute atomic.Int64  // frames on a socket watching another streamer
+	notify   chan struct{} // if not nil, told of every delivery (benchmarks)
 }
 
 var runCounter atomic.Int64
 
-func newRecorder(n int) *recorder {
+func newRecorder(n int, fanout []int) *recorder {
+	most := 1
+	for _, f := range fanout {
+		most = max(most, f)
+	}
 	return &recorder{prefix: fmt.Sprintf("relaybench-%d-%d-", time.Now().UnixNano()%1e9, runCounter.Add(1)),
-		target: make([]atomic.Int32, n), sent: make([]atomic.Int64, n), recv: make([]atomic.Uint32, n),
-		lat: make([]atomic.Int64, n), resp: make([]int64, n), ok: make([]bool, n)}
+		fanout: fanout, target: make([]atomic.Int32, n), sent: make([]atomic.Int64, n), recv: make([]atomic.Uint32, n),
+		resp: make([]int64, n), ok: make([]bool, n), lats: make([]int64, min(n*most, 8_000_000))}
 }
 
-// received records a frame carrying message id on the socket of session t.
-func (r *recorder) received(id []byte, t *target, now int64) {
+// received records a frame carrying message id on socket s.
+func (r *recorder) received(id []byte, s *sock, now int64) {
 	rest, ok := bytes.CutPrefix(id, []byte(r.prefix))
 	if !ok {
 		return
@@ -72,12 +81,16 @@ func (r *recorder) received(id []byte, t *target, now int64) {
 	if err != nil || g >= len(r.recv) {
 		return
 	}
-	if t == nil || int32(t.idx) != r.target[g].Load() {
+	if int32(s.k) != r.target[g].Load() {
 		r.misroute.Add(1)
 	}
-	if r.recv[g].Add(1) == 1 {
-		r.lat[g].Store(now - r.sent[g].Load())
-		r.got.Add(1)
+	r.recv[g].Add(1)
+	if i := r.nlat.Add(1) - 1; i < int64(len(r.lats)) {
+		r.lats[i] = now - r.sent[g].Load()
+	}
+	r.got.Add(1)
+	if r.notify != nil {
+		r.notify <- struct{}{}
 	}
 }
 
@@ -143,7 +156,7 @@ func (p plan) run(c *http.Client, r *recorder, off int) (n int, elapsed time.Dur
 			})
 		}
 		wg.Wait()
-		return total, time.Since(t0)
+		return total, max(p.dur, time.Since(t0)) // the arrival window, not the last answer
 	}
 	from := min(int(r.nextG.Load()), len(r.recv))
 	time.Sleep(time.Until(t0))
@@ -169,4 +182,29 @@ func loadClient(conns int) *http.Client {
 		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
 		IdleConnTimeout: 90 * time.Second, DisableCompression: true,
 	}}
+}
+
+// notificationBody is a channel.update notification of sub, shaped like the simulator's
+// (PROTOCOL.md §4.3): the subscription, then Twitch's event.
+func notificationBody(sub eventsub.Subscription, streamer broadcaster) []byte {
+	b, _ := json.Marshal(struct {
+		Subscription eventsub.Subscription `json:"subscription"`
+		Event        any                   `json:"event"`
+	}{sub, channelUpdate{streamer, "Any% attempts — road to sub 30", "en", "509658", "Retro", []string{}}})
+	return b
+}
+
+type broadcaster struct {
+	ID    string `json:"broadcaster_user_id"`
+	Login string `json:"broadcaster_user_login"`
+	Name  string `json:"broadcaster_user_name"`
+}
+
+type channelUpdate struct {
+	broadcaster
+	Title        string   `json:"title"`
+	Language     string   `json:"language"`
+	CategoryID   string   `json:"category_id"`
+	CategoryName string   `json:"category_name"`
+	Labels       []string `json:"content_classification_labels"`
 }

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -39,6 +40,8 @@ type options struct {
 	idle       bool
 	idleSizes  string
 	idleClient bool
+	fleetChild bool
+	remote     bool
 	jsonOut    string
 	svgOut     string
 	cpuProfile string
@@ -47,6 +50,7 @@ type options struct {
 	logLevel   string
 	relayLog   string
 	rounds     int
+	plotFrom   string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -63,10 +67,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.conns, "conns", 64, "closed loop: connections sending back to back")
 	fs.DurationVar(&o.dur, "duration", 10*time.Second, "send window per point (bounded to 2m)")
 	fs.IntVar(&o.rounds, "rounds", 5, "bare and relay take turns this many times per point (drift on a shared machine)")
+	fs.StringVar(&o.plotFrom, "plot-from", "", "only redraw -svg from a -json file of an earlier run")
 	fs.BoolVar(&o.curve, "curve", false, "sessions 1k/2k/5k/10k × rates 500/1k/2k/4k, plus closed loop per size")
 	fs.BoolVar(&o.idle, "idle", false, "memory per idle socket at -idle-sizes sockets")
 	fs.StringVar(&o.idleSizes, "idle-sizes", "1000,10000", "socket counts for -idle")
 	fs.BoolVar(&o.idleClient, "idle-client", false, "internal: hold sockets for -idle (reads stdin)")
+	fs.BoolVar(&o.remote, "remote-sockets", false, "keep the browsers' sockets in a child process (automatic above 9000 sessions)")
+	fs.BoolVar(&o.fleetChild, "fleet-client", false, "internal: hold the browsers' sockets beyond 9000 sessions (reads stdin)")
 	fs.StringVar(&o.jsonOut, "json", "", "write every figure as JSON to this file")
 	fs.StringVar(&o.svgOut, "svg", "", "write the curve (or the points) as an SVG plot to this file")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the relay phase of the first point (per mode: file.memory, file.redis)")
@@ -131,8 +138,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if _, err := raiseFileLimit(200_000); err != nil {
 		fmt.Fprintln(stderr, "warning: RLIMIT_NOFILE:", err)
 	}
+	if o.plotFrom != "" {
+		var rep report
+		b, err := os.ReadFile(o.plotFrom)
+		if err == nil {
+			err = json.Unmarshal(b, &rep)
+		}
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(o.svgOut, plot(rep.Points), 0o644)
+	}
 	if o.idleClient {
 		return idleClient(ctx, stdin, stdout)
+	}
+	if o.fleetChild {
+		return fleetClient(ctx, stdin, stdout)
 	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)

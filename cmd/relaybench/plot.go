@@ -9,7 +9,7 @@ import (
 
 // plot draws the curve by hand as SVG: left, p99 callback→socket latency against the
 // arrival rate, one line per (mode, sessions), the bare handler's answer p99 dashed;
-// right, closed-loop accepted/s against sessions, relay and bare.
+// right, closed-loop frames delivered/s against sessions, relay and bare.
 func plot(pts []point) []byte {
 	const w, h, pw, ph, top, left = 960, 420, 380, 300, 50, 70
 	var b bytes.Buffer
@@ -40,7 +40,7 @@ func plot(pts []point) []byte {
 		y := func(ms float64) float64 {
 			return top + ph - (math.Log10(max(ms, yLo))-math.Log10(yLo))/(math.Log10(yTop)-math.Log10(yLo))*ph
 		}
-		axes(&b, left, top, pw, ph, "notifications/s (open loop)", "p99 ms, log scale")
+		axes(&b, left, top, pw, ph, "events delivered/s (open loop)", "p99 ms, log scale")
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-weight="bold">callback → socket p99 latency</text>`+"\n", left, top-20)
 		for v := yLo; v <= yTop*1.001; v *= 10 {
 			fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/><text x="%d" y="%.1f" text-anchor="end">%g</text>`+"\n",
@@ -83,14 +83,14 @@ func plot(pts []point) []byte {
 			if !slices.Contains(sess, p.Sessions) {
 				sess = append(sess, p.Sessions)
 			}
-			maxRate = max(maxRate, p.Bare.PerSecond, p.Relay.PerSecond)
+			maxRate = max(maxRate, p.Bare.PerSecond, p.Relay.DeliveredPerSecond)
 		}
 		slices.Sort(sess)
 		step := float64(pw-100) / float64(max(1, len(sess)-1))
 		x := func(n int) float64 { return l2 + 20 + float64(slices.Index(sess, n))*step }
 		y := func(v float64) float64 { return top + ph - v/(maxRate*1.1)*ph }
-		axes(&b, l2, top, pw-60, ph, "sessions (closed loop)", "accepted/s")
-		fmt.Fprintf(&b, `<text x="%d" y="%d" font-weight="bold">closed-loop ingest with delivery</text>`+"\n", l2, top-20)
+		axes(&b, l2, top, pw-60, ph, "sessions (closed loop)", "relay frames/s; bare callbacks/s")
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-weight="bold">closed-loop fan-out (sessions/10 per callback)</text>`+"\n", l2, top-20)
 		for v := 0.0; v <= maxRate*1.1; v += niceStep(maxRate) {
 			fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/><text x="%d" y="%.1f" text-anchor="end">%.0f</text>`+"\n",
 				l2, l2+pw-60, y(v), y(v), l2-6, y(v)+4, v)
@@ -102,7 +102,7 @@ func plot(pts []point) []byte {
 			var relay, bare []string
 			for _, p := range closed {
 				if p.Mode == mode {
-					relay = append(relay, fmt.Sprintf("%.1f,%.1f", x(p.Sessions), y(p.Relay.PerSecond)))
+					relay = append(relay, fmt.Sprintf("%.1f,%.1f", x(p.Sessions), y(p.Relay.DeliveredPerSecond)))
 					bare = append(bare, fmt.Sprintf("%.1f,%.1f", x(p.Sessions), y(p.Bare.PerSecond)))
 				}
 			}

@@ -55,6 +55,16 @@ func loadMode(ctx context.Context, o options, mode string, bare *bareServer, log
 	defer client.CloseIdleConnections()
 	f := newFleet(st, client)
 	defer f.close()
+	if most := o.sessions; o.curve || most > inProcessMax || o.remote {
+		if o.curve {
+			most = curveSessions[len(curveSessions)-1]
+		}
+		if most > inProcessMax || o.remote {
+			if f.remote, err = startRemote(f); err != nil {
+				return nil, err
+			}
+		}
+	}
 	b := &bench{client: client, bare: bare, mode: mode, fleet: f, dur: o.dur, conns: o.conns, logf: logf, rounds: o.rounds}
 	if o.cpuProfile != "" {
 		b.cpu = o.cpuProfile + "." + mode

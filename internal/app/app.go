@@ -125,7 +125,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	a.Hub = hub.New(hub.Config{HistorySize: cfg.HistorySize, HistoryAge: cfg.HistoryAge})
 	a.Relay = relay.NewManager(relay.Config{
 		PublicURL: cfg.PublicURL, ServerSecret: []byte(cfg.ServerSecret),
-		Helix: helixClient, Sink: web.HubSink{Hub: a.Hub, Logger: log}, Store: store, Dedupe: dedupe,
+		Helix: helixClient, Sink: web.NewHubSink(a.Hub, log), Store: store, Dedupe: dedupe,
 		Lease: cfg.SubscriptionLease, PollInterval: cfg.FollowingPoll, Logger: log,
 		OnRelease: a.Hub.Release,
 		OnWebhook: m.Webhook, OnStatus: m.FeedStatus,

@@ -36,6 +36,10 @@ func TestMetricsAfterAJourney(t *testing.T) {
 		resp.Body.Close()
 	}
 
+	// The server records the latency just after its write returns; the client may be faster.
+	apptest.Wait(t, 5*time.Second, "the delivery latency recorded", func() bool {
+		return strings.Contains(scrape(t, h), "twitchrelay_delivery_latency_seconds_count 1")
+	})
 	body := scrape(t, h)
 	for _, want := range []string{
 		`twitchrelay_webhook_deliveries_total{outcome="accepted",type="channel.update"} 1`,

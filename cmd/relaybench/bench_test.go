@@ -1,0 +1,98 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twitchrelay/twitchrelay/internal/apptest"
+)
+
+// TestShortRun is the CI check of the harness: a few seconds of open-loop load over a few
+// hundred real sessions, in memory and (when Redis is reachable) in Redis mode. It asserts
+// correctness only: no error, no lost, duplicated or misrouted event. Never speed.
+func TestShortRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a relay and logs 200 browsers in")
+	}
+	if _, err := raiseFileLimit(20_000); err != nil {
+		t.Logf("RLIMIT_NOFILE: %v", err)
+	}
+	bare, err := startBare()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.close()
+	t.Run("memory", func(t *testing.T) { shortRun(t, bare, "") })
+	t.Run("redis", func(t *testing.T) { shortRun(t, bare, apptest.RedisURL(t)) })
+}
+
+func shortRun(t *testing.T, bare *bareServer, redisURL string) {
+	st, err := startStack(redisURL, "info", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := st.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	client := loadClient(64)
+	defer client.CloseIdleConnections()
+	f := newFleet(st, client)
+	defer f.close()
+	if err := f.grow(200); err != nil {
+		t.Fatal(err)
+	}
+	mode := "memory"
+	if redisURL != "" {
+		mode = "redis"
+	}
+	b := &bench{client: client, bare: bare, mode: mode, fleet: f, dur: 2 * time.Second, conns: 16,
+		rounds: 1, logf: t.Logf}
+	for _, rate := range []float64{1000, 0} { // open loop (events/s), then closed loop
+		p := b.measure(rate)
+		r := p.Relay
+		if r.Accepted == 0 || r.Errors != 0 || r.Lost != 0 || r.Duplicated != 0 || r.Misrouted != 0 || r.SocketErrs != 0 {
+			t.Errorf("%s %s loop: accepted %d, errors %d %v, lost %d, duplicated %d, misrouted %d, socket errors %d; want all but accepted 0",
+				mode, p.Loop, r.Accepted, r.Errors, r.Statuses, r.Lost, r.Duplicated, r.Misrouted, r.SocketErrs)
+		}
+		if p.Bare.Errors != 0 {
+			t.Errorf("bare handler: %d errors %v", p.Bare.Errors, p.Bare.Statuses)
+		}
+	}
+}
+
+// BenchmarkCallbackToSocket is one signed notification at a time through the real relay
+// (in memory) to its open socket: POST, 204, frame read by the browser's socket. Allocations
+// are the whole process's: relay, load generator and socket reader.
+func BenchmarkCallbackToSocket(b *testing.B) {
+	st, err := startStack("", "info", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.stop()
+	client := loadClient(1)
+	f := newFleet(st, client)
+	defer f.close()
+	if err := f.grow(1); err != nil {
+		b.Fatal(err)
+	}
+	t := f.targets[0]
+	r := newRecorder(1<<22, f.fanout)
+	r.notify = make(chan struct{}, 1)
+	f.rec.Store(r)
+	b.ReportAllocs()
+	g := 0
+	for b.Loop() {
+		r.send(client, g, t, t.url, time.Now().UnixNano())
+		if !r.ok[g] {
+			b.Fatalf("message %d not accepted", g)
+		}
+		<-r.notify
+		g++
+	}
+	b.StopTimer()
+	if g > 0 {
+		b.ReportMetric(quantilesOf(r.lats[:g]).P50*1e6, "p50-ns")
+	}
+}
