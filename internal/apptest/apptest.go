@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/app"
 	"github.com/twitchrelay/twitchrelay/internal/config"
+	"github.com/twitchrelay/twitchrelay/internal/redistest"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 )
 
@@ -159,31 +159,9 @@ func (h *Harness) Restart() *Harness {
 	return Start(h.tb, opt)
 }
 
-// RedisURL returns REDIS_URL (default redis://127.0.0.1:6379/0) after checking Redis answers.
-// Unreachable Redis fails the test in CI (CI=true) and skips it elsewhere.
-func RedisURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("REDIS_URL")
-	if u == "" {
-		u = "redis://127.0.0.1:6379/0"
-	}
-	opt, err := redis.ParseURL(u)
-	if err == nil {
-		c := redis.NewClient(opt)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err = c.Ping(ctx).Err()
-		cancel()
-		c.Close()
-	}
-	if err != nil {
-		msg := fmt.Sprintf("Redis at %s is not reachable (%v): start redis-server or set REDIS_URL", u, err)
-		if os.Getenv("CI") != "" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
-	return u
-}
+// RedisURL returns REDIS_URL after checking Redis answers (internal/redistest): unreachable
+// Redis fails the test in CI and skips it elsewhere.
+func RedisURL(tb testing.TB) string { return redistest.URL(tb) }
 
 // Clock is real time plus an offset that tests advance.
 type Clock struct {

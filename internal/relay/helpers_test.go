@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/twitchrelay/twitchrelay/internal/redistest"
 	"go.uber.org/goleak"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
@@ -260,31 +261,8 @@ func statusOf(feeds []FeedStatus, feed string) FeedStatus {
 	return FeedStatus{}
 }
 
-// testRedis returns a client on REDIS_URL (default redis://127.0.0.1:6379/0). Without Redis
-// the test fails in CI and skips elsewhere.
-func testRedis(t *testing.T) redis.UniversalClient {
-	t.Helper()
-	u := os.Getenv("REDIS_URL")
-	if u == "" {
-		u = "redis://127.0.0.1:6379/0"
-	}
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatalf("REDIS_URL %q: %v", u, err)
-	}
-	c := redis.NewClient(opt)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s unreachable (required in CI): %v", u, err)
-		}
-		t.Skipf("Redis at %s unreachable; start redis-server or set REDIS_URL to run this test: %v", u, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+// testRedis returns a client on the real Redis (internal/redistest).
+func testRedis(t *testing.T) redis.UniversalClient { return redistest.Client(t) }
 
 // redisPrefix is a key prefix unique to the test; its keys are deleted afterwards.
 func redisPrefix(t *testing.T, c redis.UniversalClient) string {

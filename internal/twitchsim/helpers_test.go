@@ -8,46 +8,28 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/fakeclock"
 )
 
 const testRedirect = "http://127.0.0.1:8080/auth"
-
-// fakeClock is an injectable clock that only moves when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // env is a simulator served over real HTTP, as a client sees it.
 type env struct {
 	t     *testing.T
 	sim   *Sim
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *fakeclock.Clock
 }
 
 // newEnv starts a simulator with a fake clock, loopback callbacks allowed and no retry
 // backoff; mod may change the config first.
 func newEnv(t *testing.T, mod func(*Config)) *env {
 	t.Helper()
-	clock := &fakeClock{t: time.Now().UTC()}
+	clock := fakeclock.New(time.Now().UTC())
 	cfg := Config{
 		RedirectURIs:           []string{testRedirect},
 		AllowInsecureCallbacks: true,

@@ -2,15 +2,15 @@ package webhook
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/twitchrelay/twitchrelay/internal/redistest"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 )
@@ -65,28 +65,5 @@ const followBody = `{"subscription":{"id":"sub-1","type":"channel.follow","versi
 	`"event":{"user_id":"1234","user_login":"cool_user","user_name":"Cool_User","broadcaster_user_id":"1337",` +
 	`"broadcaster_user_login":"cooler_user","broadcaster_user_name":"Cooler_User","followed_at":"2020-07-15T18:16:11.17106713Z"}}`
 
-// testRedis returns a client on REDIS_URL (default redis://127.0.0.1:6379/0). Without Redis
-// the test fails in CI and skips elsewhere.
-func testRedis(t testing.TB) redis.UniversalClient {
-	t.Helper()
-	u := os.Getenv("REDIS_URL")
-	if u == "" {
-		u = "redis://127.0.0.1:6379/0"
-	}
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatalf("REDIS_URL %q: %v", u, err)
-	}
-	c := redis.NewClient(opt)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s unreachable (required in CI): %v", u, err)
-		}
-		t.Skipf("Redis at %s unreachable; start redis-server or set REDIS_URL to run this test: %v", u, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+// testRedis returns a client on the real Redis (internal/redistest).
+func testRedis(t testing.TB) redis.UniversalClient { return redistest.Client(t) }
