@@ -127,7 +127,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		PublicURL: cfg.PublicURL, ServerSecret: []byte(cfg.ServerSecret),
 		Helix: helixClient, Sink: web.NewHubSink(a.Hub, log), Store: store, Dedupe: dedupe,
 		Lease: cfg.SubscriptionLease, PollInterval: cfg.FollowingPoll, Logger: log,
-		OnRelease: a.Hub.Release,
+		OnRelease: func(sid string) { // a lease ended: free what the process holds for it
+			a.Hub.Release(sid)
+			a.Web.ReleaseSession(sid)
+		},
 		OnWebhook: m.Webhook, OnStatus: m.FeedStatus,
 		OnError: func(op string, err error) { m.BackgroundError(op) },
 	})

@@ -5,7 +5,6 @@
 package apptest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/app"
 	"github.com/twitchrelay/twitchrelay/internal/config"
 	"github.com/twitchrelay/twitchrelay/internal/redistest"
+	"github.com/twitchrelay/twitchrelay/internal/syncbuf"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 )
 
@@ -184,22 +184,7 @@ func (c *Clock) Advance(d time.Duration) {
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writes (the logs).
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type SyncBuffer = syncbuf.Buffer
 
 // Wait polls cond until it holds or the deadline passes; for state that has no channel to
 // wait on (the simulator's subscription list), with a short fixed tick, never a bare sleep.

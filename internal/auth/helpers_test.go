@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"bytes"
 	"html"
 	"io"
 	"log/slog"
@@ -17,6 +16,8 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/auth"
 	"github.com/twitchrelay/twitchrelay/internal/fakeclock"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
+
+	"github.com/twitchrelay/twitchrelay/internal/syncbuf"
 )
 
 const redirectURL = "http://127.0.0.1:8080/auth"
@@ -144,23 +145,7 @@ func (e *env) login(t *testing.T, login string) string {
 	return code
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers (log handlers).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // assertNotLogged fails if any secret appears in the logs.
 func (e *env) assertNotLogged(t *testing.T, secrets ...string) {

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -11,25 +10,11 @@ import (
 	"time"
 
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
+
+	"github.com/twitchrelay/twitchrelay/internal/syncbuf"
 )
 
-// syncBuffer is a log destination safe for concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // One log line per webhook with message id, type and outcome, and the metrics hook; never
 // the session id, its secret or the user's token.

@@ -23,25 +23,7 @@ const waitFor = 15 * time.Second // every wait's deadline; nothing sleeps
 func watcher(t testing.TB, h *apptest.Harness, login, streamer string) (*apptest.Browser, *apptest.Socket, string) {
 	t.Helper()
 	before := sessionIDs(h)
-	b := h.NewBrowser()
-	if err := b.Login(login); err != nil {
-		t.Fatal(err)
-	}
-	if status, body, err := b.ChooseStreamer(streamer); err != nil || status != http.StatusOK {
-		t.Fatalf("choose %s = %d %v\n%.300s", streamer, status, err, body)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	s, err := b.Connect(ctx, "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if _, err := s.WaitFeeds(ctx, func(f map[string]apptest.Feed) bool {
-		return f["stream_changed"].Status == "active" && f["user_changed"].Status == "active"
-	}); err != nil {
-		t.Fatalf("feeds never became active: %v", err)
-	}
+	b, s := h.Watch(t, login, streamer)
 	var sid string
 	for id := range sessionIDs(h) {
 		if !before[id] {

@@ -78,3 +78,7 @@ func (u *userTokens) remove(ctx context.Context, sid string) error {
 	u.forget(sid)
 	return u.store.Delete(ctx, sid)
 }
+
+// ReleaseSession forgets what this process cached for a relay session whose lease ended (its
+// token source); the stored token stays, so the user is still logged in when they return.
+func (s *Server) ReleaseSession(sid string) { s.tokens.forget(sid) }

@@ -16,29 +16,11 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/hub"
 )
 
-// watcher logs in as login, chooses streamer, and connects the stream socket, waiting until
-// the stream feeds are active so that triggered events have somewhere to go.
+// watcher is a person on the stream page whose subscriptions Twitch has enabled, so that
+// triggered events have somewhere to go.
 func watcher(t *testing.T, h *apptest.Harness, login, streamer string) (*apptest.Browser, *apptest.Socket) {
 	t.Helper()
-	b := h.NewBrowser()
-	if err := b.Login(login); err != nil {
-		t.Fatal(err)
-	}
-	if status, body, err := b.ChooseStreamer(streamer); err != nil || status != http.StatusOK {
-		t.Fatalf("choose %s = %d %v\n%.300s", streamer, status, err, body)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
-	defer cancel()
-	s, err := b.Connect(ctx, "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if _, err := s.WaitFeeds(ctx, func(f map[string]apptest.Feed) bool {
-		return f["stream_changed"].Status == "active" && f["user_changed"].Status == "active"
-	}); err != nil {
-		t.Fatalf("feeds never became active: %v", err)
-	}
+	b, s := h.Watch(t, login, streamer)
 	h.WaitSettled(t)
 	return b, s
 }
