@@ -38,7 +38,7 @@ func (m *Manager) startFollowing(ss *session) {
 	}
 	ss.pollStop = cancel
 	m.mu.Unlock()
-	m.wg.Go(func() { m.pollFollowing(ctx, ss) })
+	m.track(func() { m.pollFollowing(ctx, ss) })
 }
 
 // pollFollowing polls until ctx ends. The first page is the baseline; every later poll

@@ -165,6 +165,9 @@ func (m *Manager) release(ctx context.Context, id string, now time.Time) error {
 // on exit) it deletes every subscription this instance owns; with keep=true (Redis) it keeps
 // them and stores the current leases, so a restart loses no event.
 func (m *Manager) Shutdown(ctx context.Context, keep bool) error {
+	m.bgMu.Lock()
+	m.stopping = true
+	m.bgMu.Unlock()
 	m.cancel()
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()

@@ -106,9 +106,11 @@ type Manager struct {
 	verifier *webhook.Verifier
 	prefix   string // PublicURL + "/callback/"
 
-	ctx    context.Context // background work (pollers, stray deletes); cancelled by Shutdown
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx      context.Context // background work (pollers, stray deletes); cancelled by Shutdown
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	bgMu     sync.Mutex // guards stopping against wg.Go
+	stopping bool       // Shutdown has begun: no new background work
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -233,5 +235,16 @@ func (m *Manager) lockSession(id string) func() {
 
 // goBackground runs f with the Manager's background context, tracked for Shutdown.
 func (m *Manager) goBackground(f func(ctx context.Context)) {
-	m.wg.Go(func() { f(m.ctx) })
+	m.track(func() { f(m.ctx) })
+}
+
+// track runs f on a goroutine Shutdown waits for. Once Shutdown has begun nothing new starts:
+// a WaitGroup must not grow while it is being waited on.
+func (m *Manager) track(f func()) {
+	m.bgMu.Lock()
+	defer m.bgMu.Unlock()
+	if m.stopping {
+		return
+	}
+	m.wg.Go(f)
 }
