@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twitchrelay/twitchrelay/internal/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
 // TestShortRun is the CI check of the harness: a few seconds of open-loop load over a few

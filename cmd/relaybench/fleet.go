@@ -13,8 +13,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/twitchrelay/twitchrelay/internal/apptest"
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/testing/client"
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
@@ -79,9 +79,9 @@ func (f *fleet) grow(n int) error {
 	if n <= from {
 		return nil
 	}
-	users := f.st.h.Sim.Users()
+	users := f.st.sim.Users()
 	socks := make([]*sock, n-from)
-	job := idleJob{WS: "ws://" + f.st.h.Addr + "/ws", Origin: f.st.h.URL, Cookies: make([]string, n-from)}
+	job := idleJob{WS: "ws://" + f.st.addr + "/ws", Origin: f.st.url, Cookies: make([]string, n-from)}
 	err := f.each(n-from, func(i int, user, streamer string) error {
 		b, err := f.login(user, streamer)
 		if err != nil {
@@ -89,7 +89,7 @@ func (f *fleet) grow(n int) error {
 		}
 		k := (from + i) % len(users)
 		if f.remote != nil {
-			job.Cookies[i] = cookieHeader(b, f.st.h.URL)
+			job.Cookies[i] = cookieHeader(b, f.st.url)
 			socks[i] = &sock{k: k}
 			return nil
 		}
@@ -150,7 +150,7 @@ func (f *fleet) grow(n int) error {
 
 // subscription is the enabled channel.update subscription of a broadcaster, if any.
 func (f *fleet) subscription(broadcasterID string) (eventsub.Subscription, bool) {
-	for _, sub := range f.st.h.Sim.Subscriptions() {
+	for _, sub := range f.st.sim.Subscriptions() {
 		if sub.Type == eventsub.TypeChannelUpdate && sub.Status == eventsub.StatusEnabled &&
 			sub.Condition["broadcaster_user_id"] == broadcasterID {
 			return sub, true
@@ -162,7 +162,7 @@ func (f *fleet) subscription(broadcasterID string) (eventsub.Subscription, bool)
 // each runs fn for browsers 0..n-1 with loginWorkers at a time: browser g (counting the
 // sockets already open) is seeded user g+1 watching seeded user g, modulo ten.
 func (f *fleet) each(n int, fn func(i int, user, streamer string) error) error {
-	users := f.st.h.Sim.Users()
+	users := f.st.sim.Users()
 	ctx, cancel := context.WithTimeout(f.ctx, setupTimeout)
 	defer cancel()
 	errs := make(chan error, loginWorkers)
@@ -190,8 +190,8 @@ func (f *fleet) each(n int, fn func(i int, user, streamer string) error) error {
 }
 
 // login runs the real login flow in a new browser and chooses the streamer.
-func (f *fleet) login(user, streamer string) (*apptest.Browser, error) {
-	b := f.st.h.NewBrowser()
+func (f *fleet) login(user, streamer string) (*client.Browser, error) {
+	b := f.st.newBrowser()
 	b.Client.Transport = f.browse
 	if err := b.Login(user); err != nil {
 		return nil, err
@@ -207,7 +207,7 @@ func newTarget(k int, sub eventsub.Subscription, streamer broadcaster) *target {
 	url := sub.Transport.Callback
 	sid := path.Base(url)
 	return &target{idx: k, sid: sid, url: url,
-		secret: []byte(webhook.Secret([]byte(apptest.ServerSecret), sid)),
+		secret: []byte(webhook.Secret([]byte(client.ServerSecret), sid)),
 		body:   notificationBody(sub, streamer)}
 }
 

@@ -20,8 +20,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-
-	"github.com/twitchrelay/twitchrelay/internal/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/client"
 )
 
 // idleFigures are the server's costs per idle socket: the relay's and, for the ratio, a
@@ -111,12 +110,12 @@ func measureIdle(ctx context.Context, o options, mode string, n int, logf func(s
 	}
 	defer st.stop()
 	start := time.Now()
-	job := idleJob{WS: "ws://" + st.h.Addr + "/ws", Origin: st.h.URL, Cookies: make([]string, n)}
+	job := idleJob{WS: "ws://" + st.addr + "/ws", Origin: st.url, Cookies: make([]string, n)}
 	if err := loginAll(st, n, func(i int, cookie string) { job.Cookies[i] = cookie }); err != nil {
 		return out, err
 	}
 	logf("idle %s: %d browsers logged in (%.1fs)", mode, n, time.Since(start).Seconds())
-	out.Relay, err = holdSockets(ctx, job, func() bool { return st.h.App.Hub.Stats().Subscribers == n }, o.memProfile)
+	out.Relay, err = holdSockets(ctx, job, func() bool { return st.app.Hub.Stats().Subscribers == n }, o.memProfile)
 	if err != nil {
 		return out, fmt.Errorf("relay: %w", err)
 	}
@@ -142,13 +141,13 @@ func loginAll(st *stack, n int, put func(i int, cookie string)) error {
 		if err != nil {
 			return err
 		}
-		put(i, cookieHeader(b, st.h.URL))
+		put(i, cookieHeader(b, st.url))
 		return nil
 	})
 }
 
 // cookieHeader is the Cookie header b sends to base.
-func cookieHeader(b *apptest.Browser, base string) string {
+func cookieHeader(b *client.Browser, base string) string {
 	u, _ := url.Parse(base)
 	var parts []string
 	for _, c := range b.Jar.Cookies(u) {

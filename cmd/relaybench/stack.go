@@ -17,21 +17,23 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/twitchrelay/twitchrelay/internal/app"
-	"github.com/twitchrelay/twitchrelay/internal/apptest"
 	"github.com/twitchrelay/twitchrelay/internal/config"
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/testing/client"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 )
 
 // stack is the real relay (internal/app, the binary's wiring) and the real simulator on
-// loopback, as apptest.Start builds them, with two differences that a load run needs:
+// loopback, as internal/testing/apptest builds them, with two differences that a load run needs:
 // logs go to io.Discard at LOG_LEVEL (apptest keeps every debug line in memory, which
 // would grow without bound here), and the simulator's Helix bucket is large, because our
 // thousands of "browsers" share ten seeded users where Twitch would see thousands of
 // users with a bucket each. The simulator's handler is wrapped to learn each relay
 // session's callback from the subscription creates the relay sends it.
 type stack struct {
-	h           *apptest.Harness // URL, Addr, Sim and App, for apptest.Browser
+	sim         *twitchsim.Sim
+	url, addr   string // the relay's base URL (= PUBLIC_URL) and listen address
+	app         *app.App
 	simSrv      *httptest.Server
 	cancel      context.CancelFunc
 	done        chan error
@@ -49,7 +51,7 @@ func startStack(redisURL, logLevel string, logTo io.Writer) (*stack, error) {
 	st := &stack{seen: map[string]bool{}, grew: make(chan struct{}), redisURL: redisURL,
 		redisPrefix: fmt.Sprintf("relaybench:%d:", time.Now().UnixNano())}
 	sim := twitchsim.New(twitchsim.Config{
-		ClientID: apptest.ClientID, ClientSecret: apptest.ClientSecret, AllowInsecureCallbacks: true,
+		ClientID: client.ClientID, ClientSecret: client.ClientSecret, AllowInsecureCallbacks: true,
 		RetryBackoff: time.Millisecond, RateLimitPoints: 1 << 30,
 	})
 	st.simSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -76,8 +78,8 @@ func startStack(redisURL, logLevel string, logTo io.Writer) (*stack, error) {
 	addr := ln.Addr().String()
 	sim.SetRedirectURIs("http://" + addr + "/auth")
 	env := map[string]string{
-		"PUBLIC_URL": "http://" + addr, "TWITCH_CLIENT_ID": apptest.ClientID,
-		"TWITCH_CLIENT_SECRET": apptest.ClientSecret, "SERVER_SECRET": apptest.ServerSecret,
+		"PUBLIC_URL": "http://" + addr, "TWITCH_CLIENT_ID": client.ClientID,
+		"TWITCH_CLIENT_SECRET": client.ClientSecret, "SERVER_SECRET": client.ServerSecret,
 		"TWITCH_OAUTH_URL": st.simSrv.URL + "/id/oauth2", "TWITCH_HELIX_URL": st.simSrv.URL + "/helix",
 		"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": st.redisPrefix, "LOG_LEVEL": logLevel, "SHUTDOWN_TIMEOUT": "5s",
 	}
@@ -105,7 +107,7 @@ func startStack(redisURL, logLevel string, logTo io.Writer) (*stack, error) {
 	}
 	st.cancel, st.done = cancel, make(chan error, 1)
 	go func() { st.done <- a.Serve(ctx, ln) }()
-	st.h = &apptest.Harness{Sim: sim, SimURL: st.simSrv.URL, URL: "http://" + addr, Addr: addr, App: a}
+	st.sim, st.url, st.addr, st.app = sim, "http://"+addr, addr, a
 	return st, nil
 }
 
@@ -153,7 +155,7 @@ func (st *stack) stop() error {
 	case <-time.After(20 * time.Second):
 		err = fmt.Errorf("relay did not stop within 20s")
 	}
-	st.h.Sim.Close()
+	st.sim.Close()
 	st.simSrv.Close()
 	if st.redisURL != "" {
 		if cerr := cleanRedis(st.redisURL, st.redisPrefix); err == nil {
@@ -190,3 +192,6 @@ func cleanRedis(raw, prefix string) error {
 	}
 	return iter.Err()
 }
+
+// newBrowser is a person's browser of this stack's relay.
+func (st *stack) newBrowser() *client.Browser { return client.NewBrowser(st.url, st.addr) }

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/twitchrelay/twitchrelay/internal/auth"
-	"github.com/twitchrelay/twitchrelay/internal/fakeclock"
+	"github.com/twitchrelay/twitchrelay/internal/testing/fakeclock"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 
-	"github.com/twitchrelay/twitchrelay/internal/syncbuf"
+	"github.com/twitchrelay/twitchrelay/internal/testing/syncbuf"
 )
 
 const redirectURL = "http://127.0.0.1:8080/auth"

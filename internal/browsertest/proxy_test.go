@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/twitchrelay/twitchrelay/internal/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
 // cutProxy is the network between the browser and the relay: a TCP forwarder that stands

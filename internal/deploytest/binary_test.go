@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twitchrelay/twitchrelay/internal/syncbuf"
+	"github.com/twitchrelay/twitchrelay/internal/testing/syncbuf"
 )
 
 const (

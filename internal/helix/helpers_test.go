@@ -12,7 +12,7 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/auth"
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
-	"github.com/twitchrelay/twitchrelay/internal/fakeclock"
+	"github.com/twitchrelay/twitchrelay/internal/testing/fakeclock"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 )

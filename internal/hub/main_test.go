@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/twitchrelay/twitchrelay/internal/fakeclock"
+	"github.com/twitchrelay/twitchrelay/internal/testing/fakeclock"
 )
 
 func TestMain(m *testing.M) {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/twitchrelay/twitchrelay/internal/redistest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
 	"go.uber.org/goleak"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"

@@ -11,7 +11,7 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
 
-	"github.com/twitchrelay/twitchrelay/internal/syncbuf"
+	"github.com/twitchrelay/twitchrelay/internal/testing/syncbuf"
 )
 
 type syncBuffer = syncbuf.Buffer

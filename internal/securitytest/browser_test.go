@@ -9,7 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/twitchrelay/twitchrelay/internal/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
 // loggedIn is a browser logged in as login that chose streamer (no socket).

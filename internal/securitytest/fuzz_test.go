@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twitchrelay/twitchrelay/internal/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 )
 

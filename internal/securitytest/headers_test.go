@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twitchrelay/twitchrelay/internal/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
 // checkHeaders fails unless a carries the security headers every answer must have.

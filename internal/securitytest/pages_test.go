@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twitchrelay/twitchrelay/internal/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
 var linkRe = regexp.MustCompile(`(?i)(?:href|src|action|formaction)\s*=\s*"([^"]*)"`)

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/twitchrelay/twitchrelay/internal/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
 // seen is one HTTP exchange a recorder saw.

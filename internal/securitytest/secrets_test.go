@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twitchrelay/twitchrelay/internal/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
 // TestNoSecretInLogsOrPages runs a whole journey (login, choose, socket, one event of each

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
-	"github.com/twitchrelay/twitchrelay/internal/fakeclock"
+	"github.com/twitchrelay/twitchrelay/internal/testing/fakeclock"
 )
 
 const testRedirect = "http://127.0.0.1:8080/auth"

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twitchrelay/twitchrelay/internal/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
 // X-Forwarded-For is believed only from TRUSTED_PROXIES; the logs show the decided address.

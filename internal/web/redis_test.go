@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twitchrelay/twitchrelay/internal/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
 // With Redis, a restart keeps users logged in and their subscriptions working: the same

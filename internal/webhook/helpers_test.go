@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/twitchrelay/twitchrelay/internal/redistest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 )

@@ -1,4 +1,4 @@
-// Package fakeclock is the settable clock tests hand to the code they drive (Config.Now),
+// Package fakeclock holds the settable clocks tests hand to the code they drive (Config.Now),
 // so that expiry, windows and sweeps are tested without sleeping.
 package fakeclock
 
@@ -35,4 +35,26 @@ func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = t
+}
+
+// Offset is real time plus an offset that only moves forward when told: for a whole running
+// system (the simulator's token expiry) where a frozen clock would stop timers. Safe for
+// concurrent use; the zero value is real time.
+type Offset struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now is time.Now plus the offset.
+func (c *Offset) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock forward by d.
+func (c *Offset) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
 }

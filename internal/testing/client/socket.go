@@ -1,12 +1,9 @@
-package apptest
+package client
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 )
@@ -118,30 +115,3 @@ func (s *Socket) WaitFeeds(ctx context.Context, ok func(map[string]Feed) bool) (
 
 // Close closes the socket normally.
 func (s *Socket) Close() { s.Conn.Close(websocket.StatusNormalClosure, "bye") }
-
-// Watch is a person arriving on the stream page: log in as login, choose streamer, connect
-// the stream socket, and wait until the stream and profile feeds are active. The socket
-// closes when the test ends.
-func (h *Harness) Watch(tb testing.TB, login, streamer string) (*Browser, *Socket) {
-	tb.Helper()
-	b := h.NewBrowser()
-	if err := b.Login(login); err != nil {
-		tb.Fatal(err)
-	}
-	if status, body, err := b.ChooseStreamer(streamer); err != nil || status != http.StatusOK {
-		tb.Fatalf("choose %s = %d %v\n%.300s", streamer, status, err, body)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	s, err := b.Connect(ctx, "", 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(s.Close)
-	if _, err := s.WaitFeeds(ctx, func(f map[string]Feed) bool {
-		return f["stream_changed"].Status == "active" && f["user_changed"].Status == "active"
-	}); err != nil {
-		tb.Fatalf("feeds never became active: %v", err)
-	}
-	return b, s
-}

@@ -10,10 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,16 +20,19 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/app"
 	"github.com/twitchrelay/twitchrelay/internal/config"
-	"github.com/twitchrelay/twitchrelay/internal/redistest"
-	"github.com/twitchrelay/twitchrelay/internal/syncbuf"
+	"github.com/twitchrelay/twitchrelay/internal/testing/client"
+	"github.com/twitchrelay/twitchrelay/internal/testing/fakeclock"
+	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/syncbuf"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 )
 
-// Test credentials: not the simulator's defaults, which real mode refuses.
+// Test credentials (internal/testing/client's): not the simulator's defaults, which real
+// mode refuses.
 const (
-	ClientID     = "apptestclientid0000000000000000"
-	ClientSecret = "apptestclientsecret00000000000"
-	ServerSecret = "apptest-server-secret-0123456789abcdef"
+	ClientID     = client.ClientID
+	ClientSecret = client.ClientSecret
+	ServerSecret = client.ServerSecret
 )
 
 // Options change the relay under test.
@@ -163,25 +165,8 @@ func (h *Harness) Restart() *Harness {
 // Redis fails the test in CI and skips it elsewhere.
 func RedisURL(tb testing.TB) string { return redistest.URL(tb) }
 
-// Clock is real time plus an offset that tests advance.
-type Clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-// Now is time.Now plus the offset.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.offset += d
-	c.mu.Unlock()
-}
+// Clock is real time plus an offset that tests advance (internal/testing/fakeclock).
+type Clock = fakeclock.Offset
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writes (the logs).
 type SyncBuffer = syncbuf.Buffer
@@ -200,17 +185,6 @@ func Wait(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 		<-tick.C
 	}
 }
-
-func absolute(base, ref string) string {
-	b, _ := url.Parse(base)
-	r, err := b.Parse(ref)
-	if err != nil {
-		return ref
-	}
-	return r.String()
-}
-
-func trimErr(b []byte) string { return strings.TrimSpace(string(b)) }
 
 // WaitSettled waits until the simulator has no subscription waiting for its challenge
 // answer: our side may call a feed active a moment before Twitch enables it.
@@ -240,4 +214,44 @@ func deleteKeys(redisURL, prefix string) {
 	for iter.Next(ctx) {
 		c.Del(ctx, iter.Val())
 	}
+}
+
+// Browser, Socket and their frames are internal/testing/client's, which the load harness
+// shares.
+type (
+	Browser = client.Browser
+	Socket  = client.Socket
+	Frame   = client.Frame
+	Event   = client.Event
+	Feed    = client.Feed
+)
+
+// NewBrowser returns a browser of this relay with an empty cookie jar.
+func (h *Harness) NewBrowser() *Browser { return client.NewBrowser(h.URL, h.Addr) }
+
+// Watch is a person arriving on the stream page: log in as login, choose streamer, connect
+// the stream socket, and wait until the stream and profile feeds are active. The socket
+// closes when the test ends.
+func (h *Harness) Watch(tb testing.TB, login, streamer string) (*Browser, *Socket) {
+	tb.Helper()
+	b := h.NewBrowser()
+	if err := b.Login(login); err != nil {
+		tb.Fatal(err)
+	}
+	if status, body, err := b.ChooseStreamer(streamer); err != nil || status != http.StatusOK {
+		tb.Fatalf("choose %s = %d %v\n%.300s", streamer, status, err, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	s, err := b.Connect(ctx, "", 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	if _, err := s.WaitFeeds(ctx, func(f map[string]Feed) bool {
+		return f["stream_changed"].Status == "active" && f["user_changed"].Status == "active"
+	}); err != nil {
+		tb.Fatalf("feeds never became active: %v", err)
+	}
+	return b, s
 }

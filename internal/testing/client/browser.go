@@ -1,4 +1,7 @@
-package apptest
+// Package client drives twitchrelay as a person's browser would, over real HTTP and a real
+// WebSocket: a cookie jar, the simulator's consent form, the streamer form and the stream
+// socket. It does not import testing, so the load harness (cmd/relaybench) links it too.
+package client
 
 import (
 	"context"
@@ -14,22 +17,32 @@ import (
 	"github.com/coder/websocket"
 )
 
+// Test credentials of the relay under test and its simulator: not the simulator's defaults,
+// which real mode refuses.
+const (
+	ClientID     = "apptestclientid0000000000000000"
+	ClientSecret = "apptestclientsecret00000000000"
+	ServerSecret = "apptest-server-secret-0123456789abcdef"
+)
+
 // Browser is a person's browser: a cookie jar, redirects followed, forms posted.
 type Browser struct {
-	h      *Harness
+	URL    string // the relay's base URL (= PUBLIC_URL)
+	Addr   string // the relay's host:port, for the socket
 	Client *http.Client
 	Jar    *cookiejar.Jar
 }
 
-// NewBrowser returns a browser with an empty cookie jar.
-func (h *Harness) NewBrowser() *Browser {
+// NewBrowser returns a browser of the relay at baseURL (listening on addr) with an empty
+// cookie jar.
+func NewBrowser(baseURL, addr string) *Browser {
 	jar, _ := cookiejar.New(nil)
-	return &Browser{h: h, Jar: jar, Client: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+	return &Browser{URL: baseURL, Addr: addr, Jar: jar, Client: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
 }
 
 // Get fetches a relay path and returns the final response's status and body.
 func (b *Browser) Get(path string) (int, string, error) {
-	resp, err := b.Client.Get(absolute(b.h.URL, path))
+	resp, err := b.Client.Get(absolute(b.URL, path))
 	if err != nil {
 		return 0, "", err
 	}
@@ -41,9 +54,9 @@ func (b *Browser) Get(path string) (int, string, error) {
 // PostForm posts a form to a relay path as the page would (same Origin), returning the
 // final response after redirects.
 func (b *Browser) PostForm(path string, form url.Values) (*http.Response, string, error) {
-	req, _ := http.NewRequest(http.MethodPost, absolute(b.h.URL, path), strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, absolute(b.URL, path), strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", b.h.URL)
+	req.Header.Set("Origin", b.URL)
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	resp, err := b.Client.Do(req)
 	if err != nil {
@@ -74,7 +87,7 @@ func (b *Browser) CSRF(path string) (string, error) {
 func (b *Browser) Authorize() (*url.URL, error) {
 	c := *b.Client
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := c.Get(b.h.URL + "/login")
+	resp, err := c.Get(b.URL + "/login")
 	if err != nil {
 		return nil, err
 	}
@@ -155,14 +168,25 @@ func (b *Browser) Logout() (int, error) {
 
 // DialWS opens the stream page's socket with this browser's cookies and the page's Origin.
 func (b *Browser) DialWS(ctx context.Context) (*websocket.Conn, error) {
-	u, _ := url.Parse(b.h.URL)
-	hdr := http.Header{"Origin": {b.h.URL}}
+	u, _ := url.Parse(b.URL)
+	hdr := http.Header{"Origin": {b.URL}}
 	for _, c := range b.Jar.Cookies(u) {
 		hdr.Add("Cookie", c.Name+"="+c.Value)
 	}
-	c, resp, err := websocket.Dial(ctx, "ws://"+b.h.Addr+"/ws", &websocket.DialOptions{HTTPHeader: hdr})
+	c, resp, err := websocket.Dial(ctx, "ws://"+b.Addr+"/ws", &websocket.DialOptions{HTTPHeader: hdr})
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
 	return c, err
 }
+
+func absolute(base, ref string) string {
+	b, _ := url.Parse(base)
+	r, err := b.Parse(ref)
+	if err != nil {
+		return ref
+	}
+	return r.String()
+}
+
+func trimErr(b []byte) string { return strings.TrimSpace(string(b)) }
