@@ -12,8 +12,8 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/auth"
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
-	"github.com/twitchrelay/twitchrelay/internal/testing/fakeclock"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
+	"github.com/twitchrelay/twitchrelay/internal/testing/fakeclock"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
 // FuzzCallback drives the whole POST /callback/{session_id} handler of the real app (routing,

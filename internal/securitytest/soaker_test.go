@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
 // feed is one streamer's events: the subscription its sessions share and what was accepted.

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
 // TestWebhookSlowBody is a slowloris on the callback: headers of a valid-looking signed POST,

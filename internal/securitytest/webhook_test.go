@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
 // TestWebhookForgeries sends every kind of forged or tampered callback over real HTTP to a live
