@@ -25,7 +25,7 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/hub"
 	"github.com/twitchrelay/twitchrelay/internal/metrics"
 	"github.com/twitchrelay/twitchrelay/internal/relay"
-	"github.com/twitchrelay/twitchrelay/internal/tokenstore"
+	"github.com/twitchrelay/twitchrelay/internal/store"
 	"github.com/twitchrelay/twitchrelay/internal/web"
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
@@ -62,8 +62,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	sessions.Cookie.SameSite = http.SameSiteLaxMode
 	sessions.Cookie.Secure = cfg.Secure()
 	var (
-		tokens tokenstore.Store
-		store  relay.Store
+		tokens web.TokenStore
+		state  relay.Store
 		dedupe webhook.Deduper
 		ready  = map[string]func(context.Context) error{}
 	)
@@ -90,20 +90,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			},
 		}
 		a.closers = append(a.closers, func() { pool.Close() })
-		prefix := cfg.RedisKeyPrefix
-		sessions.Store = redisstore.NewWithPrefix(pool, prefix+"session:")
-		tokens = tokenstore.NewRedis(rclient, prefix+"token:", sessions.Lifetime)
-		store = relay.NewRedisStore(rclient, prefix+"relay:")
-		dedupe = webhook.NewRedisDeduper(rclient, prefix+"dedupe:", webhook.DefaultDedupeTTL)
+		keys := store.NewKeys(cfg.RedisKeyPrefix)
+		sessions.Store = redisstore.NewWithPrefix(pool, keys.Sessions())
+		tokens = store.NewRedisTokens(rclient, keys, sessions.Lifetime)
+		state = store.NewRedisRelay(rclient, keys)
+		dedupe = store.NewRedisDedupe(rclient, keys, webhook.DedupeTTL)
 		ready["redis"] = func(ctx context.Context) error { return rclient.Ping(ctx).Err() }
 		if err := rclient.Ping(ctx).Err(); err != nil {
 			log.Warn("redis not reachable yet; serving 503 where it is needed until it is", "err", err)
 		}
 	} else {
 		sessions.Store = memstore.New()
-		tokens = tokenstore.NewMemory()
-		store = relay.NewMemoryStore()
-		dedupe = webhook.NewMemoryDeduper(webhook.MemoryDedupeConfig{})
+		tokens = store.NewMemoryTokens(sessions.Lifetime, nil)
+		state = store.NewMemoryRelay()
+		dedupe = store.NewMemoryDedupe(store.MemoryDedupeConfig{TTL: webhook.DedupeTTL})
 	}
 
 	// Twitch.
@@ -125,14 +125,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	a.Hub = hub.New(hub.Config{HistorySize: cfg.HistorySize, HistoryAge: cfg.HistoryAge})
 	a.Relay = relay.NewManager(relay.Config{
 		PublicURL: cfg.PublicURL, ServerSecret: []byte(cfg.ServerSecret),
-		Helix: helixClient, Sink: web.NewHubSink(a.Hub, log), Store: store, Dedupe: dedupe,
+		Helix: helixClient, Hub: a.Hub, Store: state,
 		Lease: cfg.SubscriptionLease, PollInterval: cfg.FollowingPoll, Logger: log,
 		OnRelease: func(sid string) { // a lease ended: free what the process holds for it
 			a.Hub.Release(sid)
 			a.Web.ReleaseSession(sid)
 		},
-		OnWebhook: m.Webhook, OnStatus: m.FeedStatus,
-		OnError: func(op string, err error) { m.BackgroundError(op) },
+		OnStatus: m.FeedStatus,
+		OnError:  func(op string, err error) { m.BackgroundError(op) },
 	})
 	m.GaugeFunc("sessions", "Relay sessions held by the hub (with sockets, history or state).", func() float64 { return float64(a.Hub.Stats().Sessions) })
 	m.GaugeFunc("hub_subscribers", "Sockets subscribed to the hub.", func() float64 { return float64(a.Hub.Stats().Subscribers) })
@@ -147,6 +147,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Metrics: metricsHandler, Observer: m,
 		Logger: log, PublicURL: cfg.PublicURL, Sessions: sessions, Tokens: tokens,
 		Auth: authClient, Helix: helixClient, Relay: a.Relay, Hub: a.Hub,
+		Webhooks:       &webhook.Verifier{ServerSecret: []byte(cfg.ServerSecret), Dedupe: dedupe},
 		AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies,
 		Demo: cfg.Demo, Version: opt.Version, Suggestions: opt.Suggestions, Ready: ready,
 	})
@@ -223,6 +224,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		log.Warn("http shutdown", "err", err)
 	}
 	a.Hub.Close() // hijacked sockets: Shutdown does not close them; "going away" makes clients reconnect
+	if err := a.Web.Wait(sctx); err != nil {
+		log.Warn("socket shutdown", "err", err)
+	}
 	if err := a.Relay.Shutdown(sctx, cfg.RedisURL != ""); err != nil {
 		log.Warn("subscription shutdown", "err", err)
 	}

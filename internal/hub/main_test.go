@@ -53,7 +53,8 @@ func decode(t testing.TB, b []byte) frame {
 func next(t testing.TB, sub *Subscriber) frame {
 	t.Helper()
 	select {
-	case b := <-sub.C():
+	case f := <-sub.C():
+		b := f.Data
 		return decode(t, b)
 	case <-time.After(wait):
 		t.Fatalf("no frame within %v", wait)
@@ -75,7 +76,8 @@ func nextN(t testing.TB, sub *Subscriber, n int) []frame {
 func expectEmpty(t testing.TB, sub *Subscriber) {
 	t.Helper()
 	select {
-	case b := <-sub.C():
+	case f := <-sub.C():
+		b := f.Data
 		t.Fatalf("unexpected frame %s", b)
 	default:
 	}

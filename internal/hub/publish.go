@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -12,6 +14,16 @@ const frameOverhead = len(`{"type":"","seq":,"epoch":"","time":"","event":}`) + 
 
 var jsonNull = []byte("null")
 
+// EventMessage is the event_updated message of ev, JSON-encoded once: publish it to every
+// session that receives ev. at is the frame's time (when the event reached us).
+func EventMessage(ev any, at time.Time) (Message, error) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return Message{}, fmt.Errorf("hub: encode event: %w", err)
+	}
+	return Message{Type: "event_updated", Event: b, Time: at, Valid: true}, nil
+}
+
 // Publish gives m the next sequence number of session id, encodes it once,
 // records it in the session's history and offers it to every subscriber of
 // the session. A subscriber whose buffer is full is dropped with ErrSlow. The
@@ -21,17 +33,43 @@ var jsonNull = []byte("null")
 // Publish never blocks. It returns the sequence number, or 0 once the hub is
 // closed.
 func (h *Hub) Publish(id string, m Message) uint64 {
-	if h.closed.Load() {
+	event, ok := h.checked(m)
+	if !ok {
 		return 0
 	}
-	now := h.cfg.Now()
-	at := m.Time
-	if at.IsZero() {
-		at = now
+	return h.publish(id, m, event)
+}
+
+// PublishTo publishes m to each of the sessions ids (every receiver of one Twitch event),
+// checking its JSON once; each session gets its own sequence number. It never blocks.
+func (h *Hub) PublishTo(ids []string, m Message) {
+	event, ok := h.checked(m)
+	if !ok {
+		return
+	}
+	for _, id := range ids {
+		h.publish(id, m, event)
+	}
+}
+
+// checked returns m's event bytes, null if they are not valid JSON; false once the hub is
+// closed.
+func (h *Hub) checked(m Message) ([]byte, bool) {
+	if h.closed.Load() {
+		return nil, false
 	}
 	event := []byte(m.Event)
 	if len(event) == 0 || (!m.Valid && !json.Valid(event)) {
 		event = jsonNull // one bad payload must not break every client's parser, again on each replay
+	}
+	return event, true
+}
+
+func (h *Hub) publish(id string, m Message, event []byte) uint64 {
+	now := h.cfg.Now()
+	at := m.Time
+	if at.IsZero() {
+		at = now
 	}
 	nowNano := now.UnixNano()
 
@@ -49,7 +87,7 @@ func (h *Hub) Publish(id string, m Message) uint64 {
 	delta -= s.hist.trimBefore(nowNano - int64(h.cfg.HistoryAge))
 	h.frames.Add(int64(delta))
 	s.lastActive = nowNano
-	h.fanOut(s, frame, nowNano)
+	h.fanOut(s, Frame{Data: frame, Sent: at}, nowNano)
 	return seq
 }
 
@@ -57,8 +95,9 @@ func (h *Hub) Publish(id string, m Message) uint64 {
 // statuses) and offers it to the session's current subscribers, dropping any
 // whose buffer is full. New subscribers receive it before anything else.
 // State frames are not sequenced and not part of the history; an empty frame
-// clears the stored state. The hub keeps frame: don't modify it afterwards.
-// SendState never blocks and does nothing once the hub is closed.
+// clears the stored state. A frame equal to the stored state is not sent again.
+// The hub keeps frame: don't modify it afterwards. SendState never blocks and
+// does nothing once the hub is closed.
 func (h *Hub) SendState(id string, frame []byte) {
 	if h.closed.Load() {
 		return
@@ -74,13 +113,16 @@ func (h *Hub) SendState(id string, frame []byte) {
 		s.state = nil
 		return
 	}
+	if bytes.Equal(frame, s.state) {
+		return
+	}
 	s.state = frame
-	h.fanOut(s, frame, now)
+	h.fanOut(s, Frame{Data: frame}, now)
 }
 
 // fanOut offers frame to every subscriber of s without waiting; the caller
 // holds s.mu.
-func (h *Hub) fanOut(s *session, frame []byte, now int64) {
+func (h *Hub) fanOut(s *session, frame Frame, now int64) {
 	// Backwards, so that drop's swap with the last element only moves a
 	// subscriber that has already been served.
 	for i := len(s.subs) - 1; i >= 0; i-- {

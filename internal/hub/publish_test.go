@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -113,7 +114,8 @@ func TestEverySubscriberGetsEveryEvent(t *testing.T) {
 		var frames [][]byte
 		for range 20 {
 			select {
-			case b := <-sub.C():
+			case f := <-sub.C():
+				b := f.Data
 				frames = append(frames, b)
 			default:
 				t.Fatalf("subscriber %d got %d frames, want 20", i, len(frames))
@@ -185,11 +187,12 @@ func TestThousandEventsInOrder(t *testing.T) {
 		defer func() { got <- seen }()
 		for len(seen) < n {
 			select {
-			case b := <-sub.C():
+			case f := <-sub.C():
+				b := f.Data
 				seen = append(seen, decode(t, b).Seq)
 			case <-sub.Done():
 				for len(sub.C()) > 0 {
-					seen = append(seen, decode(t, <-sub.C()).Seq)
+					seen = append(seen, decode(t, (<-sub.C()).Data).Seq)
 				}
 				if !errors.Is(sub.Err(), ErrSlow) {
 					t.Errorf("dropped with %v", sub.Err())
@@ -242,8 +245,15 @@ func TestSendState(t *testing.T) {
 		t.Fatalf("subscriber after clearing got %d frames, want none", len(cleared.C()))
 	}
 
-	for range 3 { // early has room for 2
-		h.SendState("s", []byte(`{"type":"feed_status"}`))
+	h.SendState("s", []byte(`{"type":"feed_status","v":3}`))
+	h.SendState("s", []byte(`{"type":"feed_status","v":3}`)) // the same state again: not resent
+	if got := next(t, late).Raw; got != `{"type":"feed_status","v":3}` {
+		t.Fatalf("subscriber got %s, want v 3", got)
+	}
+	expectEmpty(t, late)
+
+	for i := range 3 { // early has room for 2 (v 3 is already in it)
+		h.SendState("s", fmt.Appendf(nil, `{"type":"feed_status","v":%d}`, 4+i))
 	}
 	expectDone(t, early, ErrSlow)
 }

@@ -67,29 +67,29 @@ func stressSubscriber(t *testing.T, h *Hub, id string) {
 		readFrames := 5 + conn%20 // then leave, unless dropped before
 	read:
 		for n := 0; n < readFrames; n++ {
-			var b []byte
+			var f Frame
 			select {
-			case b = <-sub.C():
+			case f = <-sub.C():
 			case <-sub.Done():
 				if len(sub.C()) == 0 {
 					break read
 				}
-				b = <-sub.C()
+				f = <-sub.C()
 			case <-time.After(wait): // Close drops every subscriber; nothing may outlive it
 				t.Errorf("session %s connection %d: neither a frame nor Done within %v", id, conn, wait)
 				sub.Close()
 				return
 			}
-			f := decode(t, b)
+			fr := decode(t, f.Data)
 			switch {
-			case f.Type == "history_gap":
-				want = f.FirstAvailableSeq
-			case f.Seq != 0:
-				if want != 0 && f.Seq != want {
-					t.Errorf("session %s connection %d: seq %d, want %d", id, conn, f.Seq, want)
+			case fr.Type == "history_gap":
+				want = fr.FirstAvailableSeq
+			case fr.Seq != 0:
+				if want != 0 && fr.Seq != want {
+					t.Errorf("session %s connection %d: seq %d, want %d", id, conn, fr.Seq, want)
 				}
-				want = f.Seq + 1
-				resume = Resume{Epoch: f.Epoch, AfterSeq: f.Seq}
+				want = fr.Seq + 1
+				resume = Resume{Epoch: fr.Epoch, AfterSeq: fr.Seq}
 			}
 		}
 		sub.Close()

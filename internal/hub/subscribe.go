@@ -1,5 +1,7 @@
 package hub
 
+import "time"
+
 // Subscriber is one registered receiver (one socket) of a session's frames.
 //
 // The goroutine that owns the socket reads C until Done is closed, and calls
@@ -7,16 +9,24 @@ package hub
 type Subscriber struct {
 	h    *Hub
 	s    *session
-	c    chan []byte
+	c    chan Frame
 	done chan struct{}
 	err  error // set before done is closed
 	idx  int   // position in s.subs, -1 once dropped; guarded by s.mu
 }
 
+// Frame is one frame for a subscriber's socket. Data is shared: don't modify it.
+type Frame struct {
+	Data []byte
+	// Sent is when a live event was handed to Publish (Message.Time: for a webhook, when it
+	// was verified), for the delivery-latency metric; zero for state, gap and backlog frames.
+	Sent time.Time
+}
+
 // C returns the subscriber's frames: first the state frame, gap notice and
 // backlog computed by Subscribe, then live frames. The channel is never
-// closed; watch Done. Frames are shared: don't modify them.
-func (sub *Subscriber) C() <-chan []byte { return sub.c }
+// closed; watch Done.
+func (sub *Subscriber) C() <-chan Frame { return sub.c }
 
 // Done is closed when the hub drops the subscriber or Close is called.
 // Frames already in C remain readable.
@@ -94,15 +104,15 @@ func (h *Hub) Subscribe(id string, r Resume) (*Subscriber, error) {
 	if gap {
 		size++
 	}
-	sub := &Subscriber{h: h, s: s, c: make(chan []byte, size), done: make(chan struct{}), idx: len(s.subs)}
+	sub := &Subscriber{h: h, s: s, c: make(chan Frame, size), done: make(chan struct{}), idx: len(s.subs)}
 	if s.state != nil {
-		sub.c <- s.state
+		sub.c <- Frame{Data: s.state}
 	}
 	if gap {
-		sub.c <- appendGapFrame(make([]byte, 0, 96), h.epoch, reported, first)
+		sub.c <- Frame{Data: appendGapFrame(make([]byte, 0, 96), h.epoch, reported, first)}
 	}
 	for i := from; i < s.hist.len(); i++ {
-		sub.c <- s.hist.at(i).frame
+		sub.c <- Frame{Data: s.hist.at(i).frame}
 	}
 	s.subs = append(s.subs, sub)
 	h.subscribers.Add(1)

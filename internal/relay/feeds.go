@@ -9,7 +9,7 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 )
 
-// Feeds: the original design's subscriptions (PROTOCOL.md §9).
+// Feeds: the original design's subscriptions (docs/TWITCH.md §6.1).
 const (
 	FeedFollowedBy    = "followed_by"    // channel.follow v2
 	FeedFollowing     = "following"      // no EventSub: polled, own channel only
@@ -29,16 +29,18 @@ const (
 // TypeUserFollows is the synthetic event type of the following feed.
 const TypeUserFollows = "user.follows"
 
-// FeedStatus is one feed's status, with the reason in plain words when it is not active.
+// FeedStatus is one feed's status, with its name and, when it is not active, the reason in
+// plain words (wording.go).
 type FeedStatus struct {
-	Feed   string   `json:"feed"`
-	Status string   `json:"status"`
-	Reason string   `json:"reason,omitempty"`
-	Types  []string `json:"types"`
+	Feed   string
+	Name   string
+	Status string
+	Reason string
+	Types  []string // its event types
 }
 
-// feedOrder is the order of Statuses.
-var feedOrder = []string{FeedFollowedBy, FeedFollowing, FeedStreamChanged, FeedUserChanged}
+// feedOrder is the order feeds are listed in, on the page too.
+var feedOrder = []string{FeedFollowedBy, FeedStreamChanged, FeedUserChanged, FeedFollowing}
 
 // feedTypes are the event types of each feed.
 var feedTypes = map[string][]string{
@@ -87,7 +89,7 @@ type session struct {
 	dirty      bool                  // lease changed since the store last saw it
 
 	pubMu     sync.Mutex   // serialises publish
-	published []FeedStatus // what the Sink was last told
+	published []FeedStatus // what the hub was last told
 }
 
 func newSession(s Session) *session {
@@ -107,7 +109,7 @@ var statusRank = map[string]int{StatusActive: 0, StatusPending: 1, StatusUnavail
 func (ss *session) statuses() []FeedStatus {
 	out := make([]FeedStatus, 0, len(feedOrder))
 	for _, feed := range feedOrder {
-		fs := FeedStatus{Feed: feed, Status: StatusActive, Types: slices.Clone(feedTypes[feed])}
+		fs := FeedStatus{Feed: feed, Name: feedNames[feed], Status: StatusActive, Types: slices.Clone(feedTypes[feed])}
 		for _, typ := range feedTypes[feed] {
 			st := ss.types[typ]
 			if statusRank[st.status] > statusRank[fs.Status] {
@@ -119,8 +121,9 @@ func (ss *session) statuses() []FeedStatus {
 	return out
 }
 
-// Statuses returns the feed statuses of a session this instance knows, in a stable order
-// (followed_by, following, stream_changed, user_changed); nil for an unknown session.
+// Statuses returns the feed statuses of a session this instance knows, in the page's order
+// (followed_by, stream_changed, user_changed, following); nil for an unknown session (see
+// Pending).
 func (m *Manager) Statuses(sessionID string) []FeedStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -130,6 +133,9 @@ func (m *Manager) Statuses(sessionID string) []FeedStatus {
 	}
 	return ss.statuses()
 }
+
+// Pending is every feed pending: what a page shows before its socket has subscribed.
+func Pending() []FeedStatus { return newSession(Session{}).statuses() }
 
 // setStatus changes the state of one type and publishes the feed statuses if they changed.
 // Caller must not hold m.mu.
@@ -142,9 +148,9 @@ func (m *Manager) setStatus(ss *session, typ, status, reason string) {
 	m.publish(ss)
 }
 
-// publish tells the Sink the session's current feed statuses if they differ from what it was
+// publish tells the hub the session's current feed statuses if they differ from what it was
 // last told. The snapshot is taken under the session's publish lock, so concurrent changes
-// reach the Sink in order and the last word is always the current state.
+// reach the hub in order and the last word is always the current state.
 func (m *Manager) publish(ss *session) {
 	ss.pubMu.Lock()
 	defer ss.pubMu.Unlock()
@@ -165,5 +171,21 @@ func (m *Manager) publish(ss *session) {
 		}
 	}
 	ss.published = now
-	m.cfg.Sink.Status(ss.s.ID, now)
+	m.cfg.Hub.SendState(ss.s.ID, statusFrame(now))
+}
+
+// republish sends the session's current statuses to the hub even if unchanged: a socket that
+// subscribes after the hub let go of the session's state still gets them (the hub does not
+// resend a state it holds).
+func (m *Manager) republish(ss *session) {
+	ss.pubMu.Lock()
+	defer ss.pubMu.Unlock()
+	m.mu.Lock()
+	live := m.sessions[ss.s.ID] == ss
+	now := ss.statuses()
+	m.mu.Unlock()
+	if live {
+		ss.published = now
+		m.cfg.Hub.SendState(ss.s.ID, statusFrame(now))
+	}
 }

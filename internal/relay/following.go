@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twitchrelay/twitchrelay/internal/helix"
+	"github.com/twitchrelay/twitchrelay/internal/hub"
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
@@ -75,7 +76,7 @@ func (m *Manager) pollFollowing(ctx context.Context, ss *session) {
 			if prev != nil {
 				for i := len(chans) - 1; i >= 0; i-- {
 					if !prev[chans[i].BroadcasterID] {
-						m.emit(s, followsEvent(s, chans[i]))
+						m.emit(s.ID, followsEvent(s, chans[i]))
 					}
 				}
 			}
@@ -107,14 +108,12 @@ func followsEvent(s Session, c helix.FollowedChannel) webhook.Event {
 	}
 }
 
-// emit hands an event to the Sink; a panicking Sink is logged, never fatal.
-func (m *Manager) emit(s Session, ev webhook.Event) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("relay: sink panicked: %v", p)
-			m.log.Error("sink", "session", shortID(s.ID), "event_type", ev.Type, "err", err)
-		}
-	}()
-	m.cfg.Sink.Event(s.ID, ev)
-	return nil
+// emit publishes an event the relay originates (the following feed's) to a session.
+func (m *Manager) emit(sid string, ev webhook.Event) {
+	msg, err := hub.EventMessage(ev, m.cfg.Now())
+	if err != nil {
+		m.log.Error("encode event", "session", shortID(sid), "event_type", ev.Type, "err", err)
+		return
+	}
+	m.cfg.Hub.PublishTo([]string{sid}, msg)
 }

@@ -4,10 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +20,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/twitchrelay/twitchrelay/internal/hub"
+	"github.com/twitchrelay/twitchrelay/internal/store"
 	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
 	"go.uber.org/goleak"
 
@@ -36,35 +43,46 @@ type staticToken string
 func (s staticToken) Token(context.Context) (string, error) { return string(s), nil }
 func (staticToken) Invalidate(string)                       {}
 
-// recSink records what the relay hands the browser side.
+// recSink is a fake hub: it records what reaches each session, the relay's own statuses
+// and events (SendState, PublishTo) and what the env's callback receiver routes.
 type recSink struct {
 	mu       sync.Mutex
 	events   map[string][]webhook.Event
 	statuses map[string][]FeedStatus
 	changed  chan struct{}
-	panics   atomic.Int32 // panic on the next n events
 }
 
 func newSink() *recSink {
 	return &recSink{events: map[string][]webhook.Event{}, statuses: map[string][]FeedStatus{}, changed: make(chan struct{})}
 }
 
-func (s *recSink) Event(sid string, ev webhook.Event) {
-	if s.panics.Add(-1) >= 0 {
-		panic("sink exploded")
+// PublishTo implements Hub.
+func (s *recSink) PublishTo(ids []string, m hub.Message) {
+	var ev webhook.Event
+	if err := json.Unmarshal(m.Event, &ev); err != nil || m.Type != "event_updated" {
+		panic(fmt.Sprintf("PublishTo got a %q message that is not an event: %v", m.Type, err))
 	}
-	s.panics.Store(0)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.events[sid] = append(s.events[sid], ev)
+	for _, id := range ids {
+		s.events[id] = append(s.events[id], ev)
+	}
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
 
-func (s *recSink) Status(sid string, feeds []FeedStatus) {
+// SendState implements Hub: the feed_status frame, decoded.
+func (s *recSink) SendState(sid string, frame []byte) {
+	var f struct {
+		Type  string
+		Feeds []FeedStatus
+	}
+	if err := json.Unmarshal(frame, &f); err != nil || f.Type != "feed_status" {
+		panic(fmt.Sprintf("SendState got %s: %v", frame, err))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.statuses[sid] = feeds
+	s.statuses[sid] = f.Feeds
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
@@ -111,8 +129,10 @@ func (s *recSink) waitStatus(t *testing.T, sid, feed, status string) FeedStatus 
 	return got
 }
 
-// env is the simulator as Twitch over real HTTP, and the relay's callback receiver on
-// another real HTTP server.
+// env is the simulator as Twitch over real HTTP, and a callback receiver on another real
+// HTTP server that takes the straight line internal/web's handler takes: verify, Route,
+// answer, publish (into the fake hub). The handler's own HTTP answers are tested in
+// internal/web.
 type env struct {
 	t        *testing.T
 	sim      *twitchsim.Sim
@@ -121,9 +141,11 @@ type env struct {
 	sink     *recSink
 	store    Store
 	dedupe   webhook.Deduper
+	verifier *webhook.Verifier
 	public   *url.URL
-	handler  atomic.Pointer[Manager]   // the Manager behind /callback/ (swapped for restarts)
-	front    atomic.Pointer[frontFunc] // a proxy in front of /callback/ (verify_test.go)
+	handler  atomic.Pointer[Manager]             // the Manager behind /callback/ (swapped for restarts)
+	helixIn  atomic.Pointer[func(*http.Request)] // sees each request to the simulator's Helix
+	front    atomic.Pointer[frontFunc]           // a proxy in front of /callback/ (verify_test.go)
 	m        *Manager
 	waits    atomic.Int32 // helix rate-limit waits
 	helixHTC *http.Client
@@ -131,17 +153,22 @@ type env struct {
 
 func newEnv(t *testing.T, mod func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, sink: newSink(), store: NewMemoryStore(),
-		dedupe: webhook.NewMemoryDeduper(webhook.MemoryDedupeConfig{})}
+	e := &env{t: t, sink: newSink(), store: store.NewMemoryRelay(),
+		dedupe: store.NewMemoryDedupe(store.MemoryDedupeConfig{TTL: webhook.DedupeTTL})}
 	e.sim = twitchsim.New(twitchsim.Config{AllowInsecureCallbacks: true, RetryBackoff: -1})
-	simSrv := httptest.NewServer(e.sim)
+	simSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := e.helixIn.Load(); f != nil {
+			(*f)(r)
+		}
+		e.sim.ServeHTTP(w, r)
+	}))
 	e.simURL = simSrv.URL
 	mux := http.NewServeMux()
 	mux.HandleFunc("/callback/{sid}", func(w http.ResponseWriter, r *http.Request) {
 		if f := e.front.Load(); f != nil && (*f)(w, r) {
 			return
 		}
-		e.handler.Load().HandleCallback(w, r, r.PathValue("sid"))
+		e.receive(w, r, r.PathValue("sid"))
 	})
 	relaySrv := httptest.NewServer(mux)
 	e.public, _ = url.Parse(relaySrv.URL)
@@ -165,12 +192,13 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 // newManager builds a Manager on the env's Twitch, store and dedupe, and routes the callback
 // server to it.
 func (e *env) newManager(mod func(*Config)) *Manager {
-	cfg := Config{PublicURL: e.public, ServerSecret: testSecret, Helix: e.helix, Sink: e.sink,
-		Store: e.store, Dedupe: e.dedupe, PollInterval: 20 * time.Millisecond}
+	cfg := Config{PublicURL: e.public, ServerSecret: testSecret, Helix: e.helix, Hub: e.sink,
+		Store: e.store, Lease: testLease, PollInterval: 20 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
 	}
 	m := NewManager(cfg)
+	e.verifier = &webhook.Verifier{ServerSecret: testSecret, Dedupe: e.dedupe, Now: cfg.Now}
 	e.handler.Store(m)
 	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
@@ -180,6 +208,38 @@ func (e *env) newManager(mod func(*Config)) *Manager {
 		}
 	})
 	return m
+}
+
+// testLease is the tests' SUBSCRIPTION_LEASE: the product's default.
+const testLease = 1000 * time.Second
+
+// receive is the callback: the straight line of internal/web's handler, answering as it does.
+func (e *env) receive(w http.ResponseWriter, r *http.Request, sid string) {
+	msg, err := e.verifier.Verify(r, sid)
+	if err != nil && !(errors.Is(err, webhook.ErrDuplicate) && msg.Type == eventsub.MessageTypeVerification) {
+		w.WriteHeader(webhook.StatusCode(err))
+		return
+	}
+	rt, err := e.handler.Load().Route(r.Context(), sid, msg)
+	switch {
+	case err != nil:
+		_ = e.verifier.Forget(context.WithoutCancel(r.Context()), msg)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	case rt.Challenge != "":
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, rt.Challenge)
+	case rt.Refused:
+		w.WriteHeader(http.StatusForbidden)
+	default:
+		if len(rt.To) > 0 {
+			m, err := hub.EventMessage(rt.Event, time.Now())
+			if err != nil {
+				e.t.Errorf("encode %+v: %v", rt.Event, err)
+			}
+			e.sink.PublishTo(rt.To, m)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // session is a relay session of user watching streamer, with the user's token granting
@@ -202,13 +262,13 @@ func (e *env) session(userLogin, streamerLogin string) Session {
 		UserToken: staticToken(tok.AccessToken)}
 }
 
-// ensure runs Ensure and waits until no feed is pending.
+// ensure runs SubscribeToAllEvents and waits until no feed is pending.
 func (e *env) ensure(s Session) []FeedStatus {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	if err := e.m.Ensure(ctx, s); err != nil {
-		e.t.Fatalf("Ensure: %v", err)
+	if err := e.m.SubscribeToAllEvents(ctx, s); err != nil {
+		e.t.Fatalf("SubscribeToAllEvents: %v", err)
 	}
 	var got []FeedStatus
 	e.sink.wait(e.t, "no feed pending", func() bool {
@@ -261,7 +321,7 @@ func statusOf(feeds []FeedStatus, feed string) FeedStatus {
 	return FeedStatus{}
 }
 
-// testRedis returns a client on the real Redis (internal/redistest).
+// testRedis returns a client on the real Redis (internal/testing/redistest).
 func testRedis(t *testing.T) redis.UniversalClient { return redistest.Client(t) }
 
 // redisPrefix is a key prefix unique to the test; its keys are deleted afterwards.
@@ -278,3 +338,58 @@ func redisPrefix(t *testing.T, c redis.UniversalClient) string {
 	})
 	return p
 }
+
+type answerT struct {
+	status int
+	body   string
+	header http.Header
+}
+
+// post sends a callback as Twitch would, signed with secret (the session's if "").
+func (e *env) post(sid, msgType, id string, ts time.Time, body, secret string) answerT {
+	e.t.Helper()
+	if secret == "" {
+		secret = webhook.Secret(testSecret, sid)
+	}
+	stamp := ts.UTC().Format(time.RFC3339Nano)
+	req, _ := http.NewRequest(http.MethodPost, e.m.CallbackURL(sid), strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(eventsub.HeaderMessageID, id)
+	req.Header.Set(eventsub.HeaderMessageType, msgType)
+	req.Header.Set(eventsub.HeaderMessageRetry, "0")
+	req.Header.Set(eventsub.HeaderMessageTimestamp, stamp)
+	req.Header.Set(eventsub.HeaderMessageSignature, eventsub.Signature([]byte(secret), id, stamp, []byte(body)))
+	return e.do(req)
+}
+
+func (e *env) do(req *http.Request) answerT {
+	e.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("POST callback: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	resp.Header.Del("Date")
+	return answerT{resp.StatusCode, string(b), resp.Header}
+}
+
+func notificationBody(subID, typ string, cond string) string {
+	return `{"subscription":{"id":"` + subID + `","status":"enabled","type":"` + typ + `","version":"1","condition":` + cond +
+		`,"transport":{"method":"webhook","callback":"x"},"created_at":"2026-01-01T00:00:00Z"},` +
+		`"event":{"broadcaster_user_id":"100001","broadcaster_user_login":"pixelpaladin","broadcaster_user_name":"PixelPaladin"}}`
+}
+
+func subOfType(t *testing.T, e *env, sid, typ string) eventsub.Subscription {
+	t.Helper()
+	for _, s := range e.simSubs(sid) {
+		if s.Type == typ {
+			return s
+		}
+	}
+	t.Fatalf("no %s subscription for the session", typ)
+	return eventsub.Subscription{}
+}
+
+// Forged requests: every one is 403 with the same body, whether or not the session exists,
+// and nothing reaches the browser.

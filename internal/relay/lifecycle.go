@@ -4,22 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
-// End drops every subscription reference of a session now and forgets it: logout, a
-// streamer change, or a token found invalid. Subscriptions no other live session references
-// are deleted in Twitch. Open sockets stay counted (a socket may outlive it and
-// a later Ensure subscribes again). The hub's history is the caller's to release.
-func (m *Manager) End(ctx context.Context, sessionID, reason string) error {
-	unlock := m.lockSession(sessionID)
+// UnsubscribeFromAllEvents drops every subscription reference of a session now and forgets
+// it (the original design's TODO): logout, a streamer change, or a token found invalid;
+// reason is for the log. Subscriptions no other live session references are deleted in
+// Twitch, and one whose create is still in flight is deleted when it returns. It waits for
+// nothing but the session's own state and the deletes, all within ctx. Open sockets stay
+// counted (a socket may outlive it and a later SubscribeToAllEvents subscribes again). The
+// hub's history is the caller's to release.
+func (m *Manager) UnsubscribeFromAllEvents(ctx context.Context, sessionID, reason string) error {
+	unlock, err := m.lockSession(ctx, sessionID)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	return m.endLocked(ctx, sessionID, reason)
-}
-
-// UnsubscribeFromAllEvents is the original client's name for End.
-func (m *Manager) UnsubscribeFromAllEvents(ctx context.Context, sessionID string) error {
-	return m.End(ctx, sessionID, "unsubscribe")
 }
 
 // endLocked ends a session: its references drop, and the subscriptions nobody else
@@ -145,7 +147,10 @@ func (m *Manager) markDirty(ids map[string]time.Time) {
 
 // release ends a session whose lease ended, unless a socket opened meanwhile.
 func (m *Manager) release(ctx context.Context, id string, now time.Time) error {
-	unlock := m.lockSession(id)
+	unlock, err := m.lockSession(ctx, id)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	m.mu.Lock()
 	ss := m.sessions[id]
@@ -154,27 +159,30 @@ func (m *Manager) release(ctx context.Context, id string, now time.Time) error {
 	if !still {
 		return nil
 	}
-	err := m.endLocked(ctx, id, "lease ended")
+	err = m.endLocked(ctx, id, "lease ended")
 	if m.cfg.OnRelease != nil {
 		m.cfg.OnRelease(id)
 	}
 	return err
 }
 
-// Shutdown stops the pollers and background deletes. With keep=false (in-memory state, lost
-// on exit) it deletes every subscription this instance owns; with keep=true (Redis) it keeps
-// them and stores the current leases, so a restart loses no event.
+// Shutdown stops everything the Manager runs. Nothing new starts once it has begun
+// (subscribes fail with ErrShuttingDown); subscribes in flight finish (their creates
+// return), then pollers, watchdogs and background deletes are stopped and awaited. With
+// keep=false (in-memory state, lost on exit) it then deletes every subscription this instance
+// owns, so nothing is left at Twitch; with keep=true (Redis) it keeps them and stores the
+// current leases, so a restart loses no event.
 func (m *Manager) Shutdown(ctx context.Context, keep bool) error {
 	m.bgMu.Lock()
 	m.stopping = true
 	m.bgMu.Unlock()
+	if err := waitGroup(ctx, &m.inflight); err != nil {
+		m.cancel()
+		return fmt.Errorf("relay: shutdown: subscribes in flight: %w", err)
+	}
 	m.cancel()
-	done := make(chan struct{})
-	go func() { m.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("relay: shutdown: %w", ctx.Err())
+	if err := waitGroup(ctx, &m.wg); err != nil {
+		return fmt.Errorf("relay: shutdown: %w", err)
 	}
 	m.mu.Lock()
 	leases := make(map[string]time.Time, len(m.sessions))
@@ -193,9 +201,19 @@ func (m *Manager) Shutdown(ctx context.Context, keep bool) error {
 	}
 	var errs []error
 	for id := range leases {
-		unlock := m.lockSession(id)
-		errs = append(errs, m.endLocked(ctx, id, "shutdown"))
-		unlock()
+		errs = append(errs, m.UnsubscribeFromAllEvents(ctx, id, "shutdown"))
 	}
 	return errors.Join(errs...)
+}
+
+// waitGroup waits for wg, no longer than ctx allows.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

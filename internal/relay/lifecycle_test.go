@@ -79,18 +79,18 @@ func TestEndDeletesEverything(t *testing.T) {
 	e := newEnv(t, nil)
 	s := e.session("pixelpaladin", "pixelpaladin")
 	e.ensure(s)
-	if err := e.m.End(context.Background(), s.ID, "logout"); err != nil {
+	if err := e.m.UnsubscribeFromAllEvents(context.Background(), s.ID, "logout"); err != nil {
 		t.Fatalf("End: %v", err)
 	}
 	if n := len(e.simSubs(s.ID)); n != 0 {
 		t.Fatalf("after End the simulator has %d subscriptions", n)
 	}
 	if e.m.Statuses(s.ID) != nil {
-		t.Error("statuses outlived End")
+		t.Error("statuses outlived UnsubscribeFromAllEvents")
 	}
-	// The original name does the same, and ending twice is harmless.
-	if err := e.m.UnsubscribeFromAllEvents(context.Background(), s.ID); err != nil {
-		t.Fatalf("UnsubscribeFromAllEvents after End: %v", err)
+	// Ending twice is harmless.
+	if err := e.m.UnsubscribeFromAllEvents(context.Background(), s.ID, "again"); err != nil {
+		t.Fatalf("UnsubscribeFromAllEvents twice: %v", err)
 	}
 }
 

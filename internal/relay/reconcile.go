@@ -10,6 +10,7 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
+	"github.com/twitchrelay/twitchrelay/internal/store"
 )
 
 // subscribedTypes are the EventSub types of the feeds, in feed order.
@@ -92,9 +93,9 @@ type adoptPlan struct {
 // lost) a usable one with the same type and condition, one already referenced first. Types
 // it recorded, or whose subscription Twitch disabled (e.g. revoked while we were down),
 // without a usable match are created again. used collects the referenced ids.
-func planAdoption(rec Record, ours []eventsub.Subscription, used map[string]bool) adoptPlan {
+func planAdoption(rec store.Record, ours []eventsub.Subscription, used map[string]bool) adoptPlan {
 	p := adoptPlan{keep: map[string]eventsub.Subscription{}}
-	s := Session{ID: rec.SessionID, UserID: rec.UserID, Streamer: rec.Streamer}
+	s := Session{ID: rec.SessionID, UserID: rec.UserID, Streamer: Streamer(rec.Streamer)}
 	recorded := map[string]bool{}
 	for _, o := range rec.Subs {
 		recorded[o.Type] = true
@@ -132,21 +133,24 @@ func planAdoption(rec Record, ours []eventsub.Subscription, used map[string]bool
 
 // adopt loads a stored session into memory referencing the subscriptions Twitch still has,
 // and subscribes again (joining or creating) those that are disabled or missing.
-func (m *Manager) adopt(ctx context.Context, rec Record, p adoptPlan) error {
-	unlock := m.lockSession(rec.SessionID)
+func (m *Manager) adopt(ctx context.Context, rec store.Record, p adoptPlan) error {
+	unlock, err := m.lockSession(ctx, rec.SessionID)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	m.mu.Lock()
 	if m.sessions[rec.SessionID] != nil {
 		m.mu.Unlock()
 		return nil
 	}
-	s := Session{ID: rec.SessionID, UserID: rec.UserID, UserLogin: rec.UserLogin, Streamer: rec.Streamer}
+	s := Session{ID: rec.SessionID, UserID: rec.UserID, UserLogin: rec.UserLogin, Streamer: Streamer(rec.Streamer)}
 	ss := newSession(s)
-	newRec := Record{SessionID: s.ID, UserID: s.UserID, UserLogin: s.UserLogin, Streamer: s.Streamer, Subs: map[string]OwnedSub{}}
+	newRec := store.Record{SessionID: s.ID, UserID: s.UserID, UserLogin: s.UserLogin, Streamer: store.Streamer(s.Streamer), Subs: map[string]store.OwnedSub{}}
 	for typ, sub := range p.keep {
 		sh := m.adoptShare(sub)
 		m.attach(ss, typ, sh)
-		newRec.Subs[sub.ID] = OwnedSub{ID: sub.ID, Feed: feedOf(typ), Type: typ, Status: sh.status}
+		newRec.Subs[sub.ID] = store.OwnedSub{ID: sub.ID, Feed: feedOf(typ), Type: typ, Status: sh.status}
 	}
 	ss.leaseUntil = rec.LeaseUntil
 	if ss.leaseUntil.IsZero() {

@@ -1,8 +1,10 @@
-// Package relay is the subscription lifecycle of twitchrelay: per relay session and
-// streamer, the EventSub webhook subscriptions of each feed (the original
-// TwitchSubscribeClient), their statuses, leases, start-up reconciliation, the
-// following-poller, and the POST /callback/{session_id} receiver that hands verified events
-// to the Sink.
+// Package relay is the subscription state machine of twitchrelay: per relay session and
+// streamer, the EventSub webhook subscriptions of each feed (the original design's
+// TwitchSubscribeClient: SubscribeToAllEvents, UnsubscribeFromAllEvents and one Subscribe
+// method per feed), their statuses, leases, start-up reconciliation and the following
+// poller. It knows no HTTP: the web layer's callback handler verifies a webhook and asks
+// Route what it means and who receives it. What the relay originates itself (feed statuses,
+// polled events) it publishes into the Hub. Its state is kept in a Store (internal/store).
 //
 // Subscriptions are shared. Twitch allows at most 3 webhook subscriptions with the same
 // type, version and condition per app, so the sessions of a Manager that need the same one
@@ -19,6 +21,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -27,20 +31,20 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
-	"github.com/twitchrelay/twitchrelay/internal/webhook"
+	"github.com/twitchrelay/twitchrelay/internal/hub"
+	"github.com/twitchrelay/twitchrelay/internal/store"
 )
 
-// Defaults and limits of the lifecycle, in one place.
+// Internal limits of the lifecycle, in one place (what is configurable has its default in
+// internal/config).
 const (
-	DefaultLease        = 1000 * time.Second // the original "default subscription time"
-	DefaultPollInterval = 60 * time.Second   // following-poller
-	maxSweepEvery       = 30 * time.Second   // Run's Expire/Touch ticker, at most
-	challengeWait       = 5 * time.Second    // how long a challenge waits for our create to return
-	backgroundTimeout   = 30 * time.Second   // deletes of stray subscriptions
-	tooManyRetryAfter   = 10 * time.Minute   // no new create after Twitch's "too many identical" 429
-	verifyTimeout       = 10 * time.Second   // a pending subscription's wait for its challenge, per check
-	verifyChecks        = 3                  // checks of a pending subscription before we give it up
-	followedPageSize    = 100
+	maxSweepEvery     = 30 * time.Second // Run's Expire/Touch ticker, at most
+	challengeWait     = 5 * time.Second  // how long a challenge waits for our create to return
+	backgroundTimeout = 30 * time.Second // deletes of stray subscriptions
+	tooManyRetryAfter = 10 * time.Minute // no new create after Twitch's "too many identical" 429
+	verifyTimeout     = 10 * time.Second // a pending subscription's wait for its challenge, per check
+	verifyChecks      = 3                // checks of a pending subscription before we give it up
+	followedPageSize  = 100
 )
 
 // Session is one relay session watching one streamer.
@@ -65,26 +69,42 @@ type Helix interface {
 	GetFollowedChannels(ctx context.Context, ts helix.TokenSource, userID string, first int) ([]helix.FollowedChannel, error)
 }
 
-// Sink receives what the browser must see; the web layer adapts it to the hub.
-type Sink interface {
-	// Event hands over a verified, normalised event. It must not block.
-	Event(sessionID string, ev webhook.Event)
-	// Status hands over every feed's status after one of them changed.
-	Status(sessionID string, feeds []FeedStatus)
+// Hub is where the relay publishes what it originates: each session's feed statuses (its
+// state frame) and the following feed's polled events. *hub.Hub satisfies it; it never blocks.
+type Hub interface {
+	PublishTo(sessionIDs []string, m hub.Message)
+	SendState(sessionID string, frame []byte)
 }
 
-// Config configures a Manager. PublicURL, ServerSecret, Helix, Sink, Store and Dedupe are
-// required; zero values of the rest take the defaults.
+// Store keeps each session's Record, in memory or Redis (internal/store). Every write takes a
+// TTL so abandoned sessions expire by themselves; errors are returned, never panicked.
+type Store interface {
+	// Load returns a session's record; ok is false if there is none.
+	Load(ctx context.Context, sessionID string) (rec store.Record, ok bool, err error)
+	// Save replaces a session's record (subscriptions included).
+	Save(ctx context.Context, rec store.Record, ttl time.Duration) error
+	// SaveSub adds or replaces one subscription the session references.
+	SaveSub(ctx context.Context, sessionID string, sub store.OwnedSub, ttl time.Duration) error
+	// DeleteSub forgets one subscription the session references.
+	DeleteSub(ctx context.Context, sessionID, subID string) error
+	// Touch sets the lease deadlines of sessions that exist and renews their TTL, in one batch.
+	Touch(ctx context.Context, leases map[string]time.Time, ttl time.Duration) error
+	// Delete forgets a session.
+	Delete(ctx context.Context, sessionID string) error
+	// List returns every unexpired record.
+	List(ctx context.Context) ([]store.Record, error)
+}
+
+// Config configures a Manager. Every field down to PollInterval is required; zero values of
+// the rest take the defaults.
 type Config struct {
 	PublicURL    *url.URL // callbacks are PublicURL + "/callback/" + session id
 	ServerSecret []byte   // webhook secrets are derived from it (webhook.Secret); never logged
 	Helix        Helix
-	Sink         Sink
+	Hub          Hub
 	Store        Store
-	Dedupe       webhook.Deduper
-	Lease        time.Duration // how long subscriptions outlive the last socket; default DefaultLease
-	PollInterval time.Duration // following-poller; default DefaultPollInterval
-	MaxBody      int64         // callback body limit; default webhook.DefaultMaxBody
+	Lease        time.Duration // how long subscriptions outlive the last socket (SUBSCRIPTION_LEASE)
+	PollInterval time.Duration // following-poller (FOLLOWING_POLL_INTERVAL)
 	Logger       *slog.Logger  // default: discard
 	Now          func() time.Time
 
@@ -93,24 +113,23 @@ type Config struct {
 	VerifyTimeout time.Duration
 
 	// Optional hooks, e.g. for metrics. They must not block.
-	OnWebhook func(eventType, outcome string) // one call per callback
-	OnStatus  func(feed, status string)       // a feed's status changed
-	OnRelease func(sessionID string)          // a lease ended and the session was released
-	OnError   func(op string, err error)      // a background Twitch or store call failed
+	OnStatus  func(feed, status string)  // a feed's status changed
+	OnRelease func(sessionID string)     // a lease ended and the session was released
+	OnError   func(op string, err error) // a background Twitch or store call failed
 }
 
 // Manager runs the subscription lifecycle of every relay session. Create it with NewManager.
 type Manager struct {
-	cfg      Config
-	log      *slog.Logger
-	verifier *webhook.Verifier
-	prefix   string // PublicURL + "/callback/"
+	cfg    Config
+	log    *slog.Logger
+	prefix string // PublicURL + "/callback/"
 
-	ctx      context.Context // background work (pollers, stray deletes); cancelled by Shutdown
+	ctx      context.Context // background work (pollers, watchdogs, stray deletes); cancelled by Shutdown
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	bgMu     sync.Mutex // guards stopping against wg.Go
-	stopping bool       // Shutdown has begun: no new background work
+	wg       sync.WaitGroup // background work
+	inflight sync.WaitGroup // subscribes (Subscribe*): Shutdown lets them finish, then deletes
+	bgMu     sync.Mutex     // guards stopping against wg.Go and inflight.Add
+	stopping bool           // Shutdown has begun: nothing new starts
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -129,11 +148,8 @@ type Manager struct {
 // NewManager returns a Manager. Call Run in a goroutine, Reconcile at start-up and Shutdown
 // at the end.
 func NewManager(cfg Config) *Manager {
-	if cfg.Lease <= 0 {
-		cfg.Lease = DefaultLease
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = DefaultPollInterval
+	if cfg.Lease <= 0 || cfg.PollInterval <= 0 {
+		panic("relay: Config.Lease and Config.PollInterval are required")
 	}
 	if cfg.VerifyTimeout <= 0 {
 		cfg.VerifyTimeout = verifyTimeout
@@ -147,7 +163,6 @@ func NewManager(cfg Config) *Manager {
 	m := &Manager{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		verifier: &webhook.Verifier{ServerSecret: cfg.ServerSecret, Dedupe: cfg.Dedupe, Now: cfg.Now, MaxBody: cfg.MaxBody},
 		prefix:   strings.TrimSuffix(cfg.PublicURL.String(), "/") + "/callback/",
 		sessions: make(map[string]*session),
 		sockets:  make(map[string]int),
@@ -206,31 +221,53 @@ func (m *Manager) hookError(op string, err error) {
 	}
 }
 
-// opLock serialises the lifecycle operations of one session.
+// opLock serialises the state transitions of one session (never a wait on Twitch for
+// a create: those run outside it, so ending a session never waits for a stalled subscribe).
 type opLock struct {
-	mu   sync.Mutex
-	refs int
+	ch   chan struct{} // holds one token while locked
+	refs int           // guarded by m.mu
 }
 
-// lockSession takes the session's operation lock and returns its release.
-func (m *Manager) lockSession(id string) func() {
+// lockSession takes the session's operation lock, waiting no longer than ctx allows, and
+// returns its release.
+func (m *Manager) lockSession(ctx context.Context, id string) (func(), error) {
 	m.mu.Lock()
 	l := m.ops[id]
 	if l == nil {
-		l = &opLock{}
+		l = &opLock{ch: make(chan struct{}, 1)}
 		m.ops[id] = l
 	}
 	l.refs++
 	m.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
+	drop := func() {
 		m.mu.Lock()
 		if l.refs--; l.refs == 0 {
 			delete(m.ops, id)
 		}
 		m.mu.Unlock()
 	}
+	select {
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; drop() }, nil
+	case <-ctx.Done():
+		drop()
+		return nil, fmt.Errorf("relay: session %s is busy: %w", shortID(id), ctx.Err())
+	}
+}
+
+// ErrShuttingDown: Shutdown has begun; nothing new is subscribed.
+var ErrShuttingDown = errors.New("relay: shutting down")
+
+// begin registers a subscribe with Shutdown, which waits for it; it fails once Shutdown has
+// begun.
+func (m *Manager) begin() (func(), error) {
+	m.bgMu.Lock()
+	defer m.bgMu.Unlock()
+	if m.stopping {
+		return nil, ErrShuttingDown
+	}
+	m.inflight.Add(1)
+	return m.inflight.Done, nil
 }
 
 // goBackground runs f with the Manager's background context, tracked for Shutdown.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/store"
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
@@ -21,8 +22,8 @@ func TestRedisRestartRebuildsSharing(t *testing.T) {
 	c := testRedis(t)
 	p := redisPrefix(t, c)
 	e := newEnv(t, nil)
-	e.store = NewRedisStore(c, p+"relay:")
-	e.dedupe = webhook.NewRedisDeduper(c, p+"dedupe:", 0)
+	e.store = store.NewRedisRelay(c, store.NewKeys(p))
+	e.dedupe = store.NewRedisDedupe(c, store.NewKeys(p), webhook.DedupeTTL)
 	e.m = e.newManager(nil)
 	ctx := context.Background()
 	var ss []Session
@@ -52,7 +53,7 @@ func TestRedisRestartRebuildsSharing(t *testing.T) {
 			t.Errorf("session %d got %+v after the restart, want one user.update", i, got)
 		}
 	}
-	if err := e.m.End(ctx, ss[0].ID, "logout"); err != nil { // the creator
+	if err := e.m.UnsubscribeFromAllEvents(ctx, ss[0].ID, "logout"); err != nil { // the creator
 		t.Fatal(err)
 	}
 	checkOnePerCondition(t, e, 5)
@@ -64,7 +65,7 @@ func TestRedisRestartRebuildsSharing(t *testing.T) {
 		}
 	}
 	for _, s := range ss[1:] {
-		if err := e.m.End(ctx, s.ID, "logout"); err != nil {
+		if err := e.m.UnsubscribeFromAllEvents(ctx, s.ID, "logout"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -21,7 +21,7 @@ func (e *env) ensureAll(sessions ...Session) {
 	var wg sync.WaitGroup
 	errs := make([]error, len(sessions))
 	for i, s := range sessions {
-		wg.Go(func() { errs[i] = e.m.Ensure(ctx, s) })
+		wg.Go(func() { errs[i] = e.m.SubscribeToAllEvents(ctx, s) })
 	}
 	wg.Wait()
 	for i, s := range sessions {
@@ -146,7 +146,7 @@ func TestCreatorEndsSubscriptionsStay(t *testing.T) {
 	}
 	e.ensureAll(others...)
 	checkOnePerCondition(t, e, 5)
-	if err := e.m.End(ctx, creator.ID, "logout"); err != nil {
+	if err := e.m.UnsubscribeFromAllEvents(ctx, creator.ID, "logout"); err != nil {
 		t.Fatalf("End creator: %v", err)
 	}
 	after := checkOnePerCondition(t, e, 5)
@@ -166,7 +166,7 @@ func TestCreatorEndsSubscriptionsStay(t *testing.T) {
 		t.Errorf("the ended creator got %d events", n)
 	}
 	for _, s := range others[:4] {
-		if err := e.m.End(ctx, s.ID, "logout"); err != nil {
+		if err := e.m.UnsubscribeFromAllEvents(ctx, s.ID, "logout"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -22,7 +22,10 @@ type shared struct {
 	creator string // the session id in its callback URL
 	status  string // a feed status, mirrored into every referencing session's typeState
 	reason  string
-	refs    map[string]*session // by session id
+	// verifiedBy is the message id of the challenge that made it active: Twitch resends that
+	// message when our answer was lost, and it is answered again.
+	verifiedBy string
+	refs       map[string]*session // by session id
 }
 
 // shareKey identifies a subscription by type, version and condition.
@@ -130,33 +133,6 @@ func (m *Manager) setShareStatus(ctx context.Context, sh *shared, status, reason
 		}
 		m.publish(ss)
 	}
-}
-
-// receivers returns the live sessions a verified notification is for: those referencing its
-// subscription, or, when the id is unknown (a subscription whose create answer we lost),
-// those whose feeds match its type and condition and that have no delivering subscription
-// of that type themselves (else they would get the event twice).
-func (m *Manager) receivers(sub eventsub.Subscription) []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if sh := m.subs[sub.ID]; sh != nil && len(sh.refs) > 0 {
-		return slices.Sorted(maps.Keys(sh.refs))
-	}
-	if feedOf(sub.Type) == "" {
-		return nil
-	}
-	var out []string
-	for sid, ss := range m.sessions {
-		st := ss.types[sub.Type]
-		if st == nil || (st.sh != nil && st.sh.id != "" && usable(st.sh.status)) {
-			continue
-		}
-		if maps.Equal(sub.Condition, condition(sub.Type, ss.s)) {
-			out = append(out, sid)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // createdSignal wakes challenges waiting for a create to return. Caller holds m.mu.

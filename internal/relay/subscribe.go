@@ -9,20 +9,19 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
+	"github.com/twitchrelay/twitchrelay/internal/store"
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
-// Ensure subscribes every feed of s. It is called when the stream page opens and when a
-// socket says stream_connected, so a repeat for the same streamer is cheap: feeds that are
-// active, pending, unavailable or revoked are left alone and only failed ones are retried
-// (and the following-poller picks up a fresh token). A different streamer first
-// unsubscribes the old one. Feed failures are statuses, not errors: Ensure fails only
-// when the session's state cannot be stored.
-func (m *Manager) Ensure(ctx context.Context, s Session) error {
-	return m.subscribeFeeds(ctx, s, feedOrder...)
-}
-
-// SubscribeToAllEvents is the original client's name for Ensure.
+// SubscribeToAllEvents subscribes every feed of s: the original design's step 8, when the
+// stream page's socket says stream_connected. A repeat for the same streamer is cheap:
+// feeds that are active, pending, unavailable or revoked are left alone and only failed ones
+// are retried (and the following-poller picks up a fresh token); the current statuses are
+// published again either way. A different streamer first unsubscribes the old one. Feed
+// failures are statuses, not errors: it fails only when the session's state cannot be
+// stored, ctx ends while another operation holds the session, or Shutdown has begun.
+// The Twitch calls run outside the session's lock, so UnsubscribeFromAllEvents never waits
+// for them: a subscription whose create returns after its session ended is deleted then.
 func (m *Manager) SubscribeToAllEvents(ctx context.Context, s Session) error {
 	return m.subscribeFeeds(ctx, s, feedOrder...)
 }
@@ -52,10 +51,18 @@ func (m *Manager) subscribeFeeds(ctx context.Context, s Session, feeds ...string
 	if s.ID == "" || s.Streamer.ID == "" || s.UserID == "" {
 		return errors.New("relay: session id, user id and streamer id are required")
 	}
-	unlock := m.lockSession(s.ID)
-	defer unlock()
+	done, err := m.begin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	unlock, err := m.lockSession(ctx, s.ID)
+	if err != nil {
+		return err
+	}
 	ss, err := m.sessionFor(ctx, s)
 	if err != nil {
+		unlock()
 		return err
 	}
 	var todo []string
@@ -73,6 +80,7 @@ func (m *Manager) subscribeFeeds(ctx context.Context, s Session, feeds ...string
 		}
 	}
 	m.mu.Unlock()
+	unlock()
 	var wg sync.WaitGroup
 	for _, typ := range todo {
 		wg.Go(func() { m.subscribeType(ctx, ss, typ) })
@@ -81,6 +89,7 @@ func (m *Manager) subscribeFeeds(ctx context.Context, s Session, feeds ...string
 		m.startFollowing(ss)
 	}
 	wg.Wait()
+	m.republish(ss)
 	return nil
 }
 
@@ -114,7 +123,7 @@ func (m *Manager) sessionFor(ctx context.Context, s Session) (*session, error) {
 	if m.sockets[s.ID] == 0 {
 		ss.leaseUntil = m.cfg.Now().Add(m.cfg.Lease)
 	}
-	rec := Record{SessionID: s.ID, UserID: s.UserID, UserLogin: s.UserLogin, Streamer: s.Streamer, LeaseUntil: ss.leaseUntil}
+	rec := store.Record{SessionID: s.ID, UserID: s.UserID, UserLogin: s.UserLogin, Streamer: store.Streamer(s.Streamer), LeaseUntil: ss.leaseUntil}
 	m.mu.Unlock()
 	if err := m.cfg.Store.Save(ctx, rec, m.storeTTL()); err != nil {
 		m.hookError("store save", err)
@@ -196,7 +205,13 @@ func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 		m.mu.Lock()
 		m.forget(sh)
 		m.mu.Unlock()
-		m.deleteSub(ctx, sub.ID)
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backgroundTimeout)
+		defer cancel()
+		if err := m.deleteSub(dctx, sub.ID); err != nil { // the next Reconcile deletes it
+			m.log.Warn("delete subscription of an ended session", "subscription_id", sub.ID, "err", err)
+		} else {
+			m.log.Info("deleted subscription of an ended session", "session", shortID(s.ID), "subscription_id", sub.ID)
+		}
 	default:
 		m.log.Info("subscribed", "session", shortID(s.ID), "event_type", typ, "subscription_id", sub.ID, "status", sub.Status)
 		// The challenge may have been answered meanwhile: keep the share's current status.

@@ -87,11 +87,11 @@ func TestUnverifiedSharedSubscriptionFails(t *testing.T) {
 	})
 	ctx := context.Background()
 	a, b := e.session("modmaria", "pixelpaladin"), e.session("modmaria", "pixelpaladin")
-	if err := e.m.Ensure(ctx, a); err != nil {
+	if err := e.m.SubscribeToAllEvents(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	online := e.subOf(a.ID, eventsub.TypeStreamOnline)
-	if err := e.m.Ensure(ctx, b); err != nil { // joins the pending subscription
+	if err := e.m.SubscribeToAllEvents(ctx, b); err != nil { // joins the pending subscription
 		t.Fatal(err)
 	}
 	if n := e.m.refCount(shareKey(online.Type, online.Condition)); n != 2 {
@@ -132,7 +132,7 @@ func TestVerifiedElsewhereBecomesActive(t *testing.T) {
 		return true
 	})
 	s := e.session("modmaria", "pixelpaladin")
-	if err := e.m.Ensure(context.Background(), s); err != nil {
+	if err := e.m.SubscribeToAllEvents(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
 	online := e.subOf(s.ID, eventsub.TypeStreamOnline)
@@ -182,7 +182,7 @@ func TestUnverifiedGivenUpAfterChecks(t *testing.T) {
 				return true
 			})
 			s := e.session("modmaria", "pixelpaladin")
-			if err := e.m.Ensure(context.Background(), s); err != nil {
+			if err := e.m.SubscribeToAllEvents(context.Background(), s); err != nil {
 				t.Fatal(err)
 			}
 			online := e.subOf(s.ID, eventsub.TypeStreamOnline)

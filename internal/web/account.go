@@ -96,7 +96,7 @@ func (s *Server) endSession(ctx context.Context, sid, reason string) {
 	}
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), twitchCallTimeout)
 	defer cancel()
-	if err := s.opt.Relay.End(ectx, sid, reason); err != nil {
+	if err := s.opt.Relay.UnsubscribeFromAllEvents(ectx, sid, reason); err != nil {
 		s.log.Warn("end session: unsubscribe", "session", shortID(sid), "err", err)
 	}
 	if err := s.tokens.remove(ectx, sid); err != nil {

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -271,6 +272,13 @@ func TestLogout(t *testing.T) {
 	if status, _, _ := b.ChooseStreamer("speedy_sam"); status != http.StatusOK {
 		t.Fatal("choose streamer failed")
 	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	sock, err := b.Connect(ctx, "", 0) // stream_connected subscribes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
 	apptest.Wait(t, 10*time.Second, "subscriptions enabled", func() bool { return countSubs(h, "enabled") >= 4 })
 	if status, err := b.Logout(); err != nil || status != http.StatusOK {
 		t.Fatalf("logout = %d %v", status, err)

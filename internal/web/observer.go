@@ -10,7 +10,8 @@ type Observer interface {
 	WSRejected(reason string)
 	WSSlow()
 	SessionStoreError()
-	Delivered(d time.Duration) // from a verified callback to its frame written on a socket
+	Delivered(d time.Duration)         // from a verified callback to its frame written on a socket
+	Webhook(eventType, outcome string) // one per callback
 }
 
 type nopObserver struct{}
@@ -22,3 +23,4 @@ func (nopObserver) WSRejected(string)                      {}
 func (nopObserver) WSSlow()                                {}
 func (nopObserver) SessionStoreError()                     {}
 func (nopObserver) Delivered(time.Duration)                {}
+func (nopObserver) Webhook(string, string)                 {}

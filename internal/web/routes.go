@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -54,11 +53,4 @@ func methodNotAllowed(allow string) http.HandlerFunc {
 		w.Header().Set("Allow", allow)
 		http.Error(w, "method not allowed: Twitch EventSub callbacks are POSTs", http.StatusMethodNotAllowed)
 	}
-}
-
-// handleCallback is POST /callback/{session_id}. Twitch sends a few KiB at once: a body that
-// trickles in is cut off after callbackReadTimeout instead of holding a connection for long.
-func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(callbackReadTimeout))
-	s.opt.Relay.HandleCallback(w, r, chi.URLParam(r, "session_id"))
 }

@@ -5,11 +5,13 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -18,6 +20,7 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 	"github.com/twitchrelay/twitchrelay/internal/hub"
 	"github.com/twitchrelay/twitchrelay/internal/relay"
+	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
 // Limits and timeouts of the web layer, in one place.
@@ -55,14 +58,14 @@ type Helix interface {
 	GetChannels(ctx context.Context, ts helix.TokenSource, broadcasterIDs []string) ([]helix.Channel, error)
 }
 
-// Relay is what the web layer needs of the subscription lifecycle.
+// Relay is what the web layer needs of the subscription state machine (internal/relay).
 type Relay interface {
-	Ensure(ctx context.Context, s relay.Session) error
+	SubscribeToAllEvents(ctx context.Context, s relay.Session) error
+	UnsubscribeFromAllEvents(ctx context.Context, sessionID, reason string) error
+	Route(ctx context.Context, sessionID string, msg *webhook.Message) (relay.Route, error)
 	SocketOpened(sessionID string)
 	SocketClosed(sessionID string)
-	End(ctx context.Context, sessionID, reason string) error
 	Statuses(sessionID string) []relay.FeedStatus
-	HandleCallback(w http.ResponseWriter, r *http.Request, sessionID string)
 }
 
 // Options wires a Server. Every field but Metrics and Ready is required.
@@ -74,6 +77,7 @@ type Options struct {
 	Auth           Authenticator
 	Helix          Helix
 	Relay          Relay
+	Webhooks       *webhook.Verifier // checks Twitch's callbacks
 	Hub            *hub.Hub
 	AllowedOrigins []string
 	TrustedProxies []netip.Prefix
@@ -96,12 +100,14 @@ type Server struct {
 	obs       Observer
 	tokens    *userTokens
 	live      liveSessions
+	verifier  *webhook.Verifier
+	sockets   sync.WaitGroup // every /ws handler, hijacked: http.Server.Shutdown does not wait for them
 }
 
 // New parses the embedded templates and assets; a broken template fails here, at start-up.
 func New(opt Options) (*Server, error) {
 	s := &Server{opt: opt, log: opt.Logger, sessions: opt.Sessions, started: time.Now(), obs: opt.Observer,
-		tokens: newUserTokens(opt.Auth, opt.Tokens)}
+		tokens: newUserTokens(opt.Auth, opt.Tokens), verifier: opt.Webhooks}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
@@ -114,4 +120,17 @@ func New(opt Options) (*Server, error) {
 	}
 	s.sessions.ErrorFunc = s.sessionError
 	return s, nil
+}
+
+// Wait waits until every socket handler has returned (after Hub.Close told them to go), so
+// that their subscribes are over; no longer than ctx allows.
+func (s *Server) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.sockets.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("web: sockets still open: %w", ctx.Err())
+	}
 }

@@ -9,10 +9,6 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/relay"
 )
 
-type feedView struct {
-	Feed, Name, Status, Reason string
-}
-
 type streamPage struct {
 	basePage
 	Streamer  helix.User
@@ -20,21 +16,12 @@ type streamPage struct {
 	Title     string
 	Category  string
 	PlayerURL string
-	Feeds     []feedView
+	Feeds     []relay.FeedStatus
 }
 
-// feedNames are the feeds as the page names them.
-var feedNames = map[string]string{
-	"followed_by":    "New followers",
-	"following":      "Channels they follow",
-	"stream_changed": "Live, offline & title",
-	"user_changed":   "Profile changes",
-}
-
-// feedOrder is the order feeds are shown in.
-var feedOrder = []string{"followed_by", "stream_changed", "user_changed", "following"}
-
-// GET /stream: the chosen streamer as Twitch has it now, and where live events appear.
+// GET /stream: the chosen streamer as Twitch has it now, and where live events appear. It
+// has no effect at Twitch (a prefetch or a crawler subscribes nothing): the page's socket
+// starts the subscriptions with stream_connected.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	a, err := s.requireLogin(w, r)
 	if err != nil {
@@ -79,39 +66,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 		q := url.Values{"channel": {p.Streamer.Login}, "parent": {s.opt.PublicURL.Hostname()}, "muted": {"true"}}
 		p.PlayerURL = "https://player.twitch.tv/?" + q.Encode()
 	}
-	s.ensureSubscribed(a, st)
-	p.Feeds = feedViews(s.opt.Relay.Statuses(a.SID))
+	if p.Feeds = s.opt.Relay.Statuses(a.SID); p.Feeds == nil {
+		p.Feeds = relay.Pending()
+	}
 	return s.render(w, r, "stream", p)
-}
-
-// ensureSubscribed starts the session's subscriptions in the background: the page never
-// waits on Twitch's subscription calls; feed statuses arrive over the socket.
-func (s *Server) ensureSubscribed(a *account, st *sessionStreamer) {
-	sess := relay.Session{
-		ID: a.SID, UserID: a.User.ID, UserLogin: a.User.Login, UserToken: a.Token,
-		Streamer: relay.Streamer{ID: st.ID, Login: st.Login, DisplayName: st.DisplayName},
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
-		defer cancel()
-		if err := s.opt.Relay.Ensure(ctx, sess); err != nil {
-			s.log.Warn("subscribe", "session", shortID(a.SID), "broadcaster_id", st.ID, "err", err)
-		}
-	}()
-}
-
-func feedViews(st []relay.FeedStatus) []feedView {
-	byFeed := map[string]relay.FeedStatus{}
-	for _, f := range st {
-		byFeed[f.Feed] = f
-	}
-	out := make([]feedView, 0, len(feedOrder))
-	for _, name := range feedOrder {
-		f, ok := byFeed[name]
-		if !ok {
-			f = relay.FeedStatus{Feed: name, Status: "pending"}
-		}
-		out = append(out, feedView{Feed: name, Name: feedNames[name], Status: f.Status, Reason: f.Reason})
-	}
-	return out
 }

@@ -64,7 +64,7 @@ func (s *Server) handleStreamerSubmit(w http.ResponseWriter, r *http.Request) er
 	}
 	if old := s.currentStreamer(r.Context()); old != nil && old.ID != u.ID {
 		// A new streamer: the old one's subscriptions go now, not at lease end.
-		if err := s.opt.Relay.End(ctx, a.SID, "streamer changed"); err != nil {
+		if err := s.opt.Relay.UnsubscribeFromAllEvents(ctx, a.SID, "streamer changed"); err != nil {
 			s.log.Warn("streamer change: unsubscribe", "session", shortID(a.SID), "err", err)
 		}
 	}

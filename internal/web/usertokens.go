@@ -8,11 +8,15 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/auth"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
-	"github.com/twitchrelay/twitchrelay/internal/tokenstore"
+	"github.com/twitchrelay/twitchrelay/internal/store"
 )
 
-// TokenStore keeps each relay session's Twitch token server-side (internal/tokenstore).
-type TokenStore = tokenstore.Store
+// TokenStore keeps each relay session's Twitch token server-side (internal/store).
+type TokenStore interface {
+	Get(ctx context.Context, sid string) (auth.Token, error)
+	Put(ctx context.Context, sid string, t auth.Token) error
+	Delete(ctx context.Context, sid string) error
+}
 
 // userTokens hands out one token source per relay session, shared by requests and background
 // work, so a refresh (which rotates the refresh token) happens once and is stored at once.
@@ -36,7 +40,7 @@ func (u *userTokens) source(ctx context.Context, sid string) (helix.TokenSource,
 		return src, nil
 	}
 	t, err := u.store.Get(ctx, sid)
-	if errors.Is(err, tokenstore.ErrNotFound) {
+	if errors.Is(err, store.ErrNoToken) {
 		return nil, errSessionEnded
 	}
 	if err != nil {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/twitchrelay/twitchrelay/internal/hub"
+	"github.com/twitchrelay/twitchrelay/internal/relay"
 )
 
 // WebSocket close codes (documented in docs/PROTOCOL.md).
@@ -30,8 +30,10 @@ type clientMessage struct {
 
 // GET /ws: the live event socket of a logged-in session. Authenticated by the session cookie,
 // origin-checked; the first message must be stream_connected, which starts the subscriptions
-// and resumes from the last sequence the client saw.
+// (the original design's step 8) and resumes from the last sequence the client saw.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	s.sockets.Add(1)
+	defer s.sockets.Done()
 	ctx := r.Context()
 	user, sid, streamer := s.currentUser(ctx), s.sessions.GetString(ctx, keySessionID), s.currentStreamer(ctx)
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns()})
@@ -71,17 +73,23 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	defer s.obs.WSClosed()
 	s.live.add(sid)
 	defer s.live.remove(sid)
-	s.ensureSubscribed(&account{User: user, SID: sid, Token: src}, streamer)
+	// Subscribing may wait on Twitch (rate limits): it runs beside the socket, which this
+	// handler keeps serving, and the handler waits for it before it returns. Its context is
+	// not the socket's: a tab closed mid-create must not leave a half-made subscription.
+	subscribed := make(chan struct{})
+	go func() {
+		defer close(subscribed)
+		s.subscribe(context.WithoutCancel(ctx), &account{User: user, SID: sid, Token: src}, streamer)
+	}()
+	defer func() { <-subscribed }()
 
 	// The reader owns nothing but the read side: a second message must also be valid.
 	readErr := make(chan error, 1)
 	go func() { readErr <- readLoop(ctx, c) }()
 
+	// The feed statuses come from the hub: the session's state frame, first in sub.C().
 	welcome, _ := json.Marshal(map[string]any{"type": "welcome", "epoch": s.opt.Hub.Epoch(), "streamer": streamer.Login})
 	if err := write(ctx, c, welcome); err != nil {
-		return
-	}
-	if err := write(ctx, c, statusFrame(s.opt.Relay.Statuses(sid))); err != nil {
 		return
 	}
 	ping := time.NewTicker(wsPingInterval)
@@ -89,18 +97,18 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case f := <-sub.C():
-			if err := write(ctx, c, f); err != nil {
+			if err := write(ctx, c, f.Data); err != nil {
 				return
 			}
-			if at, ok := frameTime(f); ok {
-				s.obs.Delivered(time.Since(at))
+			if !f.Sent.IsZero() {
+				s.obs.Delivered(time.Since(f.Sent))
 			}
 		case <-sub.Done():
 		flush: // what the hub buffered before it let go of us still goes out
 			for {
 				select {
 				case f := <-sub.C():
-					if err := write(ctx, c, f); err != nil {
+					if err := write(ctx, c, f.Data); err != nil {
 						return
 					}
 				default:
@@ -209,23 +217,15 @@ func write(ctx context.Context, c *websocket.Conn, frame []byte) error {
 	return c.Write(wctx, websocket.MessageText, frame)
 }
 
-var eventFramePrefix = []byte(`{"type":"event_updated"`)
-
-// frameTime reads the "time" of an event frame (when the callback was verified, see HubSink)
-// without decoding the frame: the hub writes its keys in a fixed order.
-func frameTime(f []byte) (time.Time, bool) {
-	if !bytes.HasPrefix(f, eventFramePrefix) {
-		return time.Time{}, false
+// subscribe starts the session's subscriptions; feed statuses reach the page over the socket.
+func (s *Server) subscribe(ctx context.Context, a *account, st *sessionStreamer) {
+	ctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
+	defer cancel()
+	sess := relay.Session{
+		ID: a.SID, UserID: a.User.ID, UserLogin: a.User.Login, UserToken: a.Token,
+		Streamer: relay.Streamer{ID: st.ID, Login: st.Login, DisplayName: st.DisplayName},
 	}
-	i := bytes.Index(f, []byte(`"time":"`))
-	if i < 0 {
-		return time.Time{}, false
+	if err := s.opt.Relay.SubscribeToAllEvents(ctx, sess); err != nil && !errors.Is(err, relay.ErrShuttingDown) {
+		s.log.Warn("subscribe", "session", shortID(a.SID), "broadcaster_id", st.ID, "err", err)
 	}
-	rest := f[i+len(`"time":"`):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 {
-		return time.Time{}, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, string(rest[:j]))
-	return t, err == nil
 }

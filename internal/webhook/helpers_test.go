@@ -8,10 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
-
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 )
 
@@ -64,6 +60,3 @@ const followBody = `{"subscription":{"id":"sub-1","type":"channel.follow","versi
 	`"transport":{"method":"webhook","callback":"https://example.com/callback/s"},"created_at":"2019-11-16T10:11:12.634234626Z"},` +
 	`"event":{"user_id":"1234","user_login":"cool_user","user_name":"Cool_User","broadcaster_user_id":"1337",` +
 	`"broadcaster_user_login":"cooler_user","broadcaster_user_name":"Cooler_User","followed_at":"2020-07-15T18:16:11.17106713Z"}}`
-
-// testRedis returns a client on the real Redis (internal/redistest).
-func testRedis(t testing.TB) redis.UniversalClient { return redistest.Client(t) }

@@ -23,7 +23,8 @@ import (
 // Limits and defaults of the Verifier.
 const (
 	DefaultMaxBody = 64 << 10         // bytes; Twitch's notifications are a few KiB
-	DefaultWindow  = 10 * time.Minute // PROTOCOL.md §4.4: reject older than 10 minutes
+	DefaultWindow  = 10 * time.Minute // docs/TWITCH.md §4: reject older than 10 minutes
+	DedupeTTL      = 2 * DefaultWindow  // how long accepted ids are remembered (Deduper)
 	maxIDLen       = 256              // a message id longer than this is not Twitch's
 	signaturePfx   = "sha256="
 )
@@ -39,8 +40,24 @@ type Message struct {
 	Subscription        eventsub.Subscription
 	Event               json.RawMessage // notification only
 	Challenge           string          // webhook_callback_verification only
+	// Duplicate: the id was already accepted (Verify returned ErrDuplicate with the whole
+	// message). Twitch resends a message whose answer it did not get, a challenge included.
+	Duplicate bool
 
 	dedupeKey string
+}
+
+// Deduper remembers accepted message ids so that a message Twitch delivers again is handled
+// once (internal/store has one in memory and one on Redis). Implementations must be safe for
+// concurrent use.
+type Deduper interface {
+	// Seen marks id and reports whether it was already marked, atomically: of two concurrent
+	// calls with the same id exactly one returns false. Marks expire after DedupeTTL. An error
+	// means nothing is known: fail closed.
+	Seen(ctx context.Context, id string) (bool, error)
+	// Forget removes the mark, so that Twitch's retry of a message whose handling failed after
+	// it was marked is accepted.
+	Forget(ctx context.Context, id string) error
 }
 
 // Verifier checks webhook callbacks on the raw bytes before anything is parsed. It is safe for
@@ -62,8 +79,9 @@ type Verifier struct {
 //
 // Verify never looks at whether the session exists: a callback for an unknown session fails
 // with ErrBadSignature unless it was signed with that session's derived secret.
-// For ErrStale, ErrDuplicate, ErrDedupe and ErrMalformedBody the returned Message carries the
-// header fields (for logging); otherwise it is nil.
+// For ErrStale, ErrDedupe and ErrMalformedBody the returned Message carries the header
+// fields (for logging); for ErrDuplicate it is the whole message with Duplicate set (a
+// challenge sent again must be answered again); otherwise it is nil.
 func (v *Verifier) Verify(r *http.Request, sessionID string) (*Message, error) {
 	maxBody := v.MaxBody
 	if maxBody <= 0 {
@@ -103,12 +121,13 @@ func (v *Verifier) Verify(r *http.Request, sessionID string) (*Message, error) {
 		if err != nil {
 			return msg, fmt.Errorf("%w: %v", ErrDedupe, err)
 		}
-		if seen {
-			return msg, ErrDuplicate
-		}
+		msg.Duplicate = seen
 	}
 	if err := parseBody(msg, body); err != nil {
 		return msg, err
+	}
+	if msg.Duplicate {
+		return msg, ErrDuplicate
 	}
 	return msg, nil
 }

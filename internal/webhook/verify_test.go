@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/store"
 )
 
 func newVerifier() *Verifier {
 	return &Verifier{
 		ServerSecret: testServerSecret,
-		Dedupe:       NewMemoryDeduper(MemoryDedupeConfig{Now: func() time.Time { return testNow }}),
+		Dedupe:       store.NewMemoryDedupe(store.MemoryDedupeConfig{TTL: DedupeTTL, Now: func() time.Time { return testNow }}),
 		Now:          func() time.Time { return testNow },
 	}
 }

@@ -1,4 +1,4 @@
-package relay
+package store
 
 import (
 	"context"
@@ -15,9 +15,14 @@ type Record struct {
 	SessionID  string
 	UserID     string
 	UserLogin  string
-	Streamer   Streamer
+	Streamer   Streamer            // the channel it watches
 	LeaseUntil time.Time           // zero while a socket is open
 	Subs       map[string]OwnedSub // by subscription id
+}
+
+// Streamer is the channel a relay session watches.
+type Streamer struct {
+	ID, Login, DisplayName string
 }
 
 // OwnedSub is a subscription a session references (it may share it with others).
@@ -25,12 +30,14 @@ type OwnedSub struct {
 	ID     string `json:"id"`
 	Feed   string `json:"feed"`
 	Type   string `json:"type"`
-	Status string `json:"status"` // a feed status
+	Status string `json:"status"` // a feed status (relay's Status* words)
 }
 
-// Store keeps Records. Every write takes a TTL so abandoned sessions expire by themselves.
-// Errors are returned, never panicked: the caller logs and, in a request, answers 503.
-type Store interface {
+// relayStore is the contract both implementations keep (the relay defines the interface it
+// consumes; this copy is what the tests check). Every write takes a TTL so abandoned sessions
+// expire by themselves. Errors are returned, never panicked: the caller logs and, in a
+// request, answers 503.
+type relayStore interface {
 	// Load returns a session's record; ok is false if there is none.
 	Load(ctx context.Context, sessionID string) (rec Record, ok bool, err error)
 	// Save replaces a session's record (subscriptions included).
@@ -47,8 +54,8 @@ type Store interface {
 	List(ctx context.Context) ([]Record, error)
 }
 
-// MemoryStore is a Store in process memory, for a single instance without Redis.
-type MemoryStore struct {
+// MemoryRelay keeps relay Records in process memory, for a single instance without Redis.
+type MemoryRelay struct {
 	mu   sync.Mutex
 	now  func() time.Time
 	recs map[string]memRecord
@@ -59,13 +66,13 @@ type memRecord struct {
 	expires time.Time
 }
 
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{now: time.Now, recs: make(map[string]memRecord)}
+// NewMemoryRelay returns an empty MemoryRelay.
+func NewMemoryRelay() *MemoryRelay {
+	return &MemoryRelay{now: time.Now, recs: make(map[string]memRecord)}
 }
 
 // get returns a live record. Caller holds mu.
-func (s *MemoryStore) get(id string) (memRecord, bool) {
+func (s *MemoryRelay) get(id string) (memRecord, bool) {
 	r, ok := s.recs[id]
 	if ok && !s.now().Before(r.expires) {
 		delete(s.recs, id)
@@ -82,8 +89,8 @@ func cloneRecord(r Record) Record {
 	return r
 }
 
-// Load implements Store.
-func (s *MemoryStore) Load(_ context.Context, id string) (Record, bool, error) {
+// Load implements the relay's Store.
+func (s *MemoryRelay) Load(_ context.Context, id string) (Record, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.get(id)
@@ -93,17 +100,17 @@ func (s *MemoryStore) Load(_ context.Context, id string) (Record, bool, error) {
 	return cloneRecord(r.rec), true, nil
 }
 
-// Save implements Store.
-func (s *MemoryStore) Save(_ context.Context, rec Record, ttl time.Duration) error {
+// Save implements the relay's Store.
+func (s *MemoryRelay) Save(_ context.Context, rec Record, ttl time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.recs[rec.SessionID] = memRecord{rec: cloneRecord(rec), expires: s.now().Add(ttl)}
 	return nil
 }
 
-// SaveSub implements Store. A sub for a session without a record is dropped, as in Redis
+// SaveSub implements the relay's Store. A sub for a session without a record is dropped, as in Redis
 // where the record would have expired.
-func (s *MemoryStore) SaveSub(_ context.Context, id string, sub OwnedSub, ttl time.Duration) error {
+func (s *MemoryRelay) SaveSub(_ context.Context, id string, sub OwnedSub, ttl time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.get(id)
@@ -116,8 +123,8 @@ func (s *MemoryStore) SaveSub(_ context.Context, id string, sub OwnedSub, ttl ti
 	return nil
 }
 
-// DeleteSub implements Store.
-func (s *MemoryStore) DeleteSub(_ context.Context, id, subID string) error {
+// DeleteSub implements the relay's Store.
+func (s *MemoryRelay) DeleteSub(_ context.Context, id, subID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.get(id); ok {
@@ -126,8 +133,8 @@ func (s *MemoryStore) DeleteSub(_ context.Context, id, subID string) error {
 	return nil
 }
 
-// Touch implements Store.
-func (s *MemoryStore) Touch(_ context.Context, leases map[string]time.Time, ttl time.Duration) error {
+// Touch implements the relay's Store.
+func (s *MemoryRelay) Touch(_ context.Context, leases map[string]time.Time, ttl time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, until := range leases {
@@ -140,16 +147,16 @@ func (s *MemoryStore) Touch(_ context.Context, leases map[string]time.Time, ttl 
 	return nil
 }
 
-// Delete implements Store.
-func (s *MemoryStore) Delete(_ context.Context, id string) error {
+// Delete implements the relay's Store.
+func (s *MemoryRelay) Delete(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.recs, id)
 	return nil
 }
 
-// List implements Store.
-func (s *MemoryStore) List(_ context.Context) ([]Record, error) {
+// List implements the relay's Store.
+func (s *MemoryRelay) List(_ context.Context) ([]Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Record, 0, len(s.recs))

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -10,7 +11,19 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 )
 
-// Reasons the user reads next to a feed. Plain words, no Twitch jargon where avoidable.
+// Everything a person reads about feeds is in this file: the feeds' names, the reasons shown
+// next to a feed that is not active, and the feed_status frame that carries them to the page
+// (docs/PROTOCOL.md). Plain words, no Twitch jargon where avoidable.
+
+// feedNames are the feeds as the page names them.
+var feedNames = map[string]string{
+	FeedFollowedBy:    "New followers",
+	FeedFollowing:     "Channels they follow",
+	FeedStreamChanged: "Live, offline & title",
+	FeedUserChanged:   "Profile changes",
+}
+
+// Reasons the user reads next to a feed.
 const (
 	reasonNotModerator  = "follower events need you to be a moderator of this channel"
 	reasonFollowerScope = "follower events need permission to read your followers: log out and log in again to grant it"
@@ -100,4 +113,24 @@ func twitchStatus(status string) (string, string) {
 		return StatusFailed, reasonVerifyFailed
 	}
 	return StatusRevoked, revocationReason(status)
+}
+
+// statusFrame is the feed_status frame of a session's feeds: its state in the hub, sent to
+// every socket and to each new one first.
+func statusFrame(feeds []FeedStatus) []byte {
+	type feed struct {
+		Feed   string `json:"feed"`
+		Name   string `json:"name"`
+		Status string `json:"status"`
+		Reason string `json:"reason,omitempty"`
+	}
+	f := struct {
+		Type  string `json:"type"`
+		Feeds []feed `json:"feeds"`
+	}{Type: "feed_status", Feeds: make([]feed, 0, len(feeds))}
+	for _, fs := range feeds {
+		f.Feeds = append(f.Feeds, feed{Feed: fs.Feed, Name: fs.Name, Status: fs.Status, Reason: fs.Reason})
+	}
+	b, _ := json.Marshal(f) // strings only: it always marshals
+	return b
 }

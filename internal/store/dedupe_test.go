@@ -1,4 +1,4 @@
-package webhook
+package store
 
 import (
 	"context"
@@ -11,23 +11,18 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/twitchrelay/twitchrelay/internal/testing/fakeclock"
+	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
 )
 
-// clock is a settable time source for tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
+// dedupe is the webhook package's Deduper contract.
+type dedupe interface {
+	Seen(ctx context.Context, id string) (bool, error)
+	Forget(ctx context.Context, id string) error
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// testDeduper checks the Deduper contract on any implementation.
-func testDeduper(t *testing.T, d Deduper, expire func()) {
+// testDedupe checks the contract on any implementation.
+func testDedupe(t *testing.T, d dedupe, expire func()) {
 	ctx := context.Background()
 	seen, err := d.Seen(ctx, "a")
 	if err != nil || seen {
@@ -67,16 +62,16 @@ func testDeduper(t *testing.T, d Deduper, expire func()) {
 	}
 }
 
-func TestMemoryDeduper(t *testing.T) {
-	c := &clock{now: testNow}
-	d := NewMemoryDeduper(MemoryDedupeConfig{TTL: time.Minute, Now: c.Now})
-	testDeduper(t, d, func() { c.Add(time.Minute + time.Nanosecond) })
+func TestMemoryDedupe(t *testing.T) {
+	c := fakeclock.New(testNow)
+	d := NewMemoryDedupe(MemoryDedupeConfig{TTL: time.Minute, Now: c.Now})
+	testDedupe(t, d, func() { c.Advance(time.Minute + time.Nanosecond) })
 }
 
-func TestMemoryDeduperBounded(t *testing.T) {
+func TestMemoryDedupeBounded(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{now: testNow}
-	d := NewMemoryDeduper(MemoryDedupeConfig{TTL: time.Minute, MaxEntries: memoryShards * 4, Now: c.Now})
+	c := fakeclock.New(testNow)
+	d := NewMemoryDedupe(MemoryDedupeConfig{TTL: time.Minute, MaxEntries: memoryShards * 4, Now: c.Now})
 	var full error
 	for i := 0; i < memoryShards*8 && full == nil; i++ {
 		_, full = d.Seen(ctx, fmt.Sprint("id-", i))
@@ -88,7 +83,7 @@ func TestMemoryDeduperBounded(t *testing.T) {
 		t.Fatalf("Len = %d, above the bound %d", n, memoryShards*4)
 	}
 	// Once the marks expire, the sweep frees room.
-	c.Add(2 * time.Minute)
+	c.Advance(2 * time.Minute)
 	for i := range memoryShards * 4 {
 		if _, err := d.Seen(ctx, fmt.Sprint("new-", i)); err != nil && !errors.Is(err, ErrDedupeFull) {
 			t.Fatalf("Seen: %v", err)
@@ -102,8 +97,8 @@ func TestMemoryDeduperBounded(t *testing.T) {
 	}
 }
 
-func TestRedisDeduper(t *testing.T) {
-	c := testRedis(t)
+func TestRedisDedupe(t *testing.T) {
+	c := redistest.Client(t)
 	prefix := fmt.Sprintf("twitchrelay:test:%s:%d:", t.Name(), time.Now().UnixNano())
 	t.Cleanup(func() {
 		ctx := context.Background()
@@ -112,16 +107,16 @@ func TestRedisDeduper(t *testing.T) {
 			c.Del(ctx, keys...)
 		}
 	})
-	d := NewRedisDeduper(c, prefix, 2*time.Second)
-	testDeduper(t, d, nil)
-	ttl, err := c.PTTL(context.Background(), prefix+"b").Result()
+	d := NewRedisDedupe(c, NewKeys(prefix), 2*time.Second)
+	testDedupe(t, d, nil)
+	ttl, err := c.PTTL(context.Background(), prefix+"dedupe:b").Result()
 	if err != nil || ttl <= 0 || ttl > 2*time.Second {
 		t.Fatalf("PTTL of a mark = %v, %v; want 0 < ttl ≤ 2s", ttl, err)
 	}
 }
 
 // Redis down: a client on a closed port. The verifier fails closed with ErrDedupe (503).
-func TestRedisDeduperDownFailsClosed(t *testing.T) {
+func TestRedisDedupeDownFailsClosed(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -130,13 +125,10 @@ func TestRedisDeduperDownFailsClosed(t *testing.T) {
 	ln.Close()
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, DialerRetries: 1, DialerRetryTimeout: time.Millisecond})
 	defer c.Close()
-	d := NewRedisDeduper(c, "", time.Minute)
+	d := NewRedisDedupe(c, NewKeys(""), time.Minute)
 	if _, err := d.Seen(context.Background(), "x"); err == nil {
 		t.Fatal("Seen with Redis down returned nil error")
 	}
-	v := newVerifier()
-	v.Dedupe = d
-	if _, err := v.Verify(signed{body: followBody}.request(t, "sess"), "sess"); !errors.Is(err, ErrDedupe) {
-		t.Fatalf("Verify with Redis down = %v, want ErrDedupe (503)", err)
-	}
 }
+
+var testNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)

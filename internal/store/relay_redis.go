@@ -1,4 +1,4 @@
-package relay
+package store
 
 import (
 	"context"
@@ -10,39 +10,31 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// DefaultRedisPrefix prefixes every key of the RedisStore.
-const DefaultRedisPrefix = "twitchrelay:relay:"
-
-// RedisStore is a Store on Redis, shared by every instance. Per session: a hash
-// PREFIX+"s:"+id (user, streamer, lease) and a hash PREFIX+"subs:"+id (subscription id →
-// OwnedSub JSON), both with the TTL of the last write; plus a set PREFIX+"sessions" indexing
-// them for List, pruned as records expire. Calls are pipelined: one round trip each.
-type RedisStore struct {
-	c      redis.UniversalClient
-	prefix string
+// RedisRelay keeps relay Records in Redis, shared by every instance: per session the two
+// hashes and the index set of keys.go. Calls are pipelined: one round trip each.
+type RedisRelay struct {
+	c    redis.UniversalClient
+	keys Keys
 }
 
-// NewRedisStore returns a RedisStore; prefix "" means DefaultRedisPrefix.
-func NewRedisStore(c redis.UniversalClient, prefix string) *RedisStore {
-	if prefix == "" {
-		prefix = DefaultRedisPrefix
-	}
-	return &RedisStore{c: c, prefix: prefix}
+// NewRedisRelay returns a RedisRelay with the key layout k.
+func NewRedisRelay(c redis.UniversalClient, k Keys) *RedisRelay {
+	return &RedisRelay{c: c, keys: k}
 }
 
-func (s *RedisStore) sessKey(id string) string { return s.prefix + "s:" + id }
-func (s *RedisStore) subsKey(id string) string { return s.prefix + "subs:" + id }
-func (s *RedisStore) indexKey() string         { return s.prefix + "sessions" }
+func (s *RedisRelay) sessKey(id string) string { return s.keys.relaySession(id) }
+func (s *RedisRelay) subsKey(id string) string { return s.keys.relaySubs(id) }
+func (s *RedisRelay) indexKey() string         { return s.keys.relayIndex() }
 
 func wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("relay: redis %s: %w", op, err)
+	return fmt.Errorf("store: redis relay %s: %w", op, err)
 }
 
-// Load implements Store.
-func (s *RedisStore) Load(ctx context.Context, id string) (Record, bool, error) {
+// Load implements the relay's Store.
+func (s *RedisRelay) Load(ctx context.Context, id string) (Record, bool, error) {
 	var sess, subs *redis.MapStringStringCmd
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		sess = p.HGetAll(ctx, s.sessKey(id))
@@ -61,7 +53,7 @@ func decodeRecord(id string, sess, subs map[string]string) (Record, bool, error)
 	}
 	rec := Record{SessionID: id, UserID: sess["user_id"], UserLogin: sess["user_login"], Subs: map[string]OwnedSub{}}
 	if err := json.Unmarshal([]byte(sess["streamer"]), &rec.Streamer); err != nil {
-		return Record{}, false, fmt.Errorf("relay: redis record %s: streamer: %w", shortID(id), err)
+		return Record{}, false, fmt.Errorf("store: redis relay record %s: streamer: %w", shortID(id), err)
 	}
 	if ms, _ := strconv.ParseInt(sess["lease"], 10, 64); ms > 0 {
 		rec.LeaseUntil = time.UnixMilli(ms)
@@ -69,7 +61,7 @@ func decodeRecord(id string, sess, subs map[string]string) (Record, bool, error)
 	for subID, raw := range subs {
 		var o OwnedSub
 		if err := json.Unmarshal([]byte(raw), &o); err != nil {
-			return Record{}, false, fmt.Errorf("relay: redis record %s: subscription: %w", shortID(id), err)
+			return Record{}, false, fmt.Errorf("store: redis relay record %s: subscription: %w", shortID(id), err)
 		}
 		o.ID = subID
 		rec.Subs[subID] = o
@@ -84,8 +76,8 @@ func leaseField(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-// Save implements Store.
-func (s *RedisStore) Save(ctx context.Context, rec Record, ttl time.Duration) error {
+// Save implements the relay's Store.
+func (s *RedisRelay) Save(ctx context.Context, rec Record, ttl time.Duration) error {
 	streamer, err := json.Marshal(rec.Streamer)
 	if err != nil {
 		return wrap("save", err)
@@ -111,8 +103,8 @@ func (s *RedisStore) Save(ctx context.Context, rec Record, ttl time.Duration) er
 	return wrap("save", err)
 }
 
-// SaveSub implements Store.
-func (s *RedisStore) SaveSub(ctx context.Context, id string, o OwnedSub, ttl time.Duration) error {
+// SaveSub implements the relay's Store.
+func (s *RedisRelay) SaveSub(ctx context.Context, id string, o OwnedSub, ttl time.Duration) error {
 	b, err := json.Marshal(o)
 	if err != nil {
 		return wrap("save subscription", err)
@@ -126,8 +118,8 @@ func (s *RedisStore) SaveSub(ctx context.Context, id string, o OwnedSub, ttl tim
 	return wrap("save subscription", err)
 }
 
-// DeleteSub implements Store.
-func (s *RedisStore) DeleteSub(ctx context.Context, id, subID string) error {
+// DeleteSub implements the relay's Store.
+func (s *RedisRelay) DeleteSub(ctx context.Context, id, subID string) error {
 	return wrap("delete subscription", s.c.HDel(ctx, s.subsKey(id), subID).Err())
 }
 
@@ -139,8 +131,8 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1`)
 
-// Touch implements Store, in one pipeline.
-func (s *RedisStore) Touch(ctx context.Context, leases map[string]time.Time, ttl time.Duration) error {
+// Touch implements the relay's Store, in one pipeline.
+func (s *RedisRelay) Touch(ctx context.Context, leases map[string]time.Time, ttl time.Duration) error {
 	if len(leases) == 0 {
 		return nil
 	}
@@ -156,8 +148,8 @@ func (s *RedisStore) Touch(ctx context.Context, leases map[string]time.Time, ttl
 	return wrap("touch", err)
 }
 
-// Delete implements Store.
-func (s *RedisStore) Delete(ctx context.Context, id string) error {
+// Delete implements the relay's Store.
+func (s *RedisRelay) Delete(ctx context.Context, id string) error {
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, s.sessKey(id), s.subsKey(id))
 		p.SRem(ctx, s.indexKey(), id)
@@ -166,9 +158,9 @@ func (s *RedisStore) Delete(ctx context.Context, id string) error {
 	return wrap("delete", err)
 }
 
-// List implements Store: the index, then every record in one pipeline. Index entries whose
+// List implements the relay's Store: the index, then every record in one pipeline. Index entries whose
 // record expired are removed.
-func (s *RedisStore) List(ctx context.Context) ([]Record, error) {
+func (s *RedisRelay) List(ctx context.Context) ([]Record, error) {
 	ids, err := s.c.SMembers(ctx, s.indexKey()).Result()
 	if err != nil {
 		return nil, wrap("list", err)
