@@ -145,7 +145,21 @@ func (s *Sim) verify(ctx context.Context, id string) {
 		Subscription eventsub.Subscription `json:"subscription"`
 	}{challenge, pub})
 	m := message{id: newUUID(), typ: eventsub.MessageTypeVerification, sub: pub, secret: secret, body: body}
-	resp, answer, err := s.post(ctx, m, 0)
+	// A challenge whose answer never arrived (no HTTP answer at all: the connection failed or
+	// was cut) is sent again with the same message id, like a notification; any answer that
+	// arrived is judged as it is.
+	var resp *http.Response
+	var answer []byte
+	var err error
+	for retry := 0; retry <= s.cfg.DeliveryRetries; retry++ {
+		if retry > 0 && !wait(ctx, s.cfg.RetryBackoff) {
+			break
+		}
+		if resp, answer, err = s.post(ctx, m, retry); err == nil {
+			break
+		}
+		s.log.Debug("challenge delivery failed", "subscription_id", id, "retry", retry, "err", err)
+	}
 	if err == nil {
 		err = checkChallenge(resp, answer, challenge)
 	}
