@@ -185,7 +185,7 @@ func loadClient(conns int) *http.Client {
 }
 
 // notificationBody is a channel.update notification of sub, shaped like the simulator's
-// (PROTOCOL.md §4.3): the subscription, then Twitch's event.
+// (docs/TWITCH.md §4.3): the subscription, then Twitch's event.
 func notificationBody(sub eventsub.Subscription, streamer broadcaster) []byte {
 	b, _ := json.Marshal(struct {
 		Subscription eventsub.Subscription `json:"subscription"`

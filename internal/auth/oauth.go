@@ -1,6 +1,6 @@
 // Package auth is the Twitch login (authorization code grant with state, refresh, validate,
 // revoke) on golang.org/x/oauth2, and the cached app access token used for EventSub.
-// See PROTOCOL.md §1. Tokens, codes and secrets are never logged.
+// See docs/TWITCH.md §1. Tokens, codes and secrets are never logged.
 package auth
 
 import (

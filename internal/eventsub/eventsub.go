@@ -1,5 +1,5 @@
 // Package eventsub holds the EventSub wire types and the webhook signature scheme shared by
-// the Helix client, the callback receiver and the Twitch simulator (PROTOCOL.md §3-5).
+// the Helix client, the callback receiver and the Twitch simulator (docs/TWITCH.md §3-5).
 package eventsub
 
 import (

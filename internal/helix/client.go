@@ -1,5 +1,5 @@
 // Package helix is twitchrelay's small Twitch Helix client: users, streams, followed
-// channels, and EventSub subscription management (PROTOCOL.md §2-3). Every call takes a
+// channels, and EventSub subscription management (docs/TWITCH.md §2-3). Every call takes a
 // context; status codes are checked before decoding and mapped to sentinels; Ratelimit-*
 // headers are honoured; 5xx answers are retried with backoff.
 package helix

@@ -104,7 +104,8 @@ func (c *Client) adopt(ctx context.Context, req eventsub.CreateRequest, conflict
 }
 
 // conflictID digs the existing subscription's id out of a 409 body. Twitch added it in
-// 2026 under a field name PROTOCOL.md has not seen, so the likely shapes are all tried.
+// 2026 under a field name our reference has not seen (docs/TWITCH.md §3.1), so the likely
+// shapes are all tried.
 func conflictID(body []byte) string {
 	var b struct {
 		ID                     string `json:"id"`

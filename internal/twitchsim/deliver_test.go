@@ -14,7 +14,7 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 )
 
-// The signature test vector of PROTOCOL.md §4.2, through the function the simulator signs with.
+// The signature test vector of docs/TWITCH.md §4.2, through the function the simulator signs with.
 func TestSignatureVector(t *testing.T) {
 	body := `{"subscription":{"id":"ae2ff348-e102-16be-a3eb-6830c1bf38d2","status":"enabled","type":"channel.follow","version":"1","condition":{"broadcaster_user_id":"44429626"},"transport":{"method":"webhook","callback":"null"},"created_at":"2021-02-19T23:47:00.7621315Z"},"event":{"user_id":"28408015","user_login":"testFromUser","user_name":"testFromUser","broadcaster_user_id":"44429626","broadcaster_user_login":"44429626","broadcaster_user_name":"testBroadcaster"}}`
 	got := eventsub.Signature([]byte("secretabcd"), "ae2ff348-e102-16be-a3eb-6830c1bf38d2", "2021-02-19T23:47:00.8091512Z", []byte(body))

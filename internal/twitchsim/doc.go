@@ -6,9 +6,10 @@
 // streams, channel and profile changes) and delivers the matching EventSub notifications,
 // signed, to webhook callbacks.
 //
-// The reference is ../shared/twitch/PROTOCOL.md. Everything twitchrelay claims about Twitch
-// compatibility rests on this simulator, so it is strict wherever Twitch is strict, and
-// lenient only where Twitch is lenient or where strictness would test nothing of ours.
+// The reference is docs/TWITCH.md, the project's Twitch reference. Everything twitchrelay
+// claims about Twitch compatibility rests on this simulator, so it is strict wherever Twitch
+// is strict, and lenient only where Twitch is lenient or where strictness would test nothing
+// of ours.
 //
 // # Strict, as Twitch
 //
@@ -28,7 +29,7 @@
 //     mutually exclusive list filters.
 //   - Deliveries: the challenge must be answered 200, text/plain, with exactly the challenge
 //     as the body, or the subscription is never enabled; redirects are not followed; every
-//     message is signed (PROTOCOL.md §4.2); a failed notification is retried with the same
+//     message is signed (docs/TWITCH.md §4.2); a failed notification is retried with the same
 //     message id, and repeated failures end in notification_failures_exceeded and a
 //     revocation.
 //
@@ -45,9 +46,9 @@
 //   - With Config.AllowInsecureCallbacks, callbacks may be plain http on a loopback host,
 //     because tests and the demo have no public https endpoint. Other hosts still need
 //     https on 443.
-//   - Error messages follow the shapes of PROTOCOL.md; where Twitch's exact wording is not
-//     documented the simulator's wording is descriptive. Clients should branch on status
-//     codes, not messages.
+//   - Error messages follow the shapes of docs/TWITCH.md §1.6; where Twitch's exact wording
+//     is not documented the simulator's wording is descriptive. Clients should branch on
+//     status codes, not messages.
 //   - Refreshing does not invalidate the previous access token (it lives until it expires),
 //     and Get Streams only paginates the unfiltered list.
 //

@@ -27,7 +27,7 @@ type typeRule struct {
 	authField string   // condition field naming that user
 }
 
-// subscriptionTypes are the types the simulator implements (PROTOCOL.md §5).
+// subscriptionTypes are the types the simulator implements (docs/TWITCH.md §5).
 var subscriptionTypes = map[string]typeRule{
 	eventsub.TypeChannelFollow: {version: "2", condition: []string{"broadcaster_user_id", "moderator_user_id"},
 		scope: "moderator:read:followers", authField: "moderator_user_id"},

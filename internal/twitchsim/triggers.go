@@ -8,7 +8,7 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 )
 
-// Event payloads (PROTOCOL.md §5), in Twitch's field order.
+// Event payloads (docs/TWITCH.md §5), in Twitch's field order.
 type broadcasterFields struct {
 	BroadcasterUserID    string `json:"broadcaster_user_id"`
 	BroadcasterUserLogin string `json:"broadcaster_user_login"`
