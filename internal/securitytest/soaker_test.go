@@ -50,80 +50,40 @@ func (f *feed) snapshot() (map[string][]string, int) {
 	return out, n
 }
 
-// soaker is one soak session: its browser, its current socket, what it got.
+// soaker is one soak session: its browser's socket, resuming as the page does, and what it
+// got. The socket fails on a missing, repeated or out-of-order event.
 type soaker struct {
-	b    *apptest.Browser
+	s    *apptest.Socket
 	feed *feed
 
 	mu      sync.Mutex
-	s       *apptest.Socket
 	got     []string // message ids in the order they arrived
-	seen    map[string]bool
 	drops   int
 	closed  bool
 	readErr error
 }
 
 // read reads events until close, dropping the connection now and then (about one event in
-// 40) and resuming from the last sequence, as the page does after a network blip.
-func (x *soaker) read(rnd *rand.Rand) {
+// 40): the socket resumes from the last sequence, as the page does after a network blip.
+func (x *soaker) read(ctx context.Context, rnd *rand.Rand) {
 	for {
-		x.mu.Lock()
-		s, closed := x.s, x.closed
-		x.mu.Unlock()
-		if closed {
-			return
-		}
-		f, err := s.NextEvent(context.Background())
+		f, err := x.s.NextEvent(ctx)
 		x.mu.Lock()
 		if err != nil {
-			if x.closed {
-				x.mu.Unlock()
-				return
-			}
-			if strings.Contains(err.Error(), "duplicate or out of order") {
+			if !x.closed {
 				x.readErr = err
-				x.mu.Unlock()
-				return
 			}
-			// Dropped (by us or the server, e.g. 4000): resume.
 			x.mu.Unlock()
-			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-			s2, err := x.b.Connect(ctx, s.Epoch, s.LastSeq)
-			cancel()
-			x.mu.Lock()
-			if x.closed { // the test ended while we reconnected
-				x.mu.Unlock()
-				if s2 != nil {
-					s2.Close()
-				}
-				return
-			}
-			if err != nil {
-				x.readErr = err
-				x.mu.Unlock()
-				return
-			}
-			x.s = s2
-			x.mu.Unlock()
-			continue
+			return
 		}
-		if x.seen[f.Event.ID] {
-			x.readErr = errDuplicate(f.Event.ID)
-		}
-		x.seen[f.Event.ID] = true
 		x.got = append(x.got, f.Event.ID)
 		if rnd.IntN(40) == 0 {
 			x.drops++
-			s.Conn.CloseNow()
+			x.s.Conn.CloseNow() // read's own goroutine: the socket's current connection
 		}
 		x.mu.Unlock()
 	}
 }
-
-type errDuplicate string
-
-func (e errDuplicate) Error() string { return "event " + string(e) + " arrived twice" }
 
 func (x *soaker) waitAll(t testing.TB) {
 	t.Helper()
@@ -164,7 +124,6 @@ func (x *soaker) check(t testing.TB) {
 func (x *soaker) close() {
 	x.mu.Lock()
 	x.closed = true
-	s := x.s
 	x.mu.Unlock()
-	s.Close()
+	x.s.Close()
 }

@@ -226,6 +226,9 @@ type (
 	Feed    = client.Feed
 )
 
+// MaxResumes bounds a resuming socket's reconnects (Socket.ResumeOnClose) in a test.
+const MaxResumes = client.MaxResumes
+
 // NewBrowser returns a browser of this relay with an empty cookie jar.
 func (h *Harness) NewBrowser() *Browser { return client.NewBrowser(h.URL, h.Addr) }
 

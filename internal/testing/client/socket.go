@@ -3,9 +3,19 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/coder/websocket"
+)
+
+// Errors of a socket's frames: the protocol promises every event once, in order.
+var (
+	ErrOutOfOrder = errors.New("client: duplicate or out-of-order seq")
+	ErrDuplicate  = errors.New("client: the same event arrived twice")
+	ErrMissing    = errors.New("client: a seq is missing")
+	ErrClosed     = errors.New("client: socket closed")
 )
 
 // Frame is any server → client message of the stream socket (docs/PROTOCOL.md).
@@ -38,15 +48,36 @@ type Feed struct {
 }
 
 // Socket is the stream page's socket as the page's JavaScript uses it: it remembers the
-// epoch and the last sequence, and resumes from them.
+// epoch and the last sequence, and resumes from them (by hand with Connect, or by itself
+// after ResumeOnClose). One goroutine reads it; Close may be called from any.
 type Socket struct {
-	Conn    *websocket.Conn
+	Conn    *websocket.Conn // the current connection; a resuming socket replaces it
 	Epoch   string
 	LastSeq uint64
+
+	b *Browser
+
+	// Set by ResumeOnClose; used by the reading goroutine only.
+	maxResumes int
+	fromPoint  bool            // the current connection asked to resume from a point it had reached
+	seen       map[string]bool // event ids received
+
+	mu      sync.Mutex // guards Conn's replacement, closed and resumes
+	closed  bool
+	resumes int
 }
 
 // Connect dials /ws and sends stream_connected with the resume point.
 func (b *Browser) Connect(ctx context.Context, epoch string, lastSeq uint64) (*Socket, error) {
+	c, err := b.dialStream(ctx, epoch, lastSeq)
+	if err != nil {
+		return nil, err
+	}
+	return &Socket{Conn: c, Epoch: epoch, LastSeq: lastSeq, b: b, fromPoint: epoch != "" || lastSeq > 0}, nil
+}
+
+// dialStream dials /ws and sends stream_connected.
+func (b *Browser) dialStream(ctx context.Context, epoch string, lastSeq uint64) (*websocket.Conn, error) {
 	c, err := b.DialWS(ctx)
 	if err != nil {
 		return nil, err
@@ -57,30 +88,61 @@ func (b *Browser) Connect(ctx context.Context, epoch string, lastSeq uint64) (*S
 		c.CloseNow()
 		return nil, err
 	}
-	return &Socket{Conn: c, Epoch: epoch, LastSeq: lastSeq}, nil
+	return c, nil
 }
 
-// Next reads the next frame.
+// Next reads the next frame; a resuming socket reconnects on the way as needed.
 func (s *Socket) Next(ctx context.Context) (Frame, error) {
-	_, b, err := s.Conn.Read(ctx)
-	if err != nil {
-		return Frame{}, err
+	for {
+		_, b, err := s.Conn.Read(ctx)
+		if err != nil {
+			if !s.resumable(ctx, err) {
+				return Frame{}, err
+			}
+			if err := s.reconnect(ctx, err); err != nil {
+				return Frame{}, err
+			}
+			continue
+		}
+		var f Frame
+		if err := json.Unmarshal(b, &f); err != nil {
+			return Frame{}, fmt.Errorf("apptest: frame is not JSON: %w: %s", err, b)
+		}
+		f.Raw = b
+		return f, s.check(f)
 	}
-	var f Frame
-	if err := json.Unmarshal(b, &f); err != nil {
-		return Frame{}, fmt.Errorf("apptest: frame is not JSON: %w: %s", err, b)
-	}
-	f.Raw = b
-	if f.Type == "event_updated" {
+}
+
+// check follows the frame's epoch and seq, and fails what breaks the protocol's promises.
+func (s *Socket) check(f Frame) error {
+	resuming := s.seen != nil
+	switch f.Type {
+	case "history_gap":
+		if resuming && s.fromPoint {
+			return &GapError{f}
+		}
+		if resuming { // a fresh page: what went before it came is not owed to it
+			s.Epoch, s.LastSeq = f.Epoch, f.FirstAvailableSeq-1
+		}
+	case "event_updated":
 		if f.Epoch != s.Epoch {
 			s.Epoch, s.LastSeq = f.Epoch, 0
 		}
 		if f.Seq <= s.LastSeq {
-			return f, fmt.Errorf("apptest: seq %d after %d: duplicate or out of order", f.Seq, s.LastSeq)
+			return fmt.Errorf("%w: seq %d after %d", ErrOutOfOrder, f.Seq, s.LastSeq)
+		}
+		if resuming && f.Seq != s.LastSeq+1 {
+			return fmt.Errorf("%w: seq %d after %d, with no history_gap", ErrMissing, f.Seq, s.LastSeq)
 		}
 		s.LastSeq = f.Seq
+		if resuming && f.Event != nil && f.Event.ID != "" {
+			if s.seen[f.Event.ID] {
+				return fmt.Errorf("%w: %s again at seq %d", ErrDuplicate, f.Event.ID, f.Seq)
+			}
+			s.seen[f.Event.ID] = true
+		}
 	}
-	return f, nil
+	return nil
 }
 
 // NextEvent reads frames until an event_updated arrives.
@@ -113,5 +175,11 @@ func (s *Socket) WaitFeeds(ctx context.Context, ok func(map[string]Feed) bool) (
 	}
 }
 
-// Close closes the socket normally.
-func (s *Socket) Close() { s.Conn.Close(websocket.StatusNormalClosure, "bye") }
+// Close closes the socket normally; a resuming socket stops resuming.
+func (s *Socket) Close() {
+	s.mu.Lock()
+	s.closed = true
+	c := s.Conn
+	s.mu.Unlock()
+	c.Close(websocket.StatusNormalClosure, "bye")
+}
