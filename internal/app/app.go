@@ -34,6 +34,9 @@ import (
 type Options struct {
 	Version     string
 	Suggestions []string // streamer logins the form offers (the demo's simulated streamers)
+	// SuggestionModerators are the moderators' logins of the suggested channels, by channel
+	// login (the demo's simulated world), so the form can say which show follower events.
+	SuggestionModerators map[string][]string
 }
 
 // App is one wired twitchrelay process.
@@ -150,6 +153,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Webhooks:       &webhook.Verifier{ServerSecret: []byte(cfg.ServerSecret), Dedupe: dedupe},
 		AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies,
 		Demo: cfg.Demo, Version: opt.Version, Suggestions: opt.Suggestions, Ready: ready,
+		SuggestionModerators: opt.SuggestionModerators,
 	})
 	if err != nil {
 		a.Close()

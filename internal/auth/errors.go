@@ -19,6 +19,10 @@ var (
 	ErrInvalidClient = errors.New("auth: invalid client")
 	// ErrInvalidToken: the access token is expired, revoked or unknown.
 	ErrInvalidToken = errors.New("auth: invalid token")
+	// ErrNotSaved: a refreshed token could not be stored (UserTokenSource.SaveWith). Twitch
+	// has already invalidated the old refresh token, so the new one is kept in memory and
+	// saved by a later call; until then a restart would log the user out.
+	ErrNotSaved = errors.New("auth: refreshed token not saved")
 )
 
 // Error is a failure answered by id.twitch.tv. It keeps Twitch's status and message, matches

@@ -80,7 +80,9 @@ type Config struct {
 	// never followed, as on Twitch. Nil means a private client.
 	HTTPClient *http.Client
 
-	// Logger receives the simulator's logs; nil discards them.
+	// Logger receives the simulator's logs; nil discards them. The simulator adds
+	// component=twitchsim to every line itself: pass the caller's logger as it is, not one
+	// With that attribute (it would appear twice).
 	Logger *slog.Logger
 	// Now is the simulator's clock (tokens, codes, rate limits, timestamps); nil = time.Now.
 	Now func() time.Time

@@ -166,6 +166,24 @@ func (s *Sim) Followers(broadcasterLogin string) []Follow {
 	return out
 }
 
+// ModeratorLogins returns the moderators' logins of every channel that has any, by channel
+// login, in the order they were made moderators: whom channel.follow accepts as
+// moderator_user_id besides the broadcaster (the demo's streamer form says so).
+func (s *Sim) ModeratorLogins() map[string][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]string{}
+	for _, id := range s.world.order {
+		u := s.world.users[id]
+		for _, m := range u.Moderators {
+			if mu, ok := s.world.users[m]; ok {
+				out[u.Login] = append(out[u.Login], mu.Login)
+			}
+		}
+	}
+	return out
+}
+
 // AddModerator makes moderator a moderator of broadcaster's channel.
 func (s *Sim) AddModerator(broadcasterLogin, moderatorLogin string) error {
 	s.mu.Lock()

@@ -3,6 +3,7 @@ package twitchsim
 import (
 	"context"
 	"encoding/base64"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -96,5 +97,19 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if n := len(rc.messages(eventsub.MessageTypeNotification)); n != 20 {
 		t.Fatalf("%d notifications, want 20", n)
+	}
+}
+
+func TestModeratorLogins(t *testing.T) {
+	e := newEnv(t, nil)
+	want := map[string][]string{"pixelpaladin": {"modmaria", "speedy_sam"}, "cozycrafter": {"modmaria"}, "nightowl_tv": {"gamergrace"}}
+	if got := e.sim.ModeratorLogins(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("ModeratorLogins = %v, want the seeded moderators %v", got, want)
+	}
+	if err := e.sim.AddModerator("speedy_sam", "lurker_lou"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sim.ModeratorLogins()["speedy_sam"]; !reflect.DeepEqual(got, []string{"lurker_lou"}) {
+		t.Errorf("after AddModerator, speedy_sam's moderators = %v, want [lurker_lou]", got)
 	}
 }

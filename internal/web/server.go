@@ -87,6 +87,10 @@ type Options struct {
 	Ready          map[string]func(context.Context) error // readiness checks by name
 	Metrics        http.Handler                           // served at /metrics when non-nil
 	Observer       Observer                               // metrics hooks; nil is fine
+
+	// SuggestionModerators are the moderators' logins of suggested channels, by channel login
+	// (demo), so the form can say which show the logged-in user follower events. nil = not known.
+	SuggestionModerators map[string][]string
 }
 
 // Server serves every route of twitchrelay.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/twitchrelay/twitchrelay/internal/helix"
@@ -20,7 +21,60 @@ type streamerPage struct {
 	basePage
 	Value       string
 	Error       string
-	Suggestions []string
+	Suggestions []suggestion
+	NoFollowers []moderatedBy // no suggestion shows this user follower events: whom to log in as
+}
+
+// suggestion is a channel the form offers. Followers says why it shows the logged-in user
+// follower events (channel.follow needs the broadcaster or a moderator), "" when it does not
+// or nobody knows.
+type suggestion struct {
+	Login     string
+	Followers string
+}
+
+// moderatedBy is a suggested channel and its moderators, in words.
+type moderatedBy struct{ Channel, Moderators string }
+
+// streamerPage is the form for the logged-in user, with the suggestions that show them
+// follower events marked; when the moderators are known (demo) and none does, it says whom to
+// log in as instead.
+func (s *Server) streamerPage(r *http.Request, value, msg string) streamerPage {
+	p := streamerPage{basePage: s.base(r, "Choose a streamer"), Value: value, Error: msg}
+	me := ""
+	if p.User != nil {
+		me = p.User.Login
+	}
+	mods := s.opt.SuggestionModerators
+	isMe := func(login string) bool { return me != "" && strings.EqualFold(login, me) }
+	some := false
+	for _, login := range s.opt.Suggestions {
+		sg := suggestion{Login: login}
+		switch {
+		case isMe(login):
+			sg.Followers = "your channel"
+		case slices.ContainsFunc(mods[login], isMe):
+			sg.Followers = "you moderate it"
+		}
+		some = some || sg.Followers != ""
+		p.Suggestions = append(p.Suggestions, sg)
+	}
+	if mods != nil && !some {
+		for _, sg := range p.Suggestions {
+			if m := mods[sg.Login]; len(m) > 0 {
+				p.NoFollowers = append(p.NoFollowers, moderatedBy{Channel: sg.Login, Moderators: orList(m)})
+			}
+		}
+	}
+	return p
+}
+
+// orList joins names as "a", "a or b", "a, b or c".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // GET /enter_streamer: the "choose streamer" form.
@@ -28,11 +82,11 @@ func (s *Server) handleStreamerForm(w http.ResponseWriter, r *http.Request) erro
 	if _, err := s.requireLogin(w, r); err != nil {
 		return ignoreRedirect(err)
 	}
-	p := streamerPage{basePage: s.base(r, "Choose a streamer"), Suggestions: s.opt.Suggestions}
+	var value string
 	if st := s.currentStreamer(r.Context()); st != nil {
-		p.Value = st.Login
+		value = st.Login
 	}
-	return s.render(w, r, "enter_streamer", p)
+	return s.render(w, r, "enter_streamer", s.streamerPage(r, value, ""))
 }
 
 // POST /enter_streamer: validate the login, resolve it with Helix, remember it, go to /stream.
@@ -47,8 +101,7 @@ func (s *Server) handleStreamerSubmit(w http.ResponseWriter, r *http.Request) er
 	}
 	login := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(r.PostFormValue("streamer")), "@"))
 	page := func(msg string) error {
-		p := streamerPage{basePage: s.base(r, "Choose a streamer"), Value: login, Error: msg, Suggestions: s.opt.Suggestions}
-		return s.renderStatus(w, r, http.StatusUnprocessableEntity, "enter_streamer", p)
+		return s.renderStatus(w, r, http.StatusUnprocessableEntity, "enter_streamer", s.streamerPage(r, login, msg))
 	}
 	if !ValidStreamerLogin(login) {
 		return page("That is not a Twitch name: use 4 to 25 letters, digits or underscores.")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 
 	"github.com/twitchrelay/twitchrelay/internal/auth"
@@ -51,13 +52,24 @@ func (u *userTokens) source(ctx context.Context, sid string) (helix.TokenSource,
 	if src, ok := u.srcs[sid]; ok { // another request got here first
 		return src, nil
 	}
-	src = u.auth.UserTokenSource(t, func(nt auth.Token) {
-		// Background refreshes have no request context; the store write is short.
-		_ = u.store.Put(context.WithoutCancel(ctx), sid, nt)
+	// Twitch invalidates the old refresh token when it rotates it: a refreshed token that is
+	// not stored logs the user out at the next restart. The source retries the write within
+	// the caller's context, logs a failure at Error and keeps the token for a later call; the
+	// request answers errLoginNotSaved (the error reaches the handler through Helix's %w).
+	src = u.auth.UserTokenSource(t, nil).SaveWith(func(ctx context.Context, nt auth.Token) error {
+		if err := u.store.Put(ctx, sid, nt); err != nil {
+			return errLoginNotSaved.with(fmt.Errorf("store refreshed token (session %s): %w", shortID(sid), err))
+		}
+		return nil
 	})
 	u.srcs[sid] = src
 	return src, nil
 }
+
+// errLoginNotSaved: Twitch renewed the user's token and the token store did not take it.
+var errLoginNotSaved = &appError{Status: http.StatusServiceUnavailable, Heading: "We can't save your login right now",
+	Message:    "Twitch renewed your login, but twitchrelay could not save it. You are still logged in here: please try again in a minute.",
+	RetryLabel: "Try again"}
 
 // current returns the stored token (for validation and revocation).
 func (u *userTokens) current(ctx context.Context, sid string) (auth.Token, error) {

@@ -1,0 +1,125 @@
+package web_test
+
+import (
+	"html"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/tokenstore"
+	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
+	"github.com/twitchrelay/twitchrelay/internal/web"
+)
+
+// followerRule is how the form puts Twitch's rule for channel.follow into words.
+const followerRule = "need you to be the channel's broadcaster or one of its moderators"
+
+var (
+	chipItem = regexp.MustCompile(`(?s)<li>(.*?)</li>`)
+	tag      = regexp.MustCompile(`<[^>]*>`)
+	spaces   = regexp.MustCompile(`\s+`)
+)
+
+// text is what a person reads of an HTML fragment.
+func text(fragment string) string {
+	return strings.TrimSpace(spaces.ReplaceAllString(html.UnescapeString(tag.ReplaceAllString(fragment, " ")), " "))
+}
+
+// chips returns the text of each suggestion on the streamer form, by login.
+func chips(t *testing.T, body string) map[string]string {
+	t.Helper()
+	_, list, ok := strings.Cut(body, `class="chips"`)
+	if !ok {
+		t.Fatalf("the form has no suggestions:\n%s", body)
+	}
+	list, _, _ = strings.Cut(list, "</ul>")
+	out := map[string]string{}
+	for _, m := range chipItem.FindAllStringSubmatch(list, -1) {
+		txt := text(m[1])
+		login, _, _ := strings.Cut(txt, " ")
+		out[login] = txt
+	}
+	return out
+}
+
+// In the demo the form offers the simulated streamers; a newcomer must see which of them will
+// show follower events for the account they logged in with (their own channel, or one they
+// moderate), and whom to log in as otherwise.
+func TestStreamerFormSaysWhichSuggestionsShowFollowerEvents(t *testing.T) {
+	rw := startRelayWith(t, tokenstore.NewMemory(), func(o *web.Options, sim *twitchsim.Sim) {
+		o.Demo = true
+		for _, u := range sim.Users() { // as the demo picks them
+			if u.BroadcasterType != "" {
+				o.Suggestions = append(o.Suggestions, u.Login)
+			}
+		}
+		o.SuggestionModerators = sim.ModeratorLogins()
+	})
+	tests := []struct {
+		login     string
+		followers map[string]string // suggestion → why it shows follower events
+		hint      []string          // what the form says when none does
+	}{
+		{login: "modmaria", followers: map[string]string{"pixelpaladin": "you moderate it", "cozycrafter": "you moderate it"}},
+		{login: "pixelpaladin", followers: map[string]string{"pixelpaladin": "your channel"}},
+		{login: "gamergrace", followers: map[string]string{"nightowl_tv": "you moderate it"}},
+		{login: "lurker_lou", hint: []string{"None of these channels will show follower events for you",
+			"modmaria or speedy_sam (pixelpaladin)", "modmaria (cozycrafter)", "gamergrace (nightowl_tv)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.login, func(t *testing.T) {
+			b := rw.newBrowser()
+			if err := b.Login(tt.login); err != nil {
+				t.Fatal(err)
+			}
+			status, body, err := b.Get("/enter_streamer")
+			if err != nil || status != http.StatusOK {
+				t.Fatalf("GET /enter_streamer = %d, %v", status, err)
+			}
+			page := text(body)
+			if !strings.Contains(page, followerRule) {
+				t.Errorf("the form does not say the rule (%q):\n%s", followerRule, page)
+			}
+			got := chips(t, body)
+			if len(got) != 3 {
+				t.Errorf("suggestions %v, want the three simulated streamers", got)
+			}
+			for login, chip := range got {
+				why, want := tt.followers[login]
+				has := strings.Contains(chip, "follower events")
+				switch {
+				case want && (!has || !strings.Contains(chip, why)):
+					t.Errorf("suggestion %q reads %q, want it to say it shows follower events (%s)", login, chip, why)
+				case !want && has:
+					t.Errorf("suggestion %q reads %q, but %s gets no follower events there", login, chip, tt.login)
+				}
+			}
+			for _, h := range tt.hint {
+				if !strings.Contains(page, h) {
+					t.Errorf("the form does not say %q:\n%s", h, page)
+				}
+			}
+			if tt.hint == nil && strings.Contains(page, "None of these") {
+				t.Errorf("the form says none shows follower events, but some do:\n%s", page)
+			}
+		})
+	}
+}
+
+// Outside the demo nobody knows whom you moderate: the form states the rule in words.
+func TestStreamerFormStatesTheFollowerRule(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	b := h.NewBrowser()
+	if err := b.Login("lurker_lou"); err != nil {
+		t.Fatal(err)
+	}
+	_, body, err := b.Get("/enter_streamer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := text(body); !strings.Contains(page, followerRule) {
+		t.Errorf("the form does not say the rule (%q):\n%s", followerRule, page)
+	}
+}
