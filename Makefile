@@ -14,12 +14,13 @@ run: demo ## same as demo
 test: ## run every test (Redis at REDIS_URL, Chromium if installed)
 	go test -race ./...
 
-ci: ## what CI runs: provisioning, gofmt, vet, tests
+ci: ## what CI runs: provisioning, gofmt, vet, staticcheck, tests
 	bash .ci/run
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and staticcheck (the version pinned in go.mod)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	go vet ./...
+	go tool staticcheck ./...
 
 build: ## build the binary exactly as the Dockerfile does
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o twitchrelay ./cmd/twitchrelay

@@ -1,24 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/http/httptest"
-	"path"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/twitchrelay/twitchrelay/internal/app"
 	"github.com/twitchrelay/twitchrelay/internal/config"
-	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/testing/client"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 )
@@ -28,8 +22,7 @@ import (
 // logs go to io.Discard at LOG_LEVEL (apptest keeps every debug line in memory, which
 // would grow without bound here), and the simulator's Helix bucket is large, because our
 // thousands of "browsers" share ten seeded users where Twitch would see thousands of
-// users with a bucket each. The simulator's handler is wrapped to learn each relay
-// session's callback from the subscription creates the relay sends it.
+// users with a bucket each.
 type stack struct {
 	sim         *twitchsim.Sim
 	url, addr   string // the relay's base URL (= PUBLIC_URL) and listen address
@@ -39,36 +32,16 @@ type stack struct {
 	done        chan error
 	redisURL    string
 	redisPrefix string // a namespace of this stack's own, deleted by stop
-
-	mu   sync.Mutex
-	sids []seenSession // relay sessions in the order their first create was seen
-	seen map[string]bool
-	grew chan struct{} // closed and replaced when sids grows
 }
 
 // startStack starts a simulator and a relay; redisURL "" means in-memory mode.
 func startStack(redisURL, logLevel string, logTo io.Writer) (*stack, error) {
-	st := &stack{seen: map[string]bool{}, grew: make(chan struct{}), redisURL: redisURL,
-		redisPrefix: fmt.Sprintf("relaybench:%d:", time.Now().UnixNano())}
+	st := &stack{redisURL: redisURL, redisPrefix: fmt.Sprintf("relaybench:%d:", time.Now().UnixNano())}
 	sim := twitchsim.New(twitchsim.Config{
 		ClientID: client.ClientID, ClientSecret: client.ClientSecret, AllowInsecureCallbacks: true,
 		RetryBackoff: time.Millisecond, RateLimitPoints: 1 << 30,
 	})
-	st.simSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/helix/eventsub/subscriptions" {
-			b, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(b))
-			var req eventsub.CreateRequest
-			if json.Unmarshal(b, &req) == nil && req.Transport.Callback != "" {
-				streamer := req.Condition["broadcaster_user_id"]
-				if streamer == "" {
-					streamer = req.Condition["user_id"]
-				}
-				st.sawSession(path.Base(req.Transport.Callback), streamer)
-			}
-		}
-		sim.ServeHTTP(w, r)
-	}))
+	st.simSrv = httptest.NewServer(sim)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		st.simSrv.Close()
@@ -109,41 +82,6 @@ func startStack(redisURL, logLevel string, logTo io.Writer) (*stack, error) {
 	go func() { st.done <- a.Serve(ctx, ln) }()
 	st.sim, st.url, st.addr, st.app = sim, "http://"+addr, addr, a
 	return st, nil
-}
-
-// seenSession is a relay session and its streamer's user id, from a create's condition.
-type seenSession struct{ sid, streamerID string }
-
-func (st *stack) sawSession(sid, streamerID string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.seen[sid] {
-		return
-	}
-	st.seen[sid] = true
-	st.sids = append(st.sids, seenSession{sid, streamerID})
-	close(st.grew)
-	st.grew = make(chan struct{})
-}
-
-// waitSessions waits until n sessions have been seen, or the timeout, and returns those seen.
-func (st *stack) waitSessions(n int, timeout time.Duration) ([]seenSession, error) {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		st.mu.Lock()
-		got, grew := len(st.sids), st.grew
-		out := append([]seenSession(nil), st.sids...)
-		st.mu.Unlock()
-		if got >= n {
-			return out, nil
-		}
-		select {
-		case <-grew:
-		case <-deadline.C:
-			return out, fmt.Errorf("saw %d of %d relay sessions subscribe within %v", got, n, timeout)
-		}
-	}
 }
 
 // stop shuts the relay down as SIGTERM would, then the simulator; bounded.

@@ -2,13 +2,11 @@ package securitytest
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 
@@ -27,11 +25,9 @@ type seen struct {
 // recorder keeps every exchange that passes through it: as a browser's transport (every page,
 // redirect and cookie the browser got) or in front of the simulator (what Twitch issued).
 type recorder struct {
-	mu      sync.Mutex
-	all     []seen
-	next    http.RoundTripper
-	sids    []string // relay session ids of subscription creates, in order
-	seenSID map[string]bool
+	mu   sync.Mutex
+	all  []seen
+	next http.RoundTripper
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -53,7 +49,6 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	r.mu.Lock()
 	r.all = append(r.all, seen{req.Method, req.URL.String(), string(reqBody), resp.StatusCode, resp.Header.Clone(), string(body)})
-	r.noteCreate(req.Method, req.URL.Path, reqBody)
 	r.mu.Unlock()
 	return resp, nil
 }
@@ -62,12 +57,6 @@ func (r *recorder) exchanges() []seen {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]seen(nil), r.all...)
-}
-
-func (r *recorder) reset() {
-	r.mu.Lock()
-	r.all = nil
-	r.mu.Unlock()
 }
 
 // recordBrowser makes b's every exchange visible.
@@ -95,32 +84,4 @@ func simBehindRecorder(t testing.TB, opt apptest.Options) (*apptest.Harness, *re
 	t.Cleanup(srv.Close)
 	opt.SimURL = srv.URL
 	return apptest.Start(t, opt), rec
-}
-
-// createdSessions returns the relay session ids of every subscription create the relay sent
-// through r, in order, each once (whatever Twitch answered).
-func createdSessions(r *recorder) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.sids...)
-}
-
-// noteCreate remembers the session id of a subscription create. Caller holds r.mu.
-func (r *recorder) noteCreate(method, path string, body []byte) {
-	if method != http.MethodPost || !strings.HasSuffix(path, "/eventsub/subscriptions") {
-		return
-	}
-	var req struct{ Transport struct{ Callback string } }
-	if json.Unmarshal(body, &req) != nil {
-		return
-	}
-	cb := req.Transport.Callback
-	sid := cb[strings.LastIndex(cb, "/")+1:]
-	if r.seenSID == nil {
-		r.seenSID = map[string]bool{}
-	}
-	if !r.seenSID[sid] {
-		r.seenSID[sid] = true
-		r.sids = append(r.sids, sid)
-	}
 }
