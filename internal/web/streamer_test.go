@@ -6,9 +6,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/twitchrelay/twitchrelay/internal/store"
 	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
-	"github.com/twitchrelay/twitchrelay/internal/tokenstore"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 	"github.com/twitchrelay/twitchrelay/internal/web"
 )
@@ -48,7 +49,7 @@ func chips(t *testing.T, body string) map[string]string {
 // show follower events for the account they logged in with (their own channel, or one they
 // moderate), and whom to log in as otherwise.
 func TestStreamerFormSaysWhichSuggestionsShowFollowerEvents(t *testing.T) {
-	rw := startRelayWith(t, tokenstore.NewMemory(), func(o *web.Options, sim *twitchsim.Sim) {
+	rw := startRelayWith(t, store.NewMemoryTokens(time.Hour, nil), func(o *web.Options, sim *twitchsim.Sim) {
 		o.Demo = true
 		for _, u := range sim.Users() { // as the demo picks them
 			if u.BroadcasterType != "" {

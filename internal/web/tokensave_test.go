@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/twitchrelay/twitchrelay/internal/auth"
-	"github.com/twitchrelay/twitchrelay/internal/tokenstore"
+	"github.com/twitchrelay/twitchrelay/internal/store"
 )
 
 // flakyTokens is a token store whose writes fail while broken is set, as Redis does when it
 // is unreachable; it remembers every token it was asked to write.
 type flakyTokens struct {
-	*tokenstore.Memory
+	*store.MemoryTokens
 	mu     sync.Mutex
 	broken bool
 	puts   []auth.Token
@@ -32,7 +32,7 @@ func (s *flakyTokens) Put(ctx context.Context, sid string, t auth.Token) error {
 	if broken {
 		return errStoreDown
 	}
-	return s.Memory.Put(ctx, sid, t)
+	return s.MemoryTokens.Put(ctx, sid, t)
 }
 
 func (s *flakyTokens) setBroken(b bool) {
@@ -52,7 +52,7 @@ func (s *flakyTokens) attempted() []auth.Token {
 // answers 503 saying so (and the failure is logged, without the token); the new token stays in
 // memory, and the next request stores it.
 func TestRefreshedTokenNotStoredFailsTheRequest(t *testing.T) {
-	store := &flakyTokens{Memory: tokenstore.NewMemory()}
+	store := &flakyTokens{MemoryTokens: store.NewMemoryTokens(time.Hour, nil)}
 	rw := startRelayWith(t, store, nil)
 	b := rw.newBrowser()
 	if err := b.Login("lurker_lou"); err != nil {

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"log/slog"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 	"github.com/twitchrelay/twitchrelay/internal/hub"
 	"github.com/twitchrelay/twitchrelay/internal/relay"
+	"github.com/twitchrelay/twitchrelay/internal/store"
 	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 	"github.com/twitchrelay/twitchrelay/internal/testing/client"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
@@ -62,12 +64,14 @@ func startRelayWith(t *testing.T, tokens web.TokenStore, mod func(*web.Options, 
 	h := hub.New(hub.Config{})
 	rel := relay.NewManager(relay.Config{
 		PublicURL: public, ServerSecret: []byte(apptest.ServerSecret), Helix: helixClient,
-		Sink: web.NewHubSink(h, log), Store: relay.NewMemoryStore(),
-		Dedupe: webhook.NewMemoryDeduper(webhook.MemoryDedupeConfig{}), Logger: log,
+		Hub: h, Store: store.NewMemoryRelay(), Lease: time.Hour, PollInterval: time.Minute, Logger: log,
 	})
+	t.Cleanup(func() { _ = rel.Shutdown(context.Background(), false) })
 	opt := web.Options{
 		Logger: log, PublicURL: public, Sessions: sessions, Tokens: tokens,
 		Auth: rw.Auth, Helix: helixClient, Relay: rel, Hub: h,
+		Webhooks: &webhook.Verifier{ServerSecret: []byte(apptest.ServerSecret),
+			Dedupe: store.NewMemoryDedupe(store.MemoryDedupeConfig{TTL: webhook.DedupeTTL})},
 	}
 	if mod != nil {
 		mod(&opt, rw.Sim)

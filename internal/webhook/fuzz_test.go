@@ -10,7 +10,7 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 )
 
-// PROTOCOL.md §4.2's test vector body.
+// docs/TWITCH.md §4.2's test vector body.
 const vectorBody = `{"subscription":{"id":"ae2ff348-e102-16be-a3eb-6830c1bf38d2","status":"enabled","type":"channel.follow","version":"1","condition":{"broadcaster_user_id":"44429626"},"transport":{"method":"webhook","callback":"null"},"created_at":"2021-02-19T23:47:00.7621315Z"},"event":{"user_id":"28408015","user_login":"testFromUser","user_name":"testFromUser","broadcaster_user_id":"44429626","broadcaster_user_login":"44429626","broadcaster_user_name":"testBroadcaster"}}`
 
 // FuzzVerify: random headers and bodies never panic; when sign is set the message is signed

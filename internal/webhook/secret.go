@@ -1,7 +1,7 @@
-// Package webhook is the verified intake of EventSub webhook callbacks (PROTOCOL.md §4):
+// Package webhook is the verified intake of EventSub webhook callbacks (docs/TWITCH.md §4):
 // per-session secrets derived from the server secret, a Verifier that checks size, headers,
 // signature, timestamp window and duplicate message ids on the raw bytes before anything is
-// parsed, de-duplication stores (memory and Redis), and Normalize, which turns a Twitch event
+// parsed (with a Deduper: internal/store has the memory and Redis ones), and Normalize, which turns a Twitch event
 // into the plain-text event the browser shows.
 package webhook
 

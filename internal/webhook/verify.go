@@ -23,7 +23,7 @@ import (
 // Limits and defaults of the Verifier.
 const (
 	DefaultMaxBody = 64 << 10          // bytes; Twitch's notifications are a few KiB
-	DefaultWindow  = 10 * time.Minute  // docs/TWITCH.md §4: reject older than 10 minutes
+	DefaultWindow  = 10 * time.Minute  // docs/TWITCH.md §4.4: reject older than 10 minutes
 	DedupeTTL      = 2 * DefaultWindow // how long accepted ids are remembered (Deduper)
 	maxIDLen       = 256               // a message id longer than this is not Twitch's
 	signaturePfx   = "sha256="
