@@ -1,4 +1,4 @@
-// Package browsertest drives the real twitchrelay (internal/apptest: the app plus the Twitch
+// Package browsertest drives the real twitchrelay (internal/testing/apptest: the app plus the Twitch
 // simulator on loopback) with Debian's headless Chromium through chromedp: the whole user
 // journey, accessibility basics, XSS and CSP, and the screenshots under docs/screenshots.
 package browsertest

@@ -223,7 +223,7 @@ func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 }
 
 // noteTooMany remembers that Twitch refused key for having 3 identical subscriptions, so
-// Ensure does not ask again for a while. Caller holds m.mu.
+// SubscribeToAllEvents does not ask again for a while. Caller holds m.mu.
 func (m *Manager) noteTooMany(key string) {
 	now := m.cfg.Now()
 	for k, until := range m.tooMany {

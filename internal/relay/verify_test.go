@@ -72,7 +72,7 @@ func checkGivenUp(t *testing.T, e *env, id string, sessions ...Session) {
 
 // The challenge of a shared stream.online subscription never reaches us (a proxy answers it
 // 502), so Twitch marks it failed. After VerifyTimeout both sessions that reference it see
-// stream_changed failed with the reason; it is deleted in Twitch, and the next Ensure creates
+// stream_changed failed with the reason; it is deleted in Twitch, and the next SubscribeToAllEvents creates
 // it again and it becomes active for both.
 func TestUnverifiedSharedSubscriptionFails(t *testing.T) {
 	e := newEnv(t, shortVerify)
@@ -103,9 +103,9 @@ func TestUnverifiedSharedSubscriptionFails(t *testing.T) {
 	}
 	checkGivenUp(t, e, online.ID, a, b)
 
-	// The usual retry of failed feeds: the next Ensure (e.g. stream_connected) creates it again.
+	// The usual retry of failed feeds: the next SubscribeToAllEvents (stream_connected) creates it again.
 	if f := statusOf(e.ensure(a), FeedStreamChanged); f.Status != StatusActive {
-		t.Fatalf("after a second Ensure stream_changed is %s (%s), want active", f.Status, f.Reason)
+		t.Fatalf("after a second SubscribeToAllEvents stream_changed is %s (%s), want active", f.Status, f.Reason)
 	}
 	if f := statusOf(e.ensure(b), FeedStreamChanged); f.Status != StatusActive {
 		t.Fatalf("the second session's stream_changed is %s (%s), want active", f.Status, f.Reason)

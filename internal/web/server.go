@@ -33,7 +33,7 @@ const (
 	wsWriteTimeout       = 10 * time.Second
 	wsPingInterval       = 25 * time.Second
 	wsHelloTimeout       = 30 * time.Second // the client must say stream_connected by then
-	subscribeTimeout     = 2 * time.Minute  // a background Ensure, rate-limit waits included
+	subscribeTimeout     = 2 * time.Minute  // a SubscribeToAllEvents, rate-limit waits included
 	sessionLifetime      = 30 * 24 * time.Hour
 	sessionIdleTimeout   = 7 * 24 * time.Hour
 	sessionCookieName    = "twitchrelay_session"
