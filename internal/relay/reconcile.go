@@ -170,7 +170,7 @@ func (m *Manager) adopt(ctx context.Context, rec store.Record, p adoptPlan) erro
 		m.hookError("store save", err)
 		errs = append(errs, fmt.Errorf("relay: adopt session %s: %w", shortID(s.ID), err))
 	}
-	m.startFollowing(ss) // pending until Ensure brings the user's token
+	m.startFollowing(ss) // pending until SubscribeToAllEvents brings the user's token
 	for _, typ := range p.recreate {
 		m.subscribeType(ctx, ss, typ)
 	}

@@ -146,7 +146,7 @@ func (h *countingHelix) count(typ string) int {
 
 // Other deployments of the app hold the 3 identical stream.online subscriptions Twitch
 // allows: the feed fails with its own reason (not "rate limit"), the other feeds are fine,
-// and a second Ensure does not ask Twitch again.
+// and a second SubscribeToAllEvents does not ask Twitch again.
 func TestFourthIdenticalSubscription(t *testing.T) {
 	e := newEnv(t, nil)
 	counter := &countingHelix{Helix: e.helix, creates: map[string]int{}}
@@ -188,10 +188,10 @@ func TestFourthIdenticalSubscription(t *testing.T) {
 	before := counter.count(eventsub.TypeStreamOnline)
 	got = e.ensure(s)
 	if n := counter.count(eventsub.TypeStreamOnline); n != before {
-		t.Errorf("a second Ensure asked Twitch again (%d creates, had %d)", n, before)
+		t.Errorf("a second SubscribeToAllEvents asked Twitch again (%d creates, had %d)", n, before)
 	}
 	if f := statusOf(got, FeedStreamChanged); f.Status != StatusFailed || f.Reason != reasonTooMany {
-		t.Errorf("after a second Ensure stream_changed = %s (%q)", f.Status, f.Reason)
+		t.Errorf("after a second SubscribeToAllEvents stream_changed = %s (%q)", f.Status, f.Reason)
 	}
 	// Another viewer of the channel is told the same without a call either.
 	v := e.session("modmaria", "pixelpaladin")
@@ -199,6 +199,6 @@ func TestFourthIdenticalSubscription(t *testing.T) {
 		t.Errorf("another viewer: stream_changed %s (%q)", f.Status, f.Reason)
 	}
 	if n := counter.count(eventsub.TypeStreamOnline); n != before {
-		t.Errorf("another viewer's Ensure asked Twitch again")
+		t.Errorf("another viewer's SubscribeToAllEvents asked Twitch again")
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 // The streamer watching their own channel: every feed active, and Twitch holds exactly the
 // five subscriptions with the right conditions, all enabled by our answer to the challenge.
-func TestEnsureStreamerAllFeedsActive(t *testing.T) {
+func TestSubscribeStreamerAllFeedsActive(t *testing.T) {
 	e := newEnv(t, nil)
 	s := e.session("pixelpaladin", "pixelpaladin")
 	got := e.ensure(s)
@@ -52,7 +52,7 @@ func TestEnsureStreamerAllFeedsActive(t *testing.T) {
 	// A repeat is a no-op: no new subscriptions.
 	e.ensure(s)
 	if n := len(e.simSubs(s.ID)); n != len(want) {
-		t.Fatalf("after a repeated Ensure the simulator has %d subscriptions, want %d", n, len(want))
+		t.Fatalf("after a repeated SubscribeToAllEvents the simulator has %d subscriptions, want %d", n, len(want))
 	}
 }
 
@@ -88,7 +88,7 @@ func TestFollowerFeedNonModerator(t *testing.T) {
 
 // Twitch answers 429 (rate limit) and 503 to creates: the helix client waits and retries,
 // and every feed still ends up active.
-func TestEnsureSurvives429And5xx(t *testing.T) {
+func TestSubscribeSurvives429And5xx(t *testing.T) {
 	e := newEnv(t, nil)
 	e.sim.InjectFault(twitchsim.Fault{Path: "/helix/eventsub/subscriptions", Method: "POST", Status: 429, Count: 1})
 	e.sim.InjectFault(twitchsim.Fault{Path: "/helix/eventsub/subscriptions", Method: "POST", Status: 503, Count: 2})
@@ -106,8 +106,8 @@ func TestEnsureSurvives429And5xx(t *testing.T) {
 	}
 }
 
-// When Twitch keeps failing, the feed says so in words, and a later Ensure retries it.
-func TestEnsureRetriesFailedFeeds(t *testing.T) {
+// When Twitch keeps failing, the feed says so in words, and a later SubscribeToAllEvents retries it.
+func TestSubscribeRetriesFailedFeeds(t *testing.T) {
 	e := newEnv(t, nil)
 	// 5 subscription types × (1 try + 3 retries of the helix client) fail.
 	e.sim.InjectFault(twitchsim.Fault{Path: "/helix/eventsub/subscriptions", Method: "POST", Status: 500, Count: 20})
