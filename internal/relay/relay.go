@@ -135,7 +135,7 @@ type Manager struct {
 	sessions map[string]*session
 	sockets  map[string]int       // open sockets per session id (outlives End: a socket may stay)
 	deleting map[string]struct{}  // subscription ids being deleted in the background
-	ops      map[string]*opLock   // per-session serialisation of Ensure/End/release
+	ops      map[string]*opLock   // per-session serialisation of state transitions (subscribe, unsubscribe, release)
 	shares   map[string]*shared   // by shareKey: the usable subscription new sessions join
 	subs     map[string]*shared   // by Twitch id: every subscription with live references
 	creating map[string]int       // creates in flight by callback session id

@@ -12,7 +12,7 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
-// ensureAll runs Ensure for every session at once, waits until none has a pending feed, and
+// ensureAll runs SubscribeToAllEvents for every session at once, waits until none has a pending feed, and
 // until Twitch has enabled every subscription under our callbacks.
 func (e *env) ensureAll(sessions ...Session) {
 	e.t.Helper()

@@ -15,7 +15,7 @@ import (
 // Twitch is asked what became of it. Enabled (the answer reached Twitch but we did not mark
 // it, e.g. another instance answered): active. Failed, disabled or gone: it fails (failed
 // with reasonVerifyFailed) in every session that references it, is deleted in Twitch and
-// forgotten, so the next Ensure of each creates it again. Still pending, or Twitch not
+// forgotten, so the next SubscribeToAllEvents of each creates it again. Still pending, or Twitch not
 // answering: checked again, at most verifyChecks times in all, then it fails.
 
 // watchVerification arms the checks of sh, a subscription Twitch created (or listed)
