@@ -22,14 +22,15 @@ var ErrNoToken = errors.New("store: no token for session")
 // so a rotating refresh happens once. A token expires ttl after its last write, like the
 // session that owns it, in memory as in Redis.
 
-// MemoryTokens keeps tokens in process memory. Expired entries are dropped when read and by
-// Sweep.
+// MemoryTokens keeps tokens in process memory. Expired entries are dropped when read, and
+// every ttl/4 a write sweeps them all (no goroutine), so memory follows live sessions.
 type MemoryTokens struct {
 	ttl time.Duration
 	now func() time.Time
 
-	mu sync.Mutex
-	m  map[string]memToken
+	mu        sync.Mutex
+	m         map[string]memToken
+	nextSweep time.Time
 }
 
 type memToken struct {
@@ -65,7 +66,12 @@ func (s *MemoryTokens) Get(_ context.Context, sid string) (auth.Token, error) {
 func (s *MemoryTokens) Put(_ context.Context, sid string, t auth.Token) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.m[sid] = memToken{t: t, expires: s.now().Add(s.ttl)}
+	now := s.now()
+	if now.After(s.nextSweep) {
+		s.sweep(now)
+		s.nextSweep = now.Add(s.ttl / 4)
+	}
+	s.m[sid] = memToken{t: t, expires: now.Add(s.ttl)}
 	return nil
 }
 
@@ -77,17 +83,19 @@ func (s *MemoryTokens) Delete(_ context.Context, sid string) error {
 	return nil
 }
 
-// Sweep drops every expired token and returns how many are left.
-func (s *MemoryTokens) Sweep() int {
+// Len returns how many tokens are held, expired ones not yet swept included.
+func (s *MemoryTokens) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	return len(s.m)
+}
+
+func (s *MemoryTokens) sweep(now time.Time) {
 	for sid, e := range s.m {
 		if !now.Before(e.expires) {
 			delete(s.m, sid)
 		}
 	}
-	return len(s.m)
 }
 
 // RedisTokens keeps tokens in Redis under Keys.token, each with a TTL.

@@ -72,6 +72,9 @@ func (s *Server) validate(ctx context.Context, sid string, src helix.TokenSource
 		s.endSession(ctx, sid, "token invalid")
 		return errSessionEnded.with(err)
 	case err != nil:
+		if ae, ok := errors.AsType[*appError](err); ok { // e.g. a refreshed token we could not save
+			return ae
+		}
 		return errTwitchDown.with(err)
 	}
 	return nil
