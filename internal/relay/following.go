@@ -67,7 +67,7 @@ func (m *Manager) pollFollowing(ctx context.Context, ss *session) {
 		case err != nil:
 			m.log.Warn("following poll", "session", shortID(s.ID), "err", err)
 			m.hookError("following poll", err)
-			m.setStatus(ss, TypeUserFollows, StatusFailed, "Twitch is not answering right now; retrying")
+			m.setStatus(ss, TypeUserFollows, StatusFailed, reasonPollFailing)
 		default:
 			cur := make(map[string]bool, len(chans))
 			for _, c := range chans {

@@ -33,6 +33,7 @@ const (
 	reasonVerifyFailed  = "Twitch could not reach this server to confirm the subscription"
 	reasonTooMany       = "Twitch allows only 3 identical subscriptions per app; this channel already has them"
 	reasonMaxCost       = "this server has reached Twitch's limit on subscriptions; try again later"
+	reasonPollFailing   = "Twitch is not answering right now; retrying"
 )
 
 // tooManyIdentical reports whether err is Twitch's 429 for a 4th subscription with the same
