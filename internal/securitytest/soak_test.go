@@ -179,7 +179,7 @@ func TestSoak(t *testing.T) {
 // settle closes idle keep-alive connections (each holds client goroutines), collects garbage
 // and returns the heap statistics and the number of goroutines.
 func settle() (runtime.MemStats, int) {
-	httpc.CloseIdleConnections()
+	apptest.CloseIdleConnections()
 	http.DefaultClient.CloseIdleConnections()
 	runtime.GC()
 	var m runtime.MemStats
