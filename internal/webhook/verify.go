@@ -123,11 +123,12 @@ func (v *Verifier) Verify(r *http.Request, sessionID string) (*Message, error) {
 		}
 		msg.Duplicate = seen
 	}
-	if err := parseBody(msg, body); err != nil {
+	err = parseBody(msg, body)
+	switch {
+	case msg.Duplicate:
+		return msg, ErrDuplicate // already handled, whatever its body says now
+	case err != nil:
 		return msg, err
-	}
-	if msg.Duplicate {
-		return msg, ErrDuplicate
 	}
 	return msg, nil
 }

@@ -233,7 +233,8 @@ const MaxResumes = client.MaxResumes
 func (h *Harness) NewBrowser() *Browser { return client.NewBrowser(h.URL, h.Addr) }
 
 // Watch is a person arriving on the stream page: log in as login, choose streamer, connect
-// the stream socket, and wait until the stream and profile feeds are active. The socket
+// the stream socket, and wait until no feed is pending any more (every subscription created
+// or refused) and the stream and profile feeds are active. The socket
 // closes when the test ends.
 func (h *Harness) Watch(tb testing.TB, login, streamer string) (*Browser, *Socket) {
 	tb.Helper()
@@ -252,7 +253,12 @@ func (h *Harness) Watch(tb testing.TB, login, streamer string) (*Browser, *Socke
 	}
 	tb.Cleanup(s.Close)
 	if _, err := s.WaitFeeds(ctx, func(f map[string]Feed) bool {
-		return f["stream_changed"].Status == "active" && f["user_changed"].Status == "active"
+		for _, fd := range f {
+			if fd.Status == "pending" {
+				return false
+			}
+		}
+		return len(f) == 4 && f["stream_changed"].Status == "active" && f["user_changed"].Status == "active"
 	}); err != nil {
 		tb.Fatalf("feeds never became active: %v", err)
 	}
