@@ -70,16 +70,15 @@ func startStack(redisURL, logLevel string, logTo io.Writer) (*stack, error) {
 	}
 	log := slog.New(slog.NewJSONHandler(logTo, &slog.HandlerOptions{Level: lv}))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, log, app.Options{Version: "relaybench"})
+	a, err := app.New(ctx, cfg, log, ln, app.Options{Version: "relaybench"}) // a.Close closes ln
 	if err != nil {
 		cancel()
-		ln.Close()
 		st.simSrv.Close()
 		sim.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	st.cancel, st.done = cancel, make(chan error, 1)
-	go func() { st.done <- a.Serve(ctx, ln) }()
+	go func() { st.done <- a.Serve(ctx) }()
 	st.sim, st.url, st.addr, st.app = sim, "http://"+addr, addr, a
 	return st, nil
 }

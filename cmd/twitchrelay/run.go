@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twitchrelay/twitchrelay/internal/app"
 	"github.com/twitchrelay/twitchrelay/internal/config"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 )
@@ -19,13 +20,16 @@ import (
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
+// healthcheckTimeout bounds -healthcheck's probe.
+const healthcheckTimeout = 3 * time.Second
+
 // hooks lets tests learn where the server listens; nil in production.
 type hooks struct {
 	onListen func(baseURL string)
-	onDemo   func(sim *twitchsim.Sim)
 }
 
-// run is the whole program: flags, config, wiring, serving until ctx is done.
+// run is the whole program: flags → config → logger → listener → the app (internal/app
+// wires the rest) → serving until ctx is done.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return runWith(ctx, args, getenv, stdout, stderr, hooks{})
 }
@@ -62,7 +66,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	var cfg *config.Config
 	var err error
 	if *demo {
-		cfg, err = demoConfig(getenv)
+		cfg, err = config.Demo(getenv)
 	} else {
 		cfg, err = realConfig(getenv)
 	}
@@ -70,8 +74,22 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	logger := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	slog.SetDefault(logger)
-	return serve(ctx, cfg, logger, stdout, h)
+	slog.SetDefault(logger) // what libraries write with package log comes out structured too
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+	a, err := app.New(ctx, cfg, logger, ln, app.Options{Version: version})
+	if err != nil {
+		return err
+	}
+	if cfg.Demo {
+		fmt.Fprintf(stdout, "\n  twitchrelay demo is running: open %s\n  (Twitch is simulated; press Ctrl-C to stop)\n\n", a.PublicURL())
+	}
+	if h.onListen != nil {
+		h.onListen("http://" + ln.Addr().String())
+	}
+	return a.Serve(ctx)
 }
 
 // realConfig loads the environment and refuses the simulator's credentials: nobody should
@@ -99,7 +117,7 @@ func healthcheck(ctx context.Context, listen string) error {
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, healthcheckTimeout)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
 	resp, err := http.DefaultClient.Do(req)

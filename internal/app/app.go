@@ -1,21 +1,19 @@
-// Package app wires twitchrelay together (config → stores → Twitch clients → hub → relay → web
-// → http.Server) in one readable place. cmd/twitchrelay and the end-to-end tests both use it.
+// Package app wires twitchrelay together in one readable place, top to bottom: config →
+// stores → Twitch clients (or, with -demo, the simulator) → hub → relay → web → http.Server
+// (New); then runs every part, each goroutine owned by one errgroup, and shuts them down in
+// order (Serve). cmd/twitchrelay, the end-to-end tests and cmd/relaybench all use it.
 package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/redisstore"
-	"github.com/alexedwards/scs/v2"
-	"github.com/alexedwards/scs/v2/memstore"
 	redigo "github.com/gomodule/redigo/redis"
 	"github.com/redis/go-redis/v9"
 
@@ -30,12 +28,35 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
+// Fixed limits and timeouts of the wiring, in one place. They are not configuration: the
+// defaults of everything configurable are internal/config's.
+const (
+	sessionLifetime    = 30 * 24 * time.Hour // a login lasts a month,
+	sessionIdleTimeout = 7 * 24 * time.Hour  // or a week without a visit
+	sessionCookieName  = "twitchrelay_session"
+	sessionSweepEvery  = time.Minute // expired in-memory sessions are forgotten this often
+
+	twitchHTTPTimeout = 15 * time.Second // one call to Twitch (or the simulator)
+	reconcileTimeout  = 30 * time.Second // the start-up reconcile of subscriptions
+
+	readHeaderTimeout = 10 * time.Second // every http.Server: main, metrics, the demo's simulator
+	readTimeout       = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+
+	redisMaxIdle      = 8 // the session store's redigo pool
+	redisIdleTimeout  = 4 * time.Minute
+	redisIOTimeout    = 2 * time.Second // dial, read and write
+	redisPingIdleOver = time.Minute     // a pooled connection idle longer is pinged before use
+)
+
 // Options are what the binary adds to the configuration.
 type Options struct {
 	Version     string
-	Suggestions []string // streamer logins the form offers (the demo's simulated streamers)
+	Suggestions []string // streamer logins the form offers (the demo adds its simulated streamers)
 	// SuggestionModerators are the moderators' logins of the suggested channels, by channel
-	// login (the demo's simulated world), so the form can say which show follower events.
+	// login (the demo adds its simulated world's), so the form can say which show follower
+	// events.
 	SuggestionModerators map[string][]string
 }
 
@@ -48,22 +69,41 @@ type App struct {
 	Web     *web.Server
 	Metrics *metrics.Metrics
 	closers []func()
-	redis   *redis.Client
+
+	http        *httpServer
+	metricsHTTP *httpServer  // nil unless METRICS_ADDR
+	sessions    *memSessions // nil with Redis
+	demo        *demoTwitch  // nil unless -demo
 }
 
-// New builds every part from cfg. Nothing listens yet; Serve does that.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options) (*App, error) {
+// New builds every part from cfg, to serve on ln (which the App now owns). Nothing is served
+// yet; Serve does that. With cfg.Demo, Twitch is the simulator, started here on a loopback
+// port of its own; New works on a copy of cfg, so the caller's stays as it was.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Listener, opt Options) (_ *App, err error) {
+	c := *cfg
+	cfg = &c
 	a := &App{cfg: cfg, log: log, Metrics: metrics.New()}
-	logConfig(log, cfg)
+	a.closers = append(a.closers, func() { ln.Close() })
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
 	m := a.Metrics
 
+	// Twitch in the demo: the simulator. It sets the credentials, URLs and PUBLIC_URL.
+	if cfg.Demo {
+		if a.demo, err = newDemoTwitch(cfg, ln.Addr(), log); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, a.demo.close)
+		opt.Suggestions = append(opt.Suggestions, a.demo.suggestions()...)
+		opt.SuggestionModerators = a.demo.sim.ModeratorLogins()
+	}
+	logConfig(log, cfg)
+
 	// Session, token, lifecycle and de-duplication state: in memory, or in Redis.
-	sessions := scs.New()
-	sessions.Lifetime, sessions.IdleTimeout = 30*24*time.Hour, 7*24*time.Hour
-	sessions.Cookie.Name = "twitchrelay_session"
-	sessions.Cookie.HttpOnly = true
-	sessions.Cookie.SameSite = http.SameSiteLaxMode
-	sessions.Cookie.Secure = cfg.Secure()
+	sessions := newSessionManager(cfg.Secure())
 	var (
 		tokens web.TokenStore
 		state  relay.Store
@@ -76,16 +116,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
 		rclient := redis.NewClient(ropt)
-		a.redis = rclient
 		a.closers = append(a.closers, func() { rclient.Close() })
 		pool := &redigo.Pool{
-			MaxIdle: 8, IdleTimeout: 4 * time.Minute,
+			MaxIdle: redisMaxIdle, IdleTimeout: redisIdleTimeout,
 			Dial: func() (redigo.Conn, error) {
-				return redigo.DialURL(cfg.RedisURL, redigo.DialConnectTimeout(2*time.Second),
-					redigo.DialReadTimeout(2*time.Second), redigo.DialWriteTimeout(2*time.Second))
+				return redigo.DialURL(cfg.RedisURL, redigo.DialConnectTimeout(redisIOTimeout),
+					redigo.DialReadTimeout(redisIOTimeout), redigo.DialWriteTimeout(redisIOTimeout))
 			},
 			TestOnBorrow: func(c redigo.Conn, t time.Time) error {
-				if time.Since(t) < time.Minute {
+				if time.Since(t) < redisPingIdleOver {
 					return nil
 				}
 				_, err := c.Do("PING")
@@ -103,14 +142,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			log.Warn("redis not reachable yet; serving 503 where it is needed until it is", "err", err)
 		}
 	} else {
-		sessions.Store = memstore.New()
+		a.sessions = newMemSessions()
+		sessions.Store = a.sessions
 		tokens = store.NewMemoryTokens(sessions.Lifetime, nil)
 		state = store.NewMemoryRelay()
 		dedupe = store.NewMemoryDedupe(store.MemoryDedupeConfig{TTL: webhook.DedupeTTL})
 	}
 
-	// Twitch.
-	httpClient := &http.Client{Timeout: 15 * time.Second}
+	// Twitch. One transport, so that Close can release its idle connections.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	a.closers = append(a.closers, transport.CloseIdleConnections)
+	httpClient := &http.Client{Timeout: twitchHTTPTimeout, Transport: transport}
 	authClient := auth.New(auth.Config{
 		ClientID: cfg.TwitchClientID, ClientSecret: cfg.TwitchSecret,
 		RedirectURL: cfg.PublicURL.String() + "/auth", OAuthBaseURL: cfg.TwitchOAuthURL,
@@ -141,11 +183,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	m.GaugeFunc("hub_subscribers", "Sockets subscribed to the hub.", func() float64 { return float64(a.Hub.Stats().Subscribers) })
 	m.GaugeFunc("hub_history_frames", "Event frames kept for resume, all sessions.", func() float64 { return float64(a.Hub.Stats().Frames) })
 
+	// Web: every route.
 	var metricsHandler http.Handler
 	if cfg.MetricsAddr == "" {
 		metricsHandler = m.Handler()
 	}
-	var err error
 	a.Web, err = web.New(web.Options{
 		Metrics: metricsHandler, Observer: m,
 		Logger: log, PublicURL: cfg.PublicURL, Sessions: sessions, Tokens: tokens,
@@ -156,11 +198,31 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		SuggestionModerators: opt.SuggestionModerators,
 	})
 	if err != nil {
-		a.Close()
 		return nil, err
+	}
+
+	// HTTP servers: the main one on ln, /metrics on METRICS_ADDR if set.
+	a.http = newHTTPServer("serve", ln, a.Web.Handler(), log)
+	srv := a.http.srv
+	srv.ReadTimeout = readTimeout
+	srv.IdleTimeout = idleTimeout
+	srv.MaxHeaderBytes = maxHeaderBytes
+	// Requests outlive Serve's ctx: sockets end via Hub.Close, with "going away".
+	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		a.closers = append(a.closers, func() { mln.Close() })
+		a.metricsHTTP = newHTTPServer("metrics listener", mln, m.Handler(), log)
 	}
 	return a, nil
 }
+
+// PublicURL is where users and Twitch reach this process (with -demo, the loopback URL of
+// New's listener).
+func (a *App) PublicURL() *url.URL { return a.cfg.PublicURL }
 
 // Close releases what New opened (Serve calls it on the way out).
 func (a *App) Close() {
@@ -168,74 +230,6 @@ func (a *App) Close() {
 		a.closers[i]()
 	}
 	a.closers = nil
-}
-
-// Serve reconciles subscriptions, serves on ln until ctx is done, then shuts down in order:
-// stop taking requests, tell every socket "going away", settle subscriptions, close stores.
-func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	defer a.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cfg, log := a.cfg, a.log
-	go a.Hub.Run(ctx)
-	go a.Relay.Run(ctx)
-	go a.Web.RunValidator(ctx)
-	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
-	if err := a.Relay.Reconcile(rctx); err != nil {
-		log.Warn("reconcile subscriptions at start-up", "err", err)
-	}
-	rcancel()
-
-	var fresh newConns
-	httpSrv := &http.Server{
-		ConnState:         fresh.track,
-		Handler:           a.Web.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) }, // sockets end via Hub.Close, with "going away"
-	}
-	errc := make(chan error, 2)
-	go func() { errc <- httpSrv.Serve(ln) }()
-	if cfg.MetricsAddr != "" {
-		msrv := &http.Server{Addr: cfg.MetricsAddr, Handler: a.Metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := msrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("metrics listener: %w", err)
-			}
-		}()
-		defer msrv.Close()
-		log.Info("metrics listening", "addr", cfg.MetricsAddr)
-	}
-	log.Info("listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL.String())
-
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-	defer scancel()
-	shutdown := make(chan error, 1)
-	go func() { shutdown <- httpSrv.Shutdown(sctx) }()
-	// Shutdown waits up to 5 s for connections that never sent a request (a client's spare
-	// keep-alive dial); they hold nothing, so close them now.
-	fresh.closeAll()
-	if err := <-shutdown; err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		log.Warn("http shutdown", "err", err)
-	}
-	a.Hub.Close() // hijacked sockets: Shutdown does not close them; "going away" makes clients reconnect
-	if err := a.Web.Wait(sctx); err != nil {
-		log.Warn("socket shutdown", "err", err)
-	}
-	if err := a.Relay.Shutdown(sctx, cfg.RedisURL != ""); err != nil {
-		log.Warn("subscription shutdown", "err", err)
-	}
-	log.Info("stopped")
-	return nil
 }
 
 // logConfig logs a redacted summary at start-up.
@@ -258,32 +252,4 @@ func redact(s string) string {
 		return "(unset)"
 	}
 	return "(set)"
-}
-
-// newConns tracks connections that have not sent a request yet.
-type newConns struct {
-	mu sync.Mutex
-	m  map[net.Conn]struct{}
-}
-
-func (n *newConns) track(c net.Conn, st http.ConnState) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if st == http.StateNew {
-		if n.m == nil {
-			n.m = map[net.Conn]struct{}{}
-		}
-		n.m[c] = struct{}{}
-		return
-	}
-	delete(n.m, c)
-}
-
-func (n *newConns) closeAll() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for c := range n.m {
-		c.Close()
-	}
-	clear(n.m)
 }

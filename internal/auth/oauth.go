@@ -18,8 +18,6 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// DefaultOAuthBaseURL is Twitch's OAuth host.
-const DefaultOAuthBaseURL = "https://id.twitch.tv/oauth2"
 
 // defaultScopes are what twitchrelay asks for: the user's followed channels (the "following"
 // feed) and followers of channels the user moderates (channel.follow v2).
@@ -39,7 +37,7 @@ type Config struct {
 	ClientID     string
 	ClientSecret string
 	RedirectURL  string   // PUBLIC_URL + "/auth", registered with Twitch (exact match)
-	OAuthBaseURL string   // default DefaultOAuthBaseURL; the simulator: BASE + "/id/oauth2"
+	OAuthBaseURL string   // required (TWITCH_OAUTH_URL); the simulator: BASE + "/id/oauth2"
 	Scopes       []string // default: user:read:follows moderator:read:followers
 	HTTPClient   *http.Client
 	Logger       *slog.Logger
@@ -56,10 +54,10 @@ type Client struct {
 	app     *AppTokenSource
 }
 
-// New returns a Client; zero Config fields get their defaults.
+// New returns a Client; zero Config fields but OAuthBaseURL get their defaults.
 func New(cfg Config) *Client {
 	if cfg.OAuthBaseURL == "" {
-		cfg.OAuthBaseURL = DefaultOAuthBaseURL
+		panic("auth: Config.OAuthBaseURL is required")
 	}
 	base := strings.TrimRight(cfg.OAuthBaseURL, "/")
 	if cfg.Scopes == nil {

@@ -12,10 +12,11 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/twitchrelay/twitchrelay/internal/auth"
+	"github.com/twitchrelay/twitchrelay/internal/config"
 )
 
 func TestAuthCodeURL(t *testing.T) {
-	c := auth.New(auth.Config{ClientID: "cid", ClientSecret: "secret", RedirectURL: redirectURL})
+	c := auth.New(auth.Config{ClientID: "cid", ClientSecret: "secret", RedirectURL: redirectURL, OAuthBaseURL: config.DefaultTwitchOAuthURL})
 	tests := []struct {
 		name        string
 		forceVerify bool

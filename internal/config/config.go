@@ -14,42 +14,52 @@ import (
 	"time"
 )
 
-// Defaults, in one place.
+// Defaults, in one place: of every variable Load reads, and of -demo (Demo). The packages
+// the wiring configures have no defaults of their own for these.
 const (
 	DefaultListenAddr        = ":8080"
 	DefaultTwitchOAuthURL    = "https://id.twitch.tv/oauth2"
 	DefaultTwitchHelixURL    = "https://api.twitch.tv/helix"
 	DefaultSubscriptionLease = 1000 * time.Second // the original design's "default subscription time"
 	DefaultFollowingPoll     = 60 * time.Second   // Get Followed Channels costs a Helix point per poll
-	DefaultHistorySize       = 256
-	DefaultHistoryAge        = 15 * time.Minute
+	DefaultHistorySize       = 256                // events kept per session for resume
+	DefaultHistoryAge        = 15 * time.Minute   // oldest event kept; idle time before a session is swept
 	DefaultShutdownTimeout   = 15 * time.Second
-	MinServerSecretLen       = 32
+	DefaultLogLevel          = "info"
 	DefaultRedisKeyPrefix    = "twitchrelay:"
+	MinServerSecretLen       = 32
+
+	// -demo: everything on this machine, nothing to configure.
+	DemoListenAddr        = "127.0.0.1:8080"
+	DemoSubscriptionLease = 120 * time.Second
+	DemoFollowingPoll     = 10 * time.Second
+	DemoShutdownTimeout   = 5 * time.Second
+	DemoLogFormat         = "text"
+	DemoActivityEvery     = 2 * time.Second // the simulator's events; over 4 streamers, one every ~8 s each
 )
 
 // Config is the whole configuration of one twitchrelay process.
 type Config struct {
 	ListenAddr        string        // LISTEN_ADDR
 	MetricsAddr       string        // METRICS_ADDR: if set, /metrics is served there instead of on ListenAddr
-	PublicURL         *url.URL      // PUBLIC_URL: the https URL users and Twitch reach
+	PublicURL         *url.URL      // PUBLIC_URL: the https URL users and Twitch reach (demo: set by the wiring from its listener)
 	TwitchClientID    string        // TWITCH_CLIENT_ID
 	TwitchSecret      string        // TWITCH_CLIENT_SECRET(_FILE)
 	ServerSecret      string        // SERVER_SECRET(_FILE): derives webhook secrets, signs state
 	RedisURL          string        // REDIS_URL(_FILE): optional; sessions and webhook state in Redis
 	RedisKeyPrefix    string        // REDIS_KEY_PREFIX: prefix of every key, so deployments can share a Redis
-	TwitchOAuthURL    string        // TWITCH_OAUTH_URL
-	TwitchHelixURL    string        // TWITCH_HELIX_URL
+	TwitchOAuthURL    string        // TWITCH_OAUTH_URL (demo: the simulator's, set by the wiring)
+	TwitchHelixURL    string        // TWITCH_HELIX_URL (demo: the simulator's, set by the wiring)
 	SubscriptionLease time.Duration // SUBSCRIPTION_LEASE
 	FollowingPoll     time.Duration // FOLLOWING_POLL_INTERVAL: how often "channels they follow" is polled
 	HistorySize       int           // HISTORY_SIZE: events kept per session for resume
 	HistoryAge        time.Duration // HISTORY_AGE
 	AllowedOrigins    []string      // ALLOWED_ORIGINS: extra WebSocket origins (host patterns)
 	TrustedProxies    []netip.Prefix
-	LogFormat         string // LOG_FORMAT: text or json ("" = text on a terminal, json otherwise)
-	LogLevel          string // LOG_LEVEL: debug, info, warn, error
-	ShutdownTimeout   time.Duration
-	Demo              bool // set by -demo, never from the environment
+	LogFormat         string        // LOG_FORMAT: text or json ("" = text on a terminal, json otherwise)
+	LogLevel          string        // LOG_LEVEL: debug, info, warn, error
+	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT
+	Demo              bool          // set by -demo (Demo), never from the environment
 }
 
 // Secure reports whether cookies must be Secure (PUBLIC_URL is https).
@@ -78,7 +88,7 @@ func Load(getenv Getenv) (*Config, error) {
 		AllowedOrigins:    p.list("ALLOWED_ORIGINS"),
 		TrustedProxies:    p.prefixes("TRUSTED_PROXIES"),
 		LogFormat:         p.oneOf("LOG_FORMAT", "", "text", "json"),
-		LogLevel:          p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		LogLevel:          p.logLevel(),
 		ShutdownTimeout:   p.duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
 	}
 	c.PublicURL = p.publicURL("PUBLIC_URL")
@@ -195,6 +205,10 @@ func (p *parser) oneOf(name, def string, allowed ...string) string {
 	}
 	p.fail(fmt.Sprintf("%s must be one of %s, got %q", name, strings.Join(allowed, ", "), v))
 	return def
+}
+
+func (p *parser) logLevel() string {
+	return p.oneOf("LOG_LEVEL", DefaultLogLevel, "debug", "info", "warn", "error")
 }
 
 func (p *parser) list(name string) []string {

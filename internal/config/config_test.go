@@ -127,3 +127,35 @@ func TestVariablesListsWhatLoadReads(t *testing.T) {
 		}
 	}
 }
+
+func TestDemo(t *testing.T) {
+	c, err := Demo(env(nil))
+	if err != nil {
+		t.Fatalf("Demo: %v", err)
+	}
+	if !c.Demo || c.ListenAddr != DemoListenAddr || c.SubscriptionLease != DemoSubscriptionLease ||
+		c.FollowingPoll != DemoFollowingPoll || c.HistorySize != DefaultHistorySize || c.HistoryAge != DefaultHistoryAge ||
+		c.LogFormat != DemoLogFormat || c.LogLevel != DefaultLogLevel || c.ShutdownTimeout != DemoShutdownTimeout || c.RedisURL != "" {
+		t.Errorf("Demo() = %+v, want the demo defaults", c)
+	}
+	if len(c.ServerSecret) < MinServerSecretLen {
+		t.Errorf("demo server secret has %d characters, want at least %d", len(c.ServerSecret), MinServerSecretLen)
+	}
+	if again, _ := Demo(env(nil)); again.ServerSecret == c.ServerSecret {
+		t.Error("two demos share a server secret")
+	}
+	c, err = Demo(env(map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "LOG_FORMAT": "json", "LOG_LEVEL": "debug"}))
+	if err != nil || c.ListenAddr != "127.0.0.1:0" || c.LogFormat != "json" || c.LogLevel != "debug" {
+		t.Errorf("Demo with LISTEN_ADDR, LOG_FORMAT, LOG_LEVEL = %+v, %v", c, err)
+	}
+	if _, err := Demo(env(map[string]string{"LOG_FORMAT": "xml"})); err == nil || !strings.Contains(err.Error(), "LOG_FORMAT must be one of") {
+		t.Errorf("Demo with LOG_FORMAT=xml: err = %v", err)
+	}
+}
+
+func TestDemoRefusesARealDeployment(t *testing.T) {
+	_, err := Demo(env(map[string]string{"TWITCH_CLIENT_ID": "abc", "REDIS_URL": "redis://127.0.0.1:6379/0", "SERVER_SECRET": strings.Repeat("x", 32)}))
+	if err == nil || !strings.Contains(err.Error(), "unset TWITCH_CLIENT_ID, REDIS_URL or run without -demo") {
+		t.Fatalf("err = %v, want a refusal naming TWITCH_CLIENT_ID and REDIS_URL only", err)
+	}
+}

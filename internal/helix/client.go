@@ -13,8 +13,6 @@ import (
 	"time"
 )
 
-// DefaultBaseURL is Twitch's Helix base URL.
-const DefaultBaseURL = "https://api.twitch.tv/helix"
 
 // Limits and timings of the client, in one place.
 const (
@@ -40,7 +38,7 @@ type TokenSource interface {
 
 // Config configures a Client. ClientID and AppToken are required for EventSub calls.
 type Config struct {
-	BaseURL    string // default DefaultBaseURL; the simulator: BASE + "/helix"
+	BaseURL    string // required (TWITCH_HELIX_URL); the simulator: BASE + "/helix"
 	ClientID   string
 	AppToken   TokenSource // app access token, for EventSub
 	HTTPClient *http.Client
@@ -92,7 +90,7 @@ func New(cfg Config) *Client {
 		pageSize:   maxIDsPerRequest,
 	}
 	if c.baseURL == "" {
-		c.baseURL = DefaultBaseURL
+		panic("helix: Config.BaseURL is required")
 	}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: 30 * time.Second}

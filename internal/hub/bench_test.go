@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/twitchrelay/twitchrelay/internal/config"
 )
 
 // sampleEvent is a channel.follow notification event as Twitch sends it.
@@ -31,7 +33,7 @@ func BenchmarkPublish(b *testing.B) {
 	for _, n := range []int{1, 10, 1000} {
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
 			const batch = DefaultBufferSize
-			h := New(Config{})
+			h := newHub(Config{})
 			defer h.Close()
 			subs := make([]*Subscriber, n)
 			for i := range subs {
@@ -67,7 +69,7 @@ func BenchmarkPublishManySessions(b *testing.B) {
 			ids[i] = fmt.Sprintf("session-%032x", i)
 		}
 		b.Run(fmt.Sprintf("sessions=%d/subscribed", sessions), func(b *testing.B) {
-			h := New(Config{})
+			h := newHub(Config{})
 			defer h.Close()
 			subs := make([]*Subscriber, sessions)
 			for i, id := range ids {
@@ -90,7 +92,7 @@ func BenchmarkPublishManySessions(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("sessions=%d/parallel-unsubscribed", sessions), func(b *testing.B) {
-			h := New(Config{})
+			h := newHub(Config{})
 			defer h.Close()
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
@@ -106,15 +108,15 @@ func BenchmarkPublishManySessions(b *testing.B) {
 
 // BenchmarkSubscribeResume is a reconnect into a full history.
 func BenchmarkSubscribeResume(b *testing.B) {
-	h := New(Config{})
+	h := newHub(Config{})
 	defer h.Close()
-	for range DefaultHistorySize {
+	for range config.DefaultHistorySize {
 		h.Publish("s", sampleMessage)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
 		sub, err := h.Subscribe("s", Resume{Epoch: h.Epoch()})
-		if err != nil || len(sub.c) != DefaultHistorySize {
+		if err != nil || len(sub.c) != config.DefaultHistorySize {
 			b.Fatalf("Subscribe: %v, backlog %d", err, len(sub.c))
 		}
 		sub.Close()
@@ -125,7 +127,7 @@ func BenchmarkSubscribeResume(b *testing.B) {
 // each in its own session with no history: the hub's share of the ≤ 20 KiB
 // per idle socket target (issue 9).
 func BenchmarkIdleSubscriberMemory(b *testing.B) {
-	h := New(Config{})
+	h := newHub(Config{})
 	defer h.Close()
 	ids := make([]string, b.N)
 	for i := range ids {

@@ -11,12 +11,11 @@ import (
 	"time"
 )
 
-// Defaults and fixed sizes.
+// Defaults of the internal limits, and fixed sizes. HistorySize and HistoryAge are
+// configuration (HISTORY_SIZE, HISTORY_AGE): their defaults are internal/config's.
 const (
-	DefaultHistorySize   = 256              // events kept per session
-	DefaultHistoryAge    = 15 * time.Minute // oldest event kept; idle time before a session is swept
-	DefaultBufferSize    = 64               // live frames a subscriber may fall behind before it is dropped
-	DefaultSweepInterval = time.Minute      // how often Run calls Sweep
+	DefaultBufferSize    = 64          // live frames a subscriber may fall behind before it is dropped
+	DefaultSweepInterval = time.Minute // how often Run calls Sweep
 
 	shardCount = 64 // session map shards (a power of two)
 	epochBytes = 8  // random bytes in an epoch (16 hex characters)
@@ -31,10 +30,11 @@ var (
 	ErrUnsubscribed = errors.New("hub: subscriber closed")
 )
 
-// Config tunes a Hub. Zero fields take the defaults above.
+// Config tunes a Hub. HistorySize and HistoryAge are required; other zero fields take the
+// defaults above.
 type Config struct {
-	HistorySize   int              // events kept per session
-	HistoryAge    time.Duration    // events older than this are forgotten; idle sessions are swept after it
+	HistorySize   int              // events kept per session (HISTORY_SIZE)
+	HistoryAge    time.Duration    // events older than this are forgotten; idle sessions are swept after it (HISTORY_AGE)
 	BufferSize    int              // live frames a subscriber may fall behind before it is dropped
 	SweepInterval time.Duration    // period of Run's sweeps
 	Now           func() time.Time // clock; time.Now by default
@@ -99,13 +99,11 @@ type session struct {
 	lastActive int64 // unix nanoseconds of the last publish, state or leaving subscriber
 }
 
-// New returns a Hub with a fresh random epoch.
+// New returns a Hub with a fresh random epoch. It panics without HistorySize and
+// HistoryAge: that is a wiring mistake, not something to run with.
 func New(cfg Config) *Hub {
-	if cfg.HistorySize <= 0 {
-		cfg.HistorySize = DefaultHistorySize
-	}
-	if cfg.HistoryAge <= 0 {
-		cfg.HistoryAge = DefaultHistoryAge
+	if cfg.HistorySize <= 0 || cfg.HistoryAge <= 0 {
+		panic("hub: Config.HistorySize and Config.HistoryAge are required (HISTORY_SIZE, HISTORY_AGE)")
 	}
 	if cfg.BufferSize <= 0 {
 		cfg.BufferSize = DefaultBufferSize

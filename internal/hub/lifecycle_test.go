@@ -9,7 +9,7 @@ import (
 )
 
 func TestSubscriberClose(t *testing.T) {
-	h := New(Config{})
+	h := newHub(Config{})
 	defer h.Close()
 	a := subscribe(t, h, "s", Resume{})
 	b := subscribe(t, h, "s", Resume{})
@@ -32,7 +32,7 @@ func TestSubscriberClose(t *testing.T) {
 }
 
 func TestRelease(t *testing.T) {
-	h := New(Config{})
+	h := newHub(Config{})
 	defer h.Close()
 	tab1 := subscribe(t, h, "a", Resume{})
 	tab2 := subscribe(t, h, "a", Resume{})
@@ -66,7 +66,7 @@ func TestRelease(t *testing.T) {
 
 func TestSweep(t *testing.T) {
 	c := newClock()
-	h := New(Config{HistoryAge: time.Minute, Now: c.Now})
+	h := newHub(Config{HistoryAge: time.Minute, Now: c.Now})
 	defer h.Close()
 
 	publish(t, h, "history-only", 1, 2)
@@ -102,7 +102,7 @@ func TestSweep(t *testing.T) {
 
 func TestRunSweepsUntilStopped(t *testing.T) {
 	c := newClock()
-	h := New(Config{HistoryAge: time.Minute, SweepInterval: time.Millisecond, Now: c.Now})
+	h := newHub(Config{HistoryAge: time.Minute, SweepInterval: time.Millisecond, Now: c.Now})
 	publish(t, h, "s", 1, 1)
 	c.Advance(2 * time.Minute)
 
@@ -132,7 +132,7 @@ func TestRunSweepsUntilStopped(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	h := New(Config{})
+	h := newHub(Config{})
 	subs := []*Subscriber{subscribe(t, h, "a", Resume{}), subscribe(t, h, "a", Resume{}), subscribe(t, h, "b", Resume{})}
 	publish(t, h, "a", 1, 2)
 	h.SendState("c", []byte(`{}`))

@@ -8,11 +8,33 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/twitchrelay/twitchrelay/internal/config"
 	"github.com/twitchrelay/twitchrelay/internal/testing/fakeclock"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
+}
+
+// newHub is New with what the wiring always passes, config's defaults, where a test leaves
+// HistorySize or HistoryAge zero.
+func newHub(c Config) *Hub {
+	if c.HistorySize == 0 {
+		c.HistorySize = config.DefaultHistorySize
+	}
+	if c.HistoryAge == 0 {
+		c.HistoryAge = config.DefaultHistoryAge
+	}
+	return New(c)
+}
+
+func TestNewRequiresHistoryLimits(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("New(Config{}) did not panic: a hub without HISTORY_SIZE/HISTORY_AGE would keep nothing")
+		}
+	}()
+	New(Config{})
 }
 
 // wait bounds every blocking receive in the tests.

@@ -11,7 +11,7 @@ import (
 )
 
 func TestSequenceNumbersPerSession(t *testing.T) {
-	h := New(Config{})
+	h := newHub(Config{})
 	defer h.Close()
 	steps := []struct {
 		session string
@@ -28,7 +28,7 @@ func TestSequenceNumbersPerSession(t *testing.T) {
 
 func TestEventFrameShape(t *testing.T) {
 	c := newClock()
-	h := New(Config{Now: c.Now})
+	h := newHub(Config{Now: c.Now})
 	defer h.Close()
 	sub := subscribe(t, h, "s", Resume{})
 	at := time.Date(2026, 3, 4, 5, 6, 7, 500_000_000, time.FixedZone("CET", 3600))
@@ -70,7 +70,7 @@ func TestEventFrameShape(t *testing.T) {
 }
 
 func TestEpoch(t *testing.T) {
-	a, b := New(Config{}), New(Config{})
+	a, b := newHub(Config{}), newHub(Config{})
 	defer a.Close()
 	defer b.Close()
 	if _, err := hex.DecodeString(a.Epoch()); err != nil || len(a.Epoch()) != 2*epochBytes {
@@ -82,7 +82,7 @@ func TestEpoch(t *testing.T) {
 }
 
 func TestSessionsAreIsolated(t *testing.T) {
-	h := New(Config{})
+	h := newHub(Config{})
 	defer h.Close()
 	subA := subscribe(t, h, "a", Resume{})
 	subB := subscribe(t, h, "b", Resume{})
@@ -105,7 +105,7 @@ func TestSessionsAreIsolated(t *testing.T) {
 }
 
 func TestEverySubscriberGetsEveryEvent(t *testing.T) {
-	h := New(Config{})
+	h := newHub(Config{})
 	defer h.Close()
 	subs := []*Subscriber{subscribe(t, h, "s", Resume{}), subscribe(t, h, "s", Resume{}), subscribe(t, h, "s", Resume{})}
 	publish(t, h, "s", 1, 20)
@@ -138,7 +138,7 @@ func TestEverySubscriberGetsEveryEvent(t *testing.T) {
 }
 
 func TestSlowSubscriberIsDroppedAndLosesNothing(t *testing.T) {
-	h := New(Config{BufferSize: 4})
+	h := newHub(Config{BufferSize: 4})
 	defer h.Close()
 	fast := subscribe(t, h, "s", Resume{})
 	slow := subscribe(t, h, "s", Resume{})
@@ -177,7 +177,7 @@ func TestSlowSubscriberIsDroppedAndLosesNothing(t *testing.T) {
 // seq, as the browser does, and still sees every event once, in order.
 func TestThousandEventsInOrder(t *testing.T) {
 	const n = 1000
-	h := New(Config{HistorySize: n, BufferSize: 8})
+	h := newHub(Config{HistorySize: n, BufferSize: 8})
 	defer h.Close()
 	sub := subscribe(t, h, "s", Resume{Epoch: h.Epoch()})
 
@@ -220,7 +220,7 @@ func TestThousandEventsInOrder(t *testing.T) {
 }
 
 func TestSendState(t *testing.T) {
-	h := New(Config{BufferSize: 2})
+	h := newHub(Config{BufferSize: 2})
 	defer h.Close()
 	early := subscribe(t, h, "s", Resume{})
 	publish(t, h, "s", 1, 2)

@@ -20,7 +20,7 @@ func TestConcurrencyStress(t *testing.T) {
 		subscribers = 6
 		releases    = 100
 	)
-	h := New(Config{HistorySize: 32, BufferSize: 4, HistoryAge: time.Minute})
+	h := newHub(Config{HistorySize: 32, BufferSize: 4, HistoryAge: time.Minute})
 	id := func(i int) string { return fmt.Sprintf("s%d", i%sessions) }
 
 	var producers, consumers sync.WaitGroup

@@ -27,7 +27,7 @@ func TestResume(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := New(Config{HistorySize: 5, BufferSize: 2})
+			h := newHub(Config{HistorySize: 5, BufferSize: 2})
 			defer h.Close()
 			publish(t, h, "s", 1, 8)
 			sub := subscribe(t, h, "s", tt.resume(h.Epoch()))
@@ -52,7 +52,7 @@ func TestResume(t *testing.T) {
 
 func TestResumeAfterHistoryAged(t *testing.T) {
 	c := newClock()
-	h := New(Config{HistoryAge: time.Minute, Now: c.Now})
+	h := newHub(Config{HistoryAge: time.Minute, Now: c.Now})
 	defer h.Close()
 
 	publish(t, h, "s", 1, 2)
@@ -79,7 +79,7 @@ func TestResumeAfterHistoryAged(t *testing.T) {
 }
 
 func TestSubscribeStateGapThenBacklog(t *testing.T) {
-	h := New(Config{HistorySize: 3})
+	h := newHub(Config{HistorySize: 3})
 	defer h.Close()
 	publish(t, h, "s", 1, 5)
 	h.SendState("s", []byte(`{"type":"feed_status"}`))
@@ -92,7 +92,7 @@ func TestSubscribeStateGapThenBacklog(t *testing.T) {
 // A backlog longer than BufferSize is delivered whole, and the subscriber
 // still has BufferSize slots for live frames.
 func TestBacklogLargerThanBuffer(t *testing.T) {
-	h := New(Config{BufferSize: 2, HistorySize: 100})
+	h := newHub(Config{BufferSize: 2, HistorySize: 100})
 	defer h.Close()
 	publish(t, h, "s", 1, 50)
 	sub := subscribe(t, h, "s", Resume{})
@@ -117,7 +117,7 @@ func TestBacklogLargerThanBuffer(t *testing.T) {
 func TestResumeRacingPublishers(t *testing.T) {
 	const rounds, publishers, perRound = 50, 4, 20
 	const total = rounds * publishers * perRound
-	h := New(Config{HistorySize: total, BufferSize: total})
+	h := newHub(Config{HistorySize: total, BufferSize: total})
 	defer h.Close()
 
 	var seen []uint64

@@ -25,7 +25,6 @@ import (
 
 // Limits and timeouts of the web layer, in one place.
 const (
-	readHeaderTimeout    = 10 * time.Second
 	callbackReadTimeout  = 10 * time.Second // a webhook body: Twitch expects an answer within seconds
 	twitchCallTimeout    = 10 * time.Second
 	tokenValidateEvery   = time.Hour // Twitch requires validation at start-up and hourly
@@ -34,9 +33,6 @@ const (
 	wsPingInterval       = 25 * time.Second
 	wsHelloTimeout       = 30 * time.Second // the client must say stream_connected by then
 	subscribeTimeout     = 2 * time.Minute  // a SubscribeToAllEvents, rate-limit waits included
-	sessionLifetime      = 30 * 24 * time.Hour
-	sessionIdleTimeout   = 7 * 24 * time.Hour
-	sessionCookieName    = "twitchrelay_session"
 	staticCacheImmutable = "public, max-age=31536000, immutable"
 )
 

@@ -124,14 +124,13 @@ func Start(tb testing.TB, opt Options) *Harness {
 	}
 	log := slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, log, app.Options{Version: "test"})
+	a, err := app.New(ctx, cfg, log, ln, app.Options{Version: "test"}) // a.Close closes ln
 	if err != nil {
 		cancel()
-		ln.Close()
 		tb.Fatalf("apptest: app: %v", err)
 	}
 	h.App, h.cancel, h.done = a, cancel, make(chan error, 1)
-	go func() { h.done <- a.Serve(ctx, ln) }()
+	go func() { h.done <- a.Serve(ctx) }()
 	tb.Cleanup(func() { h.Stop() })
 	return h
 }
