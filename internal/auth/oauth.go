@@ -18,7 +18,6 @@ import (
 	"golang.org/x/oauth2"
 )
 
-
 // defaultScopes are what twitchrelay asks for: the user's followed channels (the "following"
 // feed) and followers of channels the user moderates (channel.follow v2).
 func defaultScopes() []string { return []string{"user:read:follows", "moderator:read:followers"} }

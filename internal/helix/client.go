@@ -13,7 +13,6 @@ import (
 	"time"
 )
 
-
 // Limits and timings of the client, in one place.
 const (
 	defaultMaxRetries   = 3                // 5xx retries
