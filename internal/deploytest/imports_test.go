@@ -58,3 +58,19 @@ func TestDocumentedImportsAreReal(t *testing.T) {
 		}
 	}
 }
+
+// The relay is the subscription state machine: it knows no HTTP (the web layer's callback
+// handler is the transport).
+func TestRelayKnowsNoHTTP(t *testing.T) {
+	cmd := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "./internal/relay")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for imp := range strings.Lines(string(out)) {
+		if strings.HasPrefix(strings.TrimSpace(imp), "net/http") {
+			t.Errorf("internal/relay imports %s", strings.TrimSpace(imp))
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Sentinels for Helix failures. Match them with errors.Is.
@@ -15,7 +16,12 @@ var (
 	ErrConflict     = errors.New("helix: conflict")     // 409 that could not be adopted
 	ErrBadRequest   = errors.New("helix: bad request")  // 400, or a request refused before sending
 	ErrRateLimited  = errors.New("helix: rate limited") // 429 that could not be waited out
-	ErrUnavailable  = errors.New("helix: unavailable")  // 5xx or no answer, after retries
+	// ErrTooManyIdentical is Twitch's 429 for a 4th subscription with the same type, version
+	// and condition (docs/TWITCH.md §3.1): not a rate limit, so waiting a minute won't help.
+	ErrTooManyIdentical = errors.New("helix: too many identical subscriptions")
+	// ErrOverCost is Twitch's 429 for going over the app's max_total_cost (§3.5).
+	ErrOverCost    = errors.New("helix: subscription cost limit reached")
+	ErrUnavailable = errors.New("helix: unavailable") // 5xx or no answer, after retries
 )
 
 // APIError is a non-2xx answer from Helix. It matches the sentinel for its status via Is.
@@ -50,6 +56,12 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == http.StatusConflict
 	case ErrRateLimited:
 		return e.Status == http.StatusTooManyRequests
+	case ErrTooManyIdentical:
+		msg := strings.ToLower(e.Message)
+		return e.Status == http.StatusTooManyRequests &&
+			(strings.Contains(msg, "too many subscriptions") || strings.Contains(msg, "same type"))
+	case ErrOverCost:
+		return e.Status == http.StatusTooManyRequests && strings.Contains(strings.ToLower(e.Message), "max_total_cost")
 	case ErrUnavailable:
 		return e.Status >= 500
 	}

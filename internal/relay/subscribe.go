@@ -186,7 +186,7 @@ func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 		status, reason = createFailure(typ, s, err)
 		sh.status, sh.reason = status, reason
 		m.forget(sh)
-		if tooManyIdentical(err) {
+		if errors.Is(err, helix.ErrTooManyIdentical) {
 			m.noteTooMany(key)
 		}
 	case !orphan:

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"strings"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
@@ -36,24 +34,6 @@ const (
 	reasonPollFailing   = "Twitch is not answering right now; retrying"
 )
 
-// tooManyIdentical reports whether err is Twitch's 429 for a 4th subscription with the same
-// type, version and condition (RFC 0014): not a rate limit, so waiting a minute won't help.
-func tooManyIdentical(err error) bool {
-	var apiErr *helix.APIError
-	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusTooManyRequests {
-		return false
-	}
-	msg := strings.ToLower(apiErr.Message)
-	return strings.Contains(msg, "too many subscriptions") || strings.Contains(msg, "same type")
-}
-
-// overCost reports whether err is Twitch's 429 for exceeding the app's max_total_cost.
-func overCost(err error) bool {
-	var apiErr *helix.APIError
-	return errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests &&
-		strings.Contains(strings.ToLower(apiErr.Message), "max_total_cost")
-}
-
 // createFailure maps a failed create to a feed status and reason. A 403 means the
 // subscription is not possible for this user (unavailable); anything else is a failure that a
 // later attempt may fix.
@@ -66,9 +46,9 @@ func createFailure(typ string, s Session, err error) (status, reason string) {
 		return StatusUnavailable, reasonNotModerator
 	case errors.Is(err, helix.ErrForbidden):
 		return StatusUnavailable, "Twitch does not allow this subscription for your account"
-	case tooManyIdentical(err):
+	case errors.Is(err, helix.ErrTooManyIdentical):
 		return StatusFailed, reasonTooMany
-	case overCost(err):
+	case errors.Is(err, helix.ErrOverCost):
 		return StatusFailed, reasonMaxCost
 	case errors.Is(err, helix.ErrRateLimited):
 		return StatusFailed, "Twitch's rate limit was reached; try again in a minute"
