@@ -58,6 +58,8 @@ type Options struct {
 	// login (the demo adds its simulated world's), so the form can say which show follower
 	// events.
 	SuggestionModerators map[string][]string
+	// Tokens replaces the token store the configuration picks (tests: one that fails).
+	Tokens web.TokenStore
 }
 
 // App is one wired twitchrelay process.
@@ -147,6 +149,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		tokens = store.NewMemoryTokens(sessions.Lifetime, nil)
 		state = store.NewMemoryRelay()
 		dedupe = store.NewMemoryDedupe(store.MemoryDedupeConfig{TTL: webhook.DedupeTTL})
+	}
+
+	if opt.Tokens != nil {
+		tokens = opt.Tokens
 	}
 
 	// Twitch. One transport, so that Close can release its idle connections.

@@ -6,12 +6,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/twitchrelay/twitchrelay/internal/store"
+	"github.com/twitchrelay/twitchrelay/internal/app"
 	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
-	"github.com/twitchrelay/twitchrelay/internal/web"
 )
 
 // followerRule is how the form puts Twitch's rule for channel.follow into words.
@@ -49,15 +47,16 @@ func chips(t *testing.T, body string) map[string]string {
 // show follower events for the account they logged in with (their own channel, or one they
 // moderate), and whom to log in as otherwise.
 func TestStreamerFormSaysWhichSuggestionsShowFollowerEvents(t *testing.T) {
-	rw := startRelayWith(t, store.NewMemoryTokens(time.Hour, nil), func(o *web.Options, sim *twitchsim.Sim) {
-		o.Demo = true
-		for _, u := range sim.Users() { // as the demo picks them
-			if u.BroadcasterType != "" {
-				o.Suggestions = append(o.Suggestions, u.Login)
-			}
+	sim := twitchsim.New(twitchsim.Config{ClientID: apptest.ClientID, ClientSecret: apptest.ClientSecret, AllowInsecureCallbacks: true})
+	t.Cleanup(sim.Close)
+	var suggest app.Options
+	for _, u := range sim.Users() { // as the demo picks them
+		if u.BroadcasterType != "" {
+			suggest.Suggestions = append(suggest.Suggestions, u.Login)
 		}
-		o.SuggestionModerators = sim.ModeratorLogins()
-	})
+	}
+	suggest.SuggestionModerators = sim.ModeratorLogins()
+	h := apptest.Start(t, apptest.Options{App: suggest})
 	tests := []struct {
 		login     string
 		followers map[string]string // suggestion → why it shows follower events
@@ -71,7 +70,7 @@ func TestStreamerFormSaysWhichSuggestionsShowFollowerEvents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.login, func(t *testing.T) {
-			b := rw.newBrowser()
+			b := h.NewBrowser()
 			if err := b.Login(tt.login); err != nil {
 				t.Fatal(err)
 			}

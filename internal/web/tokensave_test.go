@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twitchrelay/twitchrelay/internal/app"
 	"github.com/twitchrelay/twitchrelay/internal/auth"
 	"github.com/twitchrelay/twitchrelay/internal/store"
+	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
 // flakyTokens is a token store whose writes fail while broken is set, as Redis does when it
@@ -53,15 +55,15 @@ func (s *flakyTokens) attempted() []auth.Token {
 // memory, and the next request stores it.
 func TestRefreshedTokenNotStoredFailsTheRequest(t *testing.T) {
 	store := &flakyTokens{MemoryTokens: store.NewMemoryTokens(time.Hour, nil)}
-	rw := startRelayWith(t, store, nil)
-	b := rw.newBrowser()
+	h := apptest.Start(t, apptest.Options{App: app.Options{Tokens: store}})
+	b := h.NewBrowser()
 	if err := b.Login("lurker_lou"); err != nil {
 		t.Fatal(err)
 	}
 	loginPuts := len(store.attempted())
 
 	store.setBroken(true)
-	rw.Clock.Advance(5 * time.Hour) // user tokens live about 4 hours: Helix answers 401, we refresh
+	h.Clock.Advance(5 * time.Hour) // user tokens live about 4 hours: Helix answers 401, we refresh
 	status, body, err := b.ChooseStreamer("pixelpaladin")
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +76,7 @@ func TestRefreshedTokenNotStoredFailsTheRequest(t *testing.T) {
 		t.Errorf("the refreshed token was written %d times, want a few attempts", len(tries))
 	}
 	rotated := tries[len(tries)-1]
-	logs := rw.Logs.String()
+	logs := h.Logs.String()
 	if !strings.Contains(logs, `"level":"ERROR"`) || !strings.Contains(logs, "not saved") {
 		t.Errorf("no Error log line about the unsaved token:\n%s", logs)
 	}
@@ -95,7 +97,9 @@ func TestRefreshedTokenNotStoredFailsTheRequest(t *testing.T) {
 		t.Errorf("stored refresh token %.6s…, want the rotated one kept in memory (%.6s…)", stored.RefreshToken, rotated.RefreshToken)
 	}
 	// What a restart would load still works at Twitch (the old refresh token no longer does).
-	if _, err := rw.Auth.Refresh(t.Context(), stored); err != nil {
+	twitch := auth.New(auth.Config{ClientID: apptest.ClientID, ClientSecret: apptest.ClientSecret,
+		RedirectURL: h.URL + "/auth", OAuthBaseURL: h.SimURL + "/id/oauth2"})
+	if _, err := twitch.Refresh(t.Context(), stored); err != nil {
 		t.Errorf("the stored token cannot be refreshed (a restart would log the user out): %v", err)
 	}
 }

@@ -45,6 +45,7 @@ type Options struct {
 	Addr     string // listen address; "" = 127.0.0.1:0
 	Clock    *Clock // with Sim: that simulator's clock
 	Logs     io.Writer
+	App      app.Options // what the binary would add (suggestions; a token store to test with)
 
 	redisPrefix string
 }
@@ -124,7 +125,9 @@ func Start(tb testing.TB, opt Options) *Harness {
 	}
 	log := slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, log, ln, app.Options{Version: "test"}) // a.Close closes ln
+	aopt := opt.App
+	aopt.Version = "test"
+	a, err := app.New(ctx, cfg, log, ln, aopt) // a.Close closes ln
 	if err != nil {
 		cancel()
 		tb.Fatalf("apptest: app: %v", err)
