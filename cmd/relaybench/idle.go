@@ -132,7 +132,10 @@ func measureIdle(ctx context.Context, o options, mode string, n int, logf func(s
 	return out, nil
 }
 
-// loginAll logs n browsers in (real flow, streamer chosen) and hands over their cookies.
+// loginAll logs n browsers in (real flow, streamer chosen), lets each page's socket subscribe
+// once (stream_connected) and close, and hands over their cookies: the idle sockets measured
+// afterwards are those of subscribed sessions, so the figure is what a socket costs, not
+// what its session's subscriptions do (they are made once per session, by its first socket).
 func loginAll(st *stack, n int, put func(i int, cookie string)) error {
 	f := newFleet(st, nil)
 	defer f.close()
@@ -140,6 +143,23 @@ func loginAll(st *stack, n int, put func(i int, cookie string)) error {
 		b, err := f.login(user, streamer)
 		if err != nil {
 			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+		defer cancel()
+		s, err := b.Connect(ctx, "", 0)
+		if err != nil {
+			return fmt.Errorf("first socket: %w", err)
+		}
+		defer s.Close()
+		if _, err := s.WaitFeeds(ctx, func(fs map[string]client.Feed) bool {
+			for _, fd := range fs {
+				if fd.Status == "pending" {
+					return false
+				}
+			}
+			return len(fs) > 0
+		}); err != nil {
+			return fmt.Errorf("first socket: feeds: %w", err)
 		}
 		put(i, cookieHeader(b, st.url))
 		return nil

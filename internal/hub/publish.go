@@ -87,7 +87,7 @@ func (h *Hub) publish(id string, m Message, event []byte) uint64 {
 	delta -= s.hist.trimBefore(nowNano - int64(h.cfg.HistoryAge))
 	h.frames.Add(int64(delta))
 	s.lastActive = nowNano
-	h.fanOut(s, Frame{Data: frame, Sent: at}, nowNano)
+	h.fanOut(s, Frame{Data: frame, sent: at.UnixNano()}, nowNano)
 	return seq
 }
 

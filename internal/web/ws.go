@@ -100,8 +100,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 			if err := write(ctx, c, f.Data); err != nil {
 				return
 			}
-			if !f.Sent.IsZero() {
-				s.obs.Delivered(time.Since(f.Sent))
+			if sent := f.Sent(); !sent.IsZero() {
+				s.obs.Delivered(time.Since(sent))
 			}
 		case <-sub.Done():
 		flush: // what the hub buffered before it let go of us still goes out
