@@ -324,21 +324,6 @@ func statusOf(feeds []FeedStatus, feed string) FeedStatus {
 // testRedis returns a client on the real Redis (internal/testing/redistest).
 func testRedis(t *testing.T) redis.UniversalClient { return redistest.Client(t) }
 
-// redisPrefix is a key prefix unique to the test; its keys are deleted afterwards.
-func redisPrefix(t *testing.T, c redis.UniversalClient) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	p := "twitchrelay:test:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		keys, _ := c.Keys(ctx, p+"*").Result()
-		if len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-	})
-	return p
-}
-
 type answerT struct {
 	status int
 	body   string

@@ -2,28 +2,19 @@ package relay
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/store"
+	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
 // The store down: subscribing fails with an error, and a callback's Route fails, so the
 // handler answers 503 and Twitch retries.
 func TestStoreDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, DialerRetries: 1, DialerRetryTimeout: time.Millisecond})
-	defer c.Close()
+	c := redistest.Down(t)
 	e := newEnv(t, nil)
 	e.m = e.newManager(func(cfg *Config) { cfg.Store = store.NewRedisRelay(c, store.NewKeys("")) })
 	ctx := context.Background()
@@ -41,7 +32,7 @@ func TestStoreDown(t *testing.T) {
 // shared, so a message the first process accepted is a duplicate for the second.
 func TestRedisRestartKeepsSubscriptions(t *testing.T) {
 	c := testRedis(t)
-	p := redisPrefix(t, c)
+	p := redistest.Prefix(t, c)
 	e := newEnv(t, nil)
 	e.store = store.NewRedisRelay(c, store.NewKeys(p))
 	e.dedupe = store.NewRedisDedupe(c, store.NewKeys(p), webhook.DedupeTTL)

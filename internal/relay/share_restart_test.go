@@ -12,6 +12,7 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/store"
+	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
@@ -20,7 +21,7 @@ import (
 // and ending them all deletes the subscriptions.
 func TestRedisRestartRebuildsSharing(t *testing.T) {
 	c := testRedis(t)
-	p := redisPrefix(t, c)
+	p := redistest.Prefix(t, c)
 	e := newEnv(t, nil)
 	e.store = store.NewRedisRelay(c, store.NewKeys(p))
 	e.dedupe = store.NewRedisDedupe(c, store.NewKeys(p), webhook.DedupeTTL)

@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/twitchrelay/twitchrelay/internal/testing/fakeclock"
 	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
 )
@@ -117,14 +115,7 @@ func TestRedisDedupe(t *testing.T) {
 
 // Redis down: a client on a closed port. The verifier fails closed with ErrDedupe (503).
 func TestRedisDedupeDownFailsClosed(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, DialerRetries: 1, DialerRetryTimeout: time.Millisecond})
-	defer c.Close()
+	c := redistest.Down(t)
 	d := NewRedisDedupe(c, NewKeys(""), time.Minute)
 	if _, err := d.Seen(context.Background(), "x"); err == nil {
 		t.Fatal("Seen with Redis down returned nil error")

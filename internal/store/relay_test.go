@@ -2,13 +2,8 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
@@ -84,7 +79,7 @@ func TestMemoryRelay(t *testing.T) {
 
 func TestRedisRelay(t *testing.T) {
 	c := redistest.Client(t)
-	p := redisPrefix(t, c)
+	p := redistest.Prefix(t, c)
 	st := NewRedisRelay(c, NewKeys(p))
 	testStore(t, st, func() {
 		// Let the keys expire now rather than waiting a minute.
@@ -107,14 +102,7 @@ func TestRedisRelay(t *testing.T) {
 
 // Redis down: every call is an error, never a panic.
 func TestRedisRelayDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, DialerRetries: 1, DialerRetryTimeout: time.Millisecond})
-	defer c.Close()
+	c := redistest.Down(t)
 	st := NewRedisRelay(c, NewKeys(""))
 	ctx := context.Background()
 	if _, _, err := st.Load(ctx, "x"); err == nil {
@@ -129,19 +117,4 @@ func TestRedisRelayDown(t *testing.T) {
 	if err := st.Touch(ctx, map[string]time.Time{"x": {}}, time.Minute); err == nil {
 		t.Error("Touch with Redis down: nil error")
 	}
-}
-
-// redisPrefix is a key prefix unique to the test; its keys are deleted afterwards.
-func redisPrefix(t *testing.T, c redis.UniversalClient) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	p := "twitchrelay:test:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		keys, _ := c.Keys(ctx, p+"*").Result()
-		if len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-	})
-	return p
 }

@@ -72,7 +72,7 @@ func TestMemoryTokens(t *testing.T) {
 
 func TestRedisTokens(t *testing.T) {
 	c := redistest.Client(t)
-	prefix := redisPrefix(t, c)
+	prefix := redistest.Prefix(t, c)
 	s := NewRedisTokens(c, NewKeys(prefix), time.Minute)
 	exerciseTokens(t, s)
 	if err := s.Put(context.Background(), "ttl", auth.Token{AccessToken: "x"}); err != nil {

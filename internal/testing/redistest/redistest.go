@@ -5,7 +5,10 @@ package redistest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -49,6 +52,37 @@ func Client(tb testing.TB) redis.UniversalClient {
 		tb.Fatal(err)
 	}
 	c := redis.NewClient(opt)
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Prefix is a key prefix unique to the test; its keys are deleted when the test ends.
+func Prefix(tb testing.TB, c redis.UniversalClient) string {
+	tb.Helper()
+	b := make([]byte, 6)
+	rand.Read(b)
+	p := "twitchrelay:test:" + hex.EncodeToString(b) + ":"
+	tb.Cleanup(func() {
+		ctx := context.Background()
+		keys, _ := c.Keys(ctx, p+"*").Result()
+		if len(keys) > 0 {
+			c.Del(ctx, keys...)
+		}
+	})
+	return p
+}
+
+// Down returns a client of a Redis that is not there (a closed loopback port), failing fast
+// and closed when the test ends: every call is an error.
+func Down(tb testing.TB) redis.UniversalClient {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, DialerRetries: 1, DialerRetryTimeout: time.Millisecond})
 	tb.Cleanup(func() { c.Close() })
 	return c
 }
