@@ -151,16 +151,24 @@ func (m *Manager) setStatus(ss *session, typ, status, reason string) {
 // publish tells the hub the session's current feed statuses if they differ from what it was
 // last told. The snapshot is taken under the session's publish lock, so concurrent changes
 // reach the hub in order and the last word is always the current state.
-func (m *Manager) publish(ss *session) {
+func (m *Manager) publish(ss *session) { m.sendStatuses(ss, false) }
+
+// republish sends the session's current statuses to the hub even if unchanged: a socket that
+// subscribes after the hub let go of the session's state still gets them (the hub does not
+// resend a state it holds).
+func (m *Manager) republish(ss *session) { m.sendStatuses(ss, true) }
+
+func (m *Manager) sendStatuses(ss *session, always bool) {
 	ss.pubMu.Lock()
 	defer ss.pubMu.Unlock()
 	m.mu.Lock()
 	live := m.sessions[ss.s.ID] == ss
 	now := ss.statuses()
 	m.mu.Unlock()
-	if !live || slices.EqualFunc(now, ss.published, func(a, b FeedStatus) bool {
+	same := slices.EqualFunc(now, ss.published, func(a, b FeedStatus) bool {
 		return a.Status == b.Status && a.Reason == b.Reason
-	}) {
+	})
+	if !live || (same && !always) {
 		return
 	}
 	if m.cfg.OnStatus != nil {
@@ -172,20 +180,4 @@ func (m *Manager) publish(ss *session) {
 	}
 	ss.published = now
 	m.cfg.Hub.SendState(ss.s.ID, statusFrame(now))
-}
-
-// republish sends the session's current statuses to the hub even if unchanged: a socket that
-// subscribes after the hub let go of the session's state still gets them (the hub does not
-// resend a state it holds).
-func (m *Manager) republish(ss *session) {
-	ss.pubMu.Lock()
-	defer ss.pubMu.Unlock()
-	m.mu.Lock()
-	live := m.sessions[ss.s.ID] == ss
-	now := ss.statuses()
-	m.mu.Unlock()
-	if live {
-		ss.published = now
-		m.cfg.Hub.SendState(ss.s.ID, statusFrame(now))
-	}
 }
