@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -19,10 +18,6 @@ const (
 	memoryShards               = 32
 )
 
-// ErrDedupeFull: the memory store holds MaxEntries unexpired ids. Seen fails closed (the
-// receiver answers 503 and Twitch retries) rather than forgetting ids that are still live.
-var ErrDedupeFull = errors.New("store: dedupe full")
-
 // MemoryDedupeConfig configures NewMemoryDedupe. Zero values take the defaults.
 type MemoryDedupeConfig struct {
 	TTL        time.Duration    // required
@@ -30,8 +25,11 @@ type MemoryDedupeConfig struct {
 	Now        func() time.Time // default time.Now
 }
 
-// MemoryDedupe is an in-process dedupe: a sharded map of id → expiry, bounded, swept lazily
-// (no goroutine). Use RedisDedupe when several instances share the callbacks.
+// MemoryDedupe is an in-process dedupe: per shard, a map of id → expiry and the ids in the
+// order they were marked (which is expiry order), so expired marks go from the front in
+// O(1) each, and at capacity the oldest mark is evicted: the store never refuses work, and a
+// full store forgets the id nearest to expiring (one whose message Twitch would soon refuse
+// as stale anyway). No goroutine. Use RedisDedupe when several instances share the callbacks.
 type MemoryDedupe struct {
 	ttl      time.Duration
 	perShard int
@@ -41,9 +39,16 @@ type MemoryDedupe struct {
 }
 
 type memoryShard struct {
-	mu        sync.Mutex
-	expires   map[string]time.Time
-	nextSweep time.Time
+	mu      sync.Mutex
+	expires map[string]int64 // unix nanoseconds
+	order   []mark           // marks oldest first, from head; a mark whose map entry differs is stale
+	head    int
+	evicted uint64 // unexpired marks evicted at capacity
+}
+
+type mark struct {
+	id      string
+	expires int64
 }
 
 // NewMemoryDedupe returns an empty MemoryDedupe.
@@ -64,7 +69,7 @@ func NewMemoryDedupe(cfg MemoryDedupeConfig) *MemoryDedupe {
 		seed:     maphash.MakeSeed(),
 	}
 	for i := range d.shards {
-		d.shards[i].expires = make(map[string]time.Time)
+		d.shards[i].expires = make(map[string]int64)
 	}
 	return d
 }
@@ -73,23 +78,22 @@ func (d *MemoryDedupe) shard(id string) *memoryShard {
 	return &d.shards[maphash.String(d.seed, id)%memoryShards]
 }
 
-// Seen marks id and reports whether it was already marked (webhook.Deduper).
+// Seen marks id and reports whether it was already marked (webhook.Deduper). It never fails.
 func (d *MemoryDedupe) Seen(_ context.Context, id string) (bool, error) {
-	now := d.now()
+	now := d.now().UnixNano()
 	s := d.shard(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if exp, ok := s.expires[id]; ok && now.Before(exp) {
+	if exp, ok := s.expires[id]; ok && now < exp {
 		return true, nil
 	}
-	if now.After(s.nextSweep) || len(s.expires) >= d.perShard {
-		s.sweep(now)
-		s.nextSweep = now.Add(d.ttl / 4)
+	s.expire(now)
+	for len(s.expires) >= d.perShard {
+		s.popOldest(true)
 	}
-	if len(s.expires) >= d.perShard {
-		return false, ErrDedupeFull
-	}
-	s.expires[id] = now.Add(d.ttl)
+	exp := now + int64(d.ttl)
+	s.expires[id] = exp
+	s.order = append(s.order, mark{id, exp})
 	return false, nil
 }
 
@@ -97,12 +101,12 @@ func (d *MemoryDedupe) Seen(_ context.Context, id string) (bool, error) {
 func (d *MemoryDedupe) Forget(_ context.Context, id string) error {
 	s := d.shard(id)
 	s.mu.Lock()
-	delete(s.expires, id)
+	delete(s.expires, id) // its entry in order is now stale, dropped when it reaches the head
 	s.mu.Unlock()
 	return nil
 }
 
-// Len returns the number of ids held, expired ones not yet swept included.
+// Len returns the number of ids remembered.
 func (d *MemoryDedupe) Len() int {
 	n := 0
 	for i := range d.shards {
@@ -114,10 +118,40 @@ func (d *MemoryDedupe) Len() int {
 	return n
 }
 
-func (s *memoryShard) sweep(now time.Time) {
-	for id, exp := range s.expires {
-		if !now.Before(exp) {
-			delete(s.expires, id)
+// Evicted returns how many unexpired marks were evicted because the store was full.
+func (d *MemoryDedupe) Evicted() uint64 {
+	var n uint64
+	for i := range d.shards {
+		s := &d.shards[i]
+		s.mu.Lock()
+		n += s.evicted
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// expire drops the marks that expired by now, from the head.
+func (s *memoryShard) expire(now int64) {
+	for s.head < len(s.order) && s.order[s.head].expires <= now {
+		s.popOldest(false)
+	}
+}
+
+// popOldest drops the head mark (from the map too, unless the map's entry is a newer mark of
+// the same id), and compacts order once its dead prefix is at least half of it.
+func (s *memoryShard) popOldest(evicting bool) {
+	m := s.order[s.head]
+	s.order[s.head] = mark{}
+	s.head++
+	if exp, ok := s.expires[m.id]; ok && exp == m.expires {
+		delete(s.expires, m.id)
+		if evicting {
+			s.evicted++
 		}
+	}
+	if s.head >= 64 && s.head*2 >= len(s.order) {
+		n := copy(s.order, s.order[s.head:])
+		clear(s.order[n:])
+		s.order, s.head = s.order[:n], 0
 	}
 }

@@ -2,8 +2,8 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -66,33 +66,79 @@ func TestMemoryDedupe(t *testing.T) {
 	testDedupe(t, d, func() { c.Advance(time.Minute + time.Nanosecond) })
 }
 
+// At capacity the oldest mark is evicted: the store never refuses, stays within its bound,
+// and still knows the newest ids.
 func TestMemoryDedupeBounded(t *testing.T) {
 	ctx := context.Background()
 	c := fakeclock.New(testNow)
-	d := NewMemoryDedupe(MemoryDedupeConfig{TTL: time.Minute, MaxEntries: memoryShards * 4, Now: c.Now})
-	var full error
-	for i := 0; i < memoryShards*8 && full == nil; i++ {
-		_, full = d.Seen(ctx, fmt.Sprint("id-", i))
-	}
-	if !errors.Is(full, ErrDedupeFull) {
-		t.Fatalf("filling the store: err = %v, want ErrDedupeFull", full)
-	}
-	if n := d.Len(); n > memoryShards*4 {
-		t.Fatalf("Len = %d, above the bound %d", n, memoryShards*4)
-	}
-	// Once the marks expire, the sweep frees room.
-	c.Advance(2 * time.Minute)
-	for i := range memoryShards * 4 {
-		if _, err := d.Seen(ctx, fmt.Sprint("new-", i)); err != nil && !errors.Is(err, ErrDedupeFull) {
-			t.Fatalf("Seen: %v", err)
+	const bound = memoryShards * 4
+	d := NewMemoryDedupe(MemoryDedupeConfig{TTL: time.Minute, MaxEntries: bound, Now: c.Now})
+	for i := range bound * 50 {
+		if seen, err := d.Seen(ctx, fmt.Sprint("id-", i)); err != nil || seen {
+			t.Fatalf("Seen(id-%d) = %v, %v; want a new id, no error", i, seen, err)
+		}
+		c.Advance(time.Millisecond)
+		if n := d.Len(); n > bound {
+			t.Fatalf("Len = %d after %d ids, above the bound %d", n, i+1, bound)
 		}
 	}
-	if _, err := d.Seen(ctx, "after-expiry"); err != nil && !errors.Is(err, ErrDedupeFull) {
-		t.Fatalf("after expiry: %v", err)
+	if d.Evicted() == 0 {
+		t.Fatal("nothing was evicted at capacity")
 	}
-	if n := d.Len(); n > memoryShards*4 {
-		t.Fatalf("Len = %d after sweep, above the bound", n)
+	// The newest ids are remembered (each shard keeps its newest marks).
+	if seen, _ := d.Seen(ctx, fmt.Sprint("id-", bound*50-1)); !seen {
+		t.Fatal("the newest id was forgotten")
 	}
+	// Forgotten and re-marked ids, then expiry: everything goes, nothing stale stays.
+	_ = d.Forget(ctx, fmt.Sprint("id-", bound*50-2))
+	if seen, _ := d.Seen(ctx, fmt.Sprint("id-", bound*50-2)); seen {
+		t.Fatal("a forgotten id is still marked")
+	}
+	c.Advance(2 * time.Minute)
+	for i := bound*50 - 8; i < bound*50; i++ { // expired: new again, and each shard drops its dead marks
+		if seen, _ := d.Seen(ctx, fmt.Sprint("id-", i)); seen {
+			t.Fatalf("id-%d is still marked after its TTL", i)
+		}
+	}
+	if n := d.Len(); n > bound {
+		t.Fatalf("Len = %d, above the bound", n)
+	}
+}
+
+// BenchmarkMemoryDedupe marks a stream of distinct ids through a full store (the default
+// bound, 2^20), as a process that gets millions of notifications within the TTL would, and
+// reports the heap held per remembered id:
+//
+//	go test -run '^$' -bench MemoryDedupe -benchtime 4000000x ./internal/store
+func BenchmarkMemoryDedupe(b *testing.B) {
+	ctx := context.Background()
+	d := NewMemoryDedupe(MemoryDedupeConfig{TTL: 20 * time.Minute})
+	ids := make([]string, 1<<16)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%08x-e102-16be-a3eb-%012x", i, i)
+	}
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	for i := range b.N {
+		id := ids[i%len(ids)]
+		if i >= len(ids) {
+			id = fmt.Sprintf("%08x-e102-16be-a3eb-%012x", i, i) // distinct, Twitch-shaped
+		}
+		if _, err := d.Seen(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if n := d.Len(); n > DefaultMemoryDedupeEntries {
+		b.Fatalf("Len = %d, above the bound", n)
+	}
+	b.ReportMetric(float64(d.Len()), "ids_held")
+	b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/float64(d.Len()), "heap_B/id")
 }
 
 func TestRedisDedupe(t *testing.T) {
