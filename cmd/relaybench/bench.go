@@ -158,6 +158,8 @@ func ratios(r, b figures) map[string]float64 {
 	}
 	return map[string]float64{
 		"accepted_per_s": div(r.PerSecond, b.PerSecond),
+		// what the user gets: frames delivered at the sockets per second, to bare answers
+		"delivered_per_s": div(r.DeliveredPerSecond, b.PerSecond),
 		"p50":            div(r.Latency.P50, b.Latency.P50),
 		"p90":            div(r.Latency.P90, b.Latency.P90),
 		"p99":            div(r.Latency.P99, b.Latency.P99),
@@ -174,9 +176,9 @@ func (p point) line() string {
 	if p.Loop == "closed" {
 		what = fmt.Sprintf("closed C=%d", p.Conns)
 	}
-	return fmt.Sprintf("%-6s %5d sessions %-12s bare %7.0f/s | relay %7.0f/s (%.2f×), %.0f frames/s, p50 %.2f p99 %.2f max %.1f ms, errors %d lost %d dup %d",
-		p.Mode, p.Sessions, what, p.Bare.PerSecond, p.Relay.PerSecond, p.Ratio["accepted_per_s"], p.Relay.DeliveredPerSecond,
-		p.Relay.Latency.P50, p.Relay.Latency.P99, p.Relay.Latency.Max, p.Relay.Errors, p.Relay.Lost, p.Relay.Duplicated)
+	return fmt.Sprintf("%-6s %5d sessions %-12s bare %7.0f/s | relay answered %7.0f/s (%.2f×), delivered %.0f frames/s (%.2f×), p50 %.2f p99 %.2f max %.1f ms, errors %d lost %d dup %d resumes %d",
+		p.Mode, p.Sessions, what, p.Bare.PerSecond, p.Relay.PerSecond, p.Ratio["accepted_per_s"], p.Relay.DeliveredPerSecond, p.Ratio["delivered_per_s"],
+		p.Relay.Latency.P50, p.Relay.Latency.P99, p.Relay.Latency.Max, p.Relay.Errors, p.Relay.Lost, p.Relay.Duplicated, p.Relay.Resumes)
 }
 
 // ok reports whether the relay's figures show no error, loss or duplicate.

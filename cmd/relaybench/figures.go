@@ -43,6 +43,7 @@ type figures struct {
 	Sent               int64            `json:"sent"`
 	Accepted           int64            `json:"accepted"`
 	PerSecond          float64          `json:"accepted_per_s"` // callbacks answered 204, per second
+	Resumes            int64            `json:"resumes,omitempty"` // sockets dropped as slow that resumed
 	Fanout             float64          `json:"fanout"`         // sockets per notification (sessions watching its streamer)
 	Delivered          int64            `json:"delivered"`
 	DeliveredPerSecond float64          `json:"delivered_per_s"`
@@ -104,7 +105,8 @@ func summarize(r *recorder, n int, elapsed time.Duration, f *fleet, peak float64
 		out.Delivered = r.got.Load()
 		out.DeliveredPerSecond = float64(out.Delivered) / elapsed.Seconds()
 		out.Latency = quantilesOf(r.lats[:min(r.nlat.Load(), int64(len(r.lats)))])
-		out.SocketErrs = f.sockErrs.Load() + f.seqErrs.Load()
+		out.SocketErrs = f.sockErrs.Load() + f.seqErrs.Load() + f.gaps.Load()
+		out.Resumes = f.resumes.Load()
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -35,10 +35,14 @@ type target struct {
 
 // sock is one browser's socket and its reader's state.
 type sock struct {
-	conn    *websocket.Conn // nil when the socket lives in the child
+	mu      sync.Mutex
+	conn    *websocket.Conn // nil when the socket lives in the child; replaced by resume (mu)
+	b       *client.Browser // its browser, to reconnect (in-process sockets only)
+	resumed int             // reader-owned
 	k       int             // the streamer it watches: index in Sim.Users()
 	ready   bool            // a probe arrived (reader-owned)
 	lastSeq uint64          // reader-owned
+	epoch   string          // reader-owned: the hub epoch of lastSeq
 }
 
 // fleet is N logged-in browsers with an open stream socket each, and a reader per socket
@@ -57,8 +61,10 @@ type fleet struct {
 	closing atomic.Bool
 
 	remote   *remote      // the browsers' ends in a child process, or nil
-	sockErrs atomic.Int64 // sockets that ended while the fleet was open
+	sockErrs atomic.Int64 // sockets that ended while the fleet was open and could not resume
 	seqErrs  atomic.Int64 // seq not above the previous one on a socket
+	resumes  atomic.Int64 // reconnects that resumed from the last seq, as the page does
+	gaps     atomic.Int64 // history_gap frames: the server could not replay what was missed
 	bufs     sync.Pool
 }
 
@@ -97,7 +103,7 @@ func (f *fleet) grow(n int) error {
 		if err != nil {
 			return fmt.Errorf("connect: %w", err)
 		}
-		socks[i] = &sock{conn: as.Conn, k: k}
+		socks[i] = &sock{conn: as.Conn, b: b, k: k}
 		go f.read(socks[i])
 		return nil
 	})
@@ -226,18 +232,26 @@ func (f *fleet) post(t *target, id string) error {
 
 var (
 	eventPrefix = []byte(`{"type":"event_updated","seq":`)
+	epochKey    = []byte(`"epoch":"`)
 	eventIDKey  = []byte(`"event":{"id":"`)
+	gapPrefix   = []byte(`{"type":"history_gap"`)
 )
 
 // read hands every event frame of s to the current recorder until the socket ends.
 func (f *fleet) read(s *sock) {
 	for {
-		_, r, err := s.conn.Reader(f.ctx)
+		s.mu.Lock()
+		c := s.conn
+		s.mu.Unlock()
+		_, r, err := c.Reader(f.ctx)
 		if err != nil {
-			if !f.closing.Load() {
-				f.sockErrs.Add(1)
+			if f.closing.Load() || !f.resume(s, err) {
+				if !f.closing.Load() {
+					f.sockErrs.Add(1)
+				}
+				return
 			}
-			return
+			continue
 		}
 		buf := f.bufs.Get().(*bytes.Buffer)
 		buf.Reset()
@@ -250,7 +264,42 @@ func (f *fleet) read(s *sock) {
 	}
 }
 
+// maxResumes bounds one socket's reconnects.
+const maxResumes = 10_000
+
+// resume reconnects s the way the stream page does after the server dropped it as slow
+// (4000) or went away (1001): it dials again and says stream_connected with the epoch and
+// the last seq it saw, so the server replays exactly what was missed.
+func (f *fleet) resume(s *sock, err error) bool {
+	switch websocket.CloseStatus(err) {
+	case 4000, websocket.StatusGoingAway:
+	default:
+		return false
+	}
+	if s.b == nil || s.resumed >= maxResumes {
+		return false
+	}
+	s.resumed++
+	f.resumes.Add(1)
+	as, err := s.b.Connect(f.ctx, s.epoch, s.lastSeq)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	s.conn = as.Conn
+	closing := f.closing.Load()
+	s.mu.Unlock()
+	if closing {
+		as.Conn.Close(websocket.StatusNormalClosure, "bye")
+	}
+	return true
+}
+
 func (f *fleet) frame(s *sock, b []byte, now int64) {
+	if bytes.HasPrefix(b, gapPrefix) && s.lastSeq > 0 {
+		f.gaps.Add(1)
+		return
+	}
 	if !bytes.HasPrefix(b, eventPrefix) {
 		return // welcome, feed_status
 	}
@@ -261,6 +310,12 @@ func (f *fleet) frame(s *sock, b []byte, now int64) {
 		f.seqErrs.Add(1)
 	}
 	s.lastSeq = seq
+	if j := bytes.Index(rest, epochKey); j >= 0 {
+		e := rest[j+len(epochKey):]
+		if e = e[:max(bytes.IndexByte(e, '"'), 0)]; string(e) != s.epoch {
+			s.epoch = string(e)
+		}
+	}
 	i := bytes.Index(rest, eventIDKey)
 	if i < 0 {
 		return
@@ -286,9 +341,11 @@ func (f *fleet) close() {
 		f.remote.close()
 	}
 	for _, s := range f.socks {
+		s.mu.Lock()
 		if s.conn != nil {
 			s.conn.Close(websocket.StatusNormalClosure, "bye")
 		}
+		s.mu.Unlock()
 	}
 	f.cancel()
 	f.browse.CloseIdleConnections()

@@ -57,8 +57,9 @@ func (r *report) summarise() {
 			}
 			closed[p.Mode][p.Sessions] = p
 			if p.Mode == "memory" && p.Relay.Fanout <= 1 { // one socket per callback
-				add(fmt.Sprintf("ingest with delivery, %d sessions, ratio to bare", p.Sessions), ">= 0.60",
-					p.Ratio["accepted_per_s"], p.Ratio["accepted_per_s"] >= 0.6)
+				// Counted at the sockets, never the answers, and only with nothing lost.
+				add(fmt.Sprintf("events delivered at the socket, %d sessions, ratio to bare answers (0 lost, 0 dup)", p.Sessions), ">= 0.60",
+					p.Ratio["delivered_per_s"], p.Ratio["delivered_per_s"] >= 0.6 && p.Relay.Lost == 0 && p.Relay.Duplicated == 0)
 			}
 		}
 		if p.Loop == "open" && p.Rate == 2000 && p.Sessions == 1000 {

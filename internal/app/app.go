@@ -173,7 +173,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	ready["twitch"] = func(ctx context.Context) error { _, err := appToken.Token(ctx); return err }
 
 	// Hub and the subscription lifecycle.
-	a.Hub = hub.New(hub.Config{HistorySize: cfg.HistorySize, HistoryAge: cfg.HistoryAge})
+	a.Hub = hub.New(hub.Config{HistorySize: cfg.HistorySize, HistoryBytes: cfg.HistoryBytes, HistoryAge: cfg.HistoryAge})
 	a.Relay = relay.NewManager(relay.Config{
 		PublicURL: cfg.PublicURL, ServerSecret: []byte(cfg.ServerSecret),
 		Helix: helixClient, Hub: a.Hub, Store: state,

@@ -22,7 +22,8 @@ const (
 	DefaultTwitchHelixURL    = "https://api.twitch.tv/helix"
 	DefaultSubscriptionLease = 1000 * time.Second // the original design's "default subscription time"
 	DefaultFollowingPoll     = 60 * time.Second   // Get Followed Channels costs a Helix point per poll
-	DefaultHistorySize       = 256                // events kept per session for resume
+	DefaultHistorySize       = 10000              // most events kept per session for resume (a ceiling: bytes and age bound it first)
+	DefaultHistoryBytes      = 1 << 20            // most bytes of event frames kept per session for resume
 	DefaultHistoryAge        = 15 * time.Minute   // oldest event kept; idle time before a session is swept
 	DefaultShutdownTimeout   = 15 * time.Second
 	DefaultLogLevel          = "info"
@@ -52,7 +53,8 @@ type Config struct {
 	TwitchHelixURL    string        // TWITCH_HELIX_URL (demo: the simulator's, set by the wiring)
 	SubscriptionLease time.Duration // SUBSCRIPTION_LEASE
 	FollowingPoll     time.Duration // FOLLOWING_POLL_INTERVAL: how often "channels they follow" is polled
-	HistorySize       int           // HISTORY_SIZE: events kept per session for resume
+	HistorySize       int           // HISTORY_SIZE: most events kept per session for resume
+	HistoryBytes      int           // HISTORY_BYTES: most bytes of event frames kept per session
 	HistoryAge        time.Duration // HISTORY_AGE
 	AllowedOrigins    []string      // ALLOWED_ORIGINS: extra WebSocket origins (host patterns)
 	TrustedProxies    []netip.Prefix
@@ -83,7 +85,8 @@ func Load(getenv Getenv) (*Config, error) {
 		TwitchHelixURL:    strings.TrimRight(p.str("TWITCH_HELIX_URL", DefaultTwitchHelixURL), "/"),
 		SubscriptionLease: p.duration("SUBSCRIPTION_LEASE", DefaultSubscriptionLease),
 		FollowingPoll:     p.duration("FOLLOWING_POLL_INTERVAL", DefaultFollowingPoll),
-		HistorySize:       p.integer("HISTORY_SIZE", DefaultHistorySize, 1, 100000),
+		HistorySize:       p.integer("HISTORY_SIZE", DefaultHistorySize, 1, 1000000),
+		HistoryBytes:      p.integer("HISTORY_BYTES", DefaultHistoryBytes, 4096, 1<<30),
 		HistoryAge:        p.duration("HISTORY_AGE", DefaultHistoryAge),
 		AllowedOrigins:    p.list("ALLOWED_ORIGINS"),
 		TrustedProxies:    p.prefixes("TRUSTED_PROXIES"),

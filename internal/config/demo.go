@@ -35,6 +35,7 @@ func Demo(getenv Getenv) (*Config, error) {
 		SubscriptionLease: DemoSubscriptionLease,
 		FollowingPoll:     DemoFollowingPoll,
 		HistorySize:       DefaultHistorySize,
+		HistoryBytes:      DefaultHistoryBytes,
 		HistoryAge:        DefaultHistoryAge,
 		LogFormat:         p.oneOf("LOG_FORMAT", DemoLogFormat, "text", "json"),
 		LogLevel:          p.logLevel(),

@@ -20,9 +20,7 @@ var sampleMessage = Message{Type: "event_updated", Event: sampleEvent}
 // drain empties every subscriber's buffer, as their socket writers would.
 func drain(subs []*Subscriber) {
 	for _, sub := range subs {
-		for len(sub.c) > 0 {
-			<-sub.c
-		}
+		sub.Take(nil)
 	}
 }
 
@@ -116,8 +114,8 @@ func BenchmarkSubscribeResume(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sub, err := h.Subscribe("s", Resume{Epoch: h.Epoch()})
-		if err != nil || len(sub.c) != config.DefaultHistorySize {
-			b.Fatalf("Subscribe: %v, backlog %d", err, len(sub.c))
+		if err != nil || sub.Pending() != config.DefaultHistorySize {
+			b.Fatalf("Subscribe: %v, backlog %d", err, sub.Pending())
 		}
 		sub.Close()
 	}

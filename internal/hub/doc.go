@@ -1,14 +1,18 @@
 // Package hub fans already-encoded event frames out to the subscribers (the
 // WebSocket connections) of a relay session, and keeps a bounded,
 // sequence-numbered history per session so that a subscriber that reconnects
-// loses nothing. It knows nothing about WebSockets or HTTP: it deals in []byte
-// frames, each a complete JSON text message.
+// loses nothing. It knows nothing about WebSockets or HTTP: it deals in Frames,
+// each a complete JSON text message.
 //
 // # Guarantees
 //
 //   - Publish and SendState never block: no I/O, no waiting for a subscriber,
-//     only a short per-session critical section. A subscriber whose buffer is
-//     full is dropped (Done closes, Err returns ErrSlow), never waited for.
+//     only a short per-session critical section. Frames wait for a subscriber in
+//     a queue that grows with them and lets go when drained; a subscriber whose
+//     browser really stalls (its oldest waiting frame is older than StallTimeout,
+//     10 s, or more than MaxPendingBytes or BufferSize live frames wait) is
+//     dropped (Done closes, Err returns ErrSlow), never waited for. A burst a
+//     reading socket drains in time is never a reason.
 //   - Every published event gets the next sequence number of its session,
 //     starting at 1, and is encoded once; subscribers and the history share the
 //     same []byte, which nobody may modify.
@@ -17,13 +21,13 @@
 //     latest state frame (if any), a history_gap notice (if events it asked for
 //     are no longer kept), every kept event after Resume.AfterSeq, then live
 //     events, in sequence order, with no duplicates and no gaps.
-//   - The backlog is put into the subscriber's channel at once: the channel's
-//     capacity is the backlog plus BufferSize, so a long backlog never makes a
-//     new subscriber slow, and it still has BufferSize slots for live frames.
-//   - Frame channels are never closed (a publisher may be sending on them). A
-//     subscriber ends when Done is closed, which the hub does exactly once, under
-//     the session lock; Err then says why (ErrSlow, ErrReleased, ErrGoingAway,
-//     ErrUnsubscribed). Frames already buffered in C stay readable.
+//   - The backlog is queued at once and does not count as falling behind, so a
+//     long backlog never makes a new subscriber slow.
+//   - The socket's writer waits on Ready and takes everything waiting with Take,
+//     writing it in order. A subscriber ends when Done is closed, which the hub
+//     does exactly once, under the session lock; Err then says why (ErrSlow,
+//     ErrReleased, ErrGoingAway, ErrUnsubscribed). Frames still waiting stay
+//     for Take.
 //   - Memory is bounded: at most HistorySize events per session and none older
 //     than HistoryAge. Release frees a session at once. Sweep (called by Run on a
 //     ticker, or by the caller) frees aged history and every session that has no

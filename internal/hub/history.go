@@ -12,9 +12,10 @@ type entry struct {
 // quiet session costs little, and lets go of its buffer when it empties.
 // The zero value is empty. It is guarded by its session's lock.
 type ring struct {
-	buf  []entry
-	head int // index of the oldest entry in buf
-	n    int // entries held
+	buf   []entry
+	head  int // index of the oldest entry in buf
+	n     int // entries held
+	bytes int // of the frames held
 }
 
 func (r *ring) len() int { return r.n }
@@ -42,6 +43,18 @@ func (r *ring) push(e entry, limit int) int {
 	}
 	*r.at(r.n) = e
 	r.n++
+	r.bytes += len(e.frame)
+	return dropped
+}
+
+// trimBytes drops the oldest entries until at most limit bytes of frames are held, keeping
+// the newest entry whatever its size, and returns how many it dropped.
+func (r *ring) trimBytes(limit int) int {
+	dropped := 0
+	for r.n > 1 && r.bytes > limit {
+		r.pop()
+		dropped++
+	}
 	return dropped
 }
 
@@ -56,6 +69,7 @@ func (r *ring) grow(limit int) {
 
 // pop drops the oldest entry; the ring must not be empty.
 func (r *ring) pop() {
+	r.bytes -= len(r.buf[r.head].frame)
 	r.buf[r.head] = entry{} // let the frame be collected
 	r.head++
 	if r.head == len(r.buf) {
@@ -73,7 +87,7 @@ func (r *ring) trimBefore(cutoff int64) int {
 		dropped++
 	}
 	if r.n == 0 {
-		r.buf, r.head = nil, 0
+		r.buf, r.head, r.bytes = nil, 0, 0
 	}
 	return dropped
 }

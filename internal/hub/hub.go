@@ -14,8 +14,16 @@ import (
 // Defaults of the internal limits, and fixed sizes. HistorySize and HistoryAge are
 // configuration (HISTORY_SIZE, HISTORY_AGE): their defaults are internal/config's.
 const (
-	DefaultBufferSize    = 64          // live frames a subscriber may fall behind before it is dropped
-	DefaultSweepInterval = time.Minute // how often Run calls Sweep
+	// A subscriber is dropped as slow (ErrSlow: the page reconnects and resumes) only when its
+	// browser really stalls: the oldest frame waiting for it is older than StallTimeout, or more
+	// than MaxPendingBytes or BufferSize live frames wait. A burst that a reading socket drains
+	// within the stall timeout is never a reason. The queue grows as frames wait and lets go of
+	// its memory when drained, so an idle socket pays for none of it.
+	DefaultBufferSize      = 16384            // live frames a subscriber may fall behind
+	DefaultMaxPendingBytes = 8 << 20          // bytes of live frames a subscriber may fall behind
+	DefaultStallTimeout    = 10 * time.Second // the oldest waiting frame's age that means a stall
+	DefaultSweepInterval   = time.Minute      // how often Run calls Sweep
+	DefaultHistoryBytes    = 1 << 20          // per session, when Config.HistoryBytes is 0
 
 	shardCount = 64 // session map shards (a power of two)
 	epochBytes = 8  // random bytes in an epoch (16 hex characters)
@@ -33,11 +41,14 @@ var (
 // Config tunes a Hub. HistorySize and HistoryAge are required; other zero fields take the
 // defaults above.
 type Config struct {
-	HistorySize   int              // events kept per session (HISTORY_SIZE)
-	HistoryAge    time.Duration    // events older than this are forgotten; idle sessions are swept after it (HISTORY_AGE)
-	BufferSize    int              // live frames a subscriber may fall behind before it is dropped
-	SweepInterval time.Duration    // period of Run's sweeps
-	Now           func() time.Time // clock; time.Now by default
+	HistorySize     int              // most events kept per session (HISTORY_SIZE)
+	HistoryBytes    int              // most bytes of event frames kept per session (HISTORY_BYTES); 0 = DefaultHistoryBytes
+	HistoryAge      time.Duration    // events older than this are forgotten; idle sessions are swept after it (HISTORY_AGE)
+	BufferSize      int              // live frames a subscriber may fall behind before it is dropped
+	MaxPendingBytes int              // bytes of live frames a subscriber may fall behind
+	StallTimeout    time.Duration    // how old its oldest waiting frame may get
+	SweepInterval   time.Duration    // period of Run's sweeps
+	Now             func() time.Time // clock; time.Now by default
 }
 
 // Message is an event to publish.
@@ -107,6 +118,15 @@ func New(cfg Config) *Hub {
 	}
 	if cfg.BufferSize <= 0 {
 		cfg.BufferSize = DefaultBufferSize
+	}
+	if cfg.HistoryBytes <= 0 {
+		cfg.HistoryBytes = DefaultHistoryBytes
+	}
+	if cfg.MaxPendingBytes <= 0 {
+		cfg.MaxPendingBytes = DefaultMaxPendingBytes
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = DefaultStallTimeout
 	}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = DefaultSweepInterval

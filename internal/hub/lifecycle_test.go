@@ -66,7 +66,7 @@ func TestRelease(t *testing.T) {
 
 func TestSweep(t *testing.T) {
 	c := newClock()
-	h := newHub(Config{HistoryAge: time.Minute, Now: c.Now})
+	h := newHub(Config{HistoryAge: time.Minute, StallTimeout: 2 * time.Hour, Now: c.Now}) // watched reads only at the end
 	defer h.Close()
 
 	publish(t, h, "history-only", 1, 2)

@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,17 +72,47 @@ func decode(t testing.TB, b []byte) frame {
 	return f
 }
 
+// taken holds, per subscriber, frames a test has taken but not read yet: tests
+// read one frame at a time, Take hands over all that wait.
+var taken sync.Map // *Subscriber → *[]Frame
+
+func takenOf(sub *Subscriber) *[]Frame {
+	q, _ := taken.LoadOrStore(sub, new([]Frame))
+	return q.(*[]Frame)
+}
+
+// recv returns the subscriber's next frame, waiting at most d (0: not at all).
+func recv(sub *Subscriber, d time.Duration) (Frame, bool) {
+	q := takenOf(sub)
+	if len(*q) == 0 {
+		*q = sub.Take(*q)
+	}
+	if len(*q) == 0 && d > 0 {
+		select {
+		case <-sub.Ready():
+			*q = sub.Take(*q)
+		case <-time.After(d):
+		}
+	}
+	if len(*q) == 0 {
+		return Frame{}, false
+	}
+	f := (*q)[0]
+	*q = (*q)[1:]
+	return f, true
+}
+
+// waiting is how many frames the subscriber has for the test to read.
+func waiting(sub *Subscriber) int { return len(*takenOf(sub)) + sub.Pending() }
+
 // next returns the subscriber's next frame, failing after wait.
 func next(t testing.TB, sub *Subscriber) frame {
 	t.Helper()
-	select {
-	case f := <-sub.C():
-		b := f.Data
-		return decode(t, b)
-	case <-time.After(wait):
+	f, ok := recv(sub, wait)
+	if !ok {
 		t.Fatalf("no frame within %v", wait)
-		return frame{}
 	}
+	return decode(t, f.Data)
 }
 
 func nextN(t testing.TB, sub *Subscriber, n int) []frame {
@@ -97,11 +128,8 @@ func nextN(t testing.TB, sub *Subscriber, n int) []frame {
 // an empty channel right after it means nothing was sent.
 func expectEmpty(t testing.TB, sub *Subscriber) {
 	t.Helper()
-	select {
-	case f := <-sub.C():
-		b := f.Data
-		t.Fatalf("unexpected frame %s", b)
-	default:
+	if f, ok := recv(sub, 0); ok {
+		t.Fatalf("unexpected frame %s", f.Data)
 	}
 }
 

@@ -85,6 +85,7 @@ func (h *Hub) publish(id string, m Message, event []byte) uint64 {
 
 	delta := 1 - s.hist.push(entry{seq: seq, at: nowNano, frame: frame}, h.cfg.HistorySize)
 	delta -= s.hist.trimBefore(nowNano - int64(h.cfg.HistoryAge))
+	delta -= s.hist.trimBytes(h.cfg.HistoryBytes)
 	h.frames.Add(int64(delta))
 	s.lastActive = nowNano
 	h.fanOut(s, Frame{Data: frame, sent: at.UnixNano()}, nowNano)
@@ -120,16 +121,13 @@ func (h *Hub) SendState(id string, frame []byte) {
 	h.fanOut(s, Frame{Data: frame}, now)
 }
 
-// fanOut offers frame to every subscriber of s without waiting; the caller
-// holds s.mu.
+// fanOut queues frame for every subscriber without waiting, dropping those
+// that stalled; the caller holds s.mu.
 func (h *Hub) fanOut(s *session, frame Frame, now int64) {
 	// Backwards, so that drop's swap with the last element only moves a
 	// subscriber that has already been served.
 	for i := len(s.subs) - 1; i >= 0; i-- {
-		sub := s.subs[i]
-		select {
-		case sub.c <- frame:
-		default:
+		if sub := s.subs[i]; !sub.push(frame, &h.cfg, now) {
 			h.drop(s, sub, ErrSlow, now)
 		}
 	}

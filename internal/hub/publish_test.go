@@ -113,13 +113,11 @@ func TestEverySubscriberGetsEveryEvent(t *testing.T) {
 	for i, sub := range subs {
 		var frames [][]byte
 		for range 20 {
-			select {
-			case f := <-sub.C():
-				b := f.Data
-				frames = append(frames, b)
-			default:
+			f, ok := recv(sub, 0)
+			if !ok {
 				t.Fatalf("subscriber %d got %d frames, want 20", i, len(frames))
 			}
+			frames = append(frames, f.Data)
 		}
 		expectEmpty(t, sub)
 		if i == 0 {
@@ -160,11 +158,11 @@ func TestSlowSubscriberIsDroppedAndLosesNothing(t *testing.T) {
 	// The slow client reads what was buffered before it was dropped (the
 	// socket's writer would flush it), then reconnects from its last seq.
 	var seen []uint64
-	for len(slow.C()) > 0 {
+	for waiting(slow) > 0 {
 		seen = append(seen, next(t, slow).Seq)
 	}
 	again := subscribe(t, h, "s", Resume{Epoch: h.Epoch(), AfterSeq: seen[len(seen)-1]})
-	for len(again.C()) > 0 {
+	for waiting(again) > 0 {
 		seen = append(seen, next(t, again).Seq)
 	}
 	if want := seqRange(1, 10); !slices.Equal(seen, want) {
@@ -187,12 +185,13 @@ func TestThousandEventsInOrder(t *testing.T) {
 		defer func() { got <- seen }()
 		for len(seen) < n {
 			select {
-			case f := <-sub.C():
-				b := f.Data
-				seen = append(seen, decode(t, b).Seq)
+			case <-sub.Ready():
+				for _, f := range sub.Take(nil) {
+					seen = append(seen, decode(t, f.Data).Seq)
+				}
 			case <-sub.Done():
-				for len(sub.C()) > 0 {
-					seen = append(seen, decode(t, (<-sub.C()).Data).Seq)
+				for _, f := range sub.Take(nil) {
+					seen = append(seen, decode(t, f.Data).Seq)
 				}
 				if !errors.Is(sub.Err(), ErrSlow) {
 					t.Errorf("dropped with %v", sub.Err())
@@ -241,8 +240,8 @@ func TestSendState(t *testing.T) {
 
 	h.SendState("s", nil) // clears without sending
 	expectEmpty(t, late)
-	if cleared := subscribe(t, h, "s", Resume{Epoch: h.Epoch(), AfterSeq: 2}); len(cleared.C()) != 0 {
-		t.Fatalf("subscriber after clearing got %d frames, want none", len(cleared.C()))
+	if cleared := subscribe(t, h, "s", Resume{Epoch: h.Epoch(), AfterSeq: 2}); waiting(cleared) != 0 {
+		t.Fatalf("subscriber after clearing got %d frames, want none", waiting(cleared))
 	}
 
 	h.SendState("s", []byte(`{"type":"feed_status","v":3}`))
@@ -256,4 +255,45 @@ func TestSendState(t *testing.T) {
 		h.SendState("s", fmt.Appendf(nil, `{"type":"feed_status","v":%d}`, 4+i))
 	}
 	expectDone(t, early, ErrSlow)
+}
+
+// A subscriber is dropped only when its browser really stalls: a burst far beyond any small
+// buffer waits for it as long as it reads within StallTimeout; a subscriber whose oldest
+// waiting frame is older than that, or that is more than MaxPendingBytes behind, is dropped
+// (and resumes from the history, losing nothing).
+func TestStallRule(t *testing.T) {
+	c := newClock()
+	h := newHub(Config{HistorySize: 20000, StallTimeout: 10 * time.Second, MaxPendingBytes: 4 << 20, Now: c.Now})
+	defer h.Close()
+	reader := subscribe(t, h, "s", Resume{})
+	publish(t, h, "s", 1, 5000) // a burst: 5,000 frames before the socket writer runs once
+	c.Advance(9 * time.Second)
+	publish(t, h, "s", 5001, 5001)
+	if err := reader.Err(); err != nil {
+		t.Fatalf("a 5,000-frame burst read within the stall timeout dropped the socket: %v", err)
+	}
+	if got := len(reader.Take(nil)); got != 5001 {
+		t.Fatalf("took %d frames, want 5001", got)
+	}
+
+	stalled := subscribe(t, h, "s", Resume{Epoch: h.Epoch(), AfterSeq: 5001})
+	publish(t, h, "s", 5002, 5002)
+	reader.Take(nil)                             // the reader keeps reading; stalled does not
+	c.Advance(10*time.Second + time.Millisecond) // stalled's oldest frame now waits longer than the timeout
+	publish(t, h, "s", 5003, 5003)
+	expectDone(t, stalled, ErrSlow)
+	if err := reader.Err(); err != nil {
+		t.Fatalf("the reader was dropped too: %v", err)
+	}
+
+	big := newHub(Config{HistorySize: 100, MaxPendingBytes: 2000, Now: c.Now})
+	defer big.Close()
+	behind := subscribe(t, big, "s", Resume{})
+	for i := uint64(1); behind.Err() == nil && i < 100; i++ {
+		publish(t, big, "s", i, i)
+	}
+	expectDone(t, behind, ErrSlow)
+	if n := behind.Pending(); n == 0 || n > 2000/len(`{"type":"event_updated"}`) {
+		t.Fatalf("%d frames waited when the byte bound dropped it", n)
+	}
 }

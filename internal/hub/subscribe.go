@@ -4,15 +4,22 @@ import "time"
 
 // Subscriber is one registered receiver (one socket) of a session's frames.
 //
-// The goroutine that owns the socket reads C until Done is closed, and calls
-// Close when it stops, typically with defer. C is never closed.
+// The goroutine that owns the socket waits on Ready, takes every waiting frame
+// with Take and writes them, until Done is closed; then it takes what is left.
+// It calls Close when it stops, typically with defer.
 type Subscriber struct {
-	h    *Hub
-	s    *session
-	c    chan Frame
-	done chan struct{}
-	err  error // set before done is closed
-	idx  int   // position in s.subs, -1 once dropped; guarded by s.mu
+	h     *Hub
+	s     *session
+	ready chan struct{} // holds a token while frames wait
+	done  chan struct{}
+	err   error // set before done is closed
+
+	// Guarded by s.mu.
+	idx     int     // position in s.subs, -1 once dropped
+	q       []Frame // waiting frames, oldest first
+	bytes   int     // of the live frames in q
+	backlog int     // frames of q that Subscribe put there (not counted as falling behind)
+	oldest  int64   // unix ns when q's oldest frame was queued
 }
 
 // Frame is one frame for a subscriber's socket. Data is shared: don't modify it.
@@ -30,13 +37,58 @@ func (f Frame) Sent() time.Time {
 	return time.Unix(0, f.sent)
 }
 
-// C returns the subscriber's frames: first the state frame, gap notice and
-// backlog computed by Subscribe, then live frames. The channel is never
-// closed; watch Done.
-func (sub *Subscriber) C() <-chan Frame { return sub.c }
+// Ready has a value while frames wait for Take. Never closed; watch Done.
+func (sub *Subscriber) Ready() <-chan struct{} { return sub.ready }
+
+// Take appends every waiting frame to dst, oldest first, and returns it: first
+// the state frame, gap notice and backlog computed by Subscribe, then live
+// frames. After Done, it still returns what was waiting.
+func (sub *Subscriber) Take(dst []Frame) []Frame {
+	sub.s.mu.Lock()
+	defer sub.s.mu.Unlock()
+	dst = append(dst, sub.q...)
+	if cap(sub.q) > 64 { // a burst's queue: let its memory go
+		sub.q = nil
+	} else {
+		clear(sub.q)
+		sub.q = sub.q[:0]
+	}
+	sub.bytes, sub.backlog = 0, 0
+	select { // taken: a token left by an earlier signal means nothing now
+	case <-sub.ready:
+	default:
+	}
+	return dst
+}
+
+// push queues f, or reports false when the subscriber has stalled (ErrSlow).
+// The caller holds s.mu.
+func (sub *Subscriber) push(f Frame, cfg *Config, now int64) bool {
+	if len(sub.q) > 0 && (now-sub.oldest > int64(cfg.StallTimeout) ||
+		len(sub.q)-sub.backlog >= cfg.BufferSize || sub.bytes+len(f.Data) > cfg.MaxPendingBytes) {
+		return false
+	}
+	if len(sub.q) == 0 {
+		sub.oldest = now
+	}
+	sub.q = append(sub.q, f)
+	sub.bytes += len(f.Data)
+	select {
+	case sub.ready <- struct{}{}:
+	default: // already signalled
+	}
+	return true
+}
+
+// Pending is how many frames wait for Take.
+func (sub *Subscriber) Pending() int {
+	sub.s.mu.Lock()
+	defer sub.s.mu.Unlock()
+	return len(sub.q)
+}
 
 // Done is closed when the hub drops the subscriber or Close is called.
-// Frames already in C remain readable.
+// Frames waiting then remain for Take.
 func (sub *Subscriber) Done() <-chan struct{} { return sub.done }
 
 // Err says why Done was closed: ErrSlow, ErrReleased, ErrGoingAway or
@@ -68,13 +120,13 @@ func (sub *Subscriber) Close() {
 }
 
 // Subscribe registers a subscriber to session id, creating the session if
-// needed. Under the lock Publish takes, it fills the subscriber's channel with
-// the session's latest state frame (if any), a history_gap notice when the
-// history no longer holds every event after the resume point, and the backlog:
-// every kept event after r.AfterSeq (after 0 when r.Epoch is not this hub's
-// epoch). Live frames follow, so the subscriber sees every event in order,
-// once. The channel holds the backlog plus BufferSize frames, so a backlog of
-// any length is delivered.
+// needed. Under the lock Publish takes, it queues for the subscriber the
+// session's latest state frame (if any), a history_gap notice when the history
+// no longer holds every event after the resume point, and the backlog: every
+// kept event after r.AfterSeq (after 0 when r.Epoch is not this hub's epoch).
+// Live frames follow, so the subscriber sees every event in order, once. The
+// backlog does not count as falling behind, so a backlog of any length is
+// delivered.
 //
 // Subscribe returns ErrClosed once the hub is closed.
 func (h *Hub) Subscribe(id string, r Resume) (*Subscriber, error) {
@@ -103,23 +155,20 @@ func (h *Hub) Subscribe(id string, r Resume) (*Subscriber, error) {
 	}
 	from := s.hist.index(after)
 
-	size := h.cfg.BufferSize + s.hist.len() - from
-	if s.state != nil {
-		size++
-	}
 	gap := stale || first > after+1
-	if gap {
-		size++
-	}
-	sub := &Subscriber{h: h, s: s, c: make(chan Frame, size), done: make(chan struct{}), idx: len(s.subs)}
+	sub := &Subscriber{h: h, s: s, ready: make(chan struct{}, 1), done: make(chan struct{}), idx: len(s.subs)}
 	if s.state != nil {
-		sub.c <- Frame{Data: s.state}
+		sub.q = append(sub.q, Frame{Data: s.state})
 	}
 	if gap {
-		sub.c <- Frame{Data: appendGapFrame(make([]byte, 0, 96), h.epoch, reported, first)}
+		sub.q = append(sub.q, Frame{Data: appendGapFrame(make([]byte, 0, 96), h.epoch, reported, first)})
 	}
 	for i := from; i < s.hist.len(); i++ {
-		sub.c <- Frame{Data: s.hist.at(i).frame}
+		sub.q = append(sub.q, Frame{Data: s.hist.at(i).frame})
+	}
+	if sub.backlog = len(sub.q); sub.backlog > 0 {
+		sub.oldest = now
+		sub.ready <- struct{}{}
 	}
 	s.subs = append(s.subs, sub)
 	h.subscribers.Add(1)

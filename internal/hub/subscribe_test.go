@@ -103,7 +103,7 @@ func TestBacklogLargerThanBuffer(t *testing.T) {
 	publish(t, h, "s", 53, 53)
 	expectDone(t, sub, ErrSlow)
 	var got []uint64
-	for len(sub.C()) > 0 {
+	for waiting(sub) > 0 {
 		got = append(got, next(t, sub).Seq)
 	}
 	if want := seqRange(1, 52); !slices.Equal(got, want) {
@@ -140,7 +140,7 @@ func TestResumeRacingPublishers(t *testing.T) {
 	sub := subscribe(t, h, "s", Resume{Epoch: h.Epoch()})
 	for r := range rounds {
 		// Leave with a few frames unread, then reconnect while publishers run.
-		for range len(sub.C()) / 2 {
+		for range waiting(sub) / 2 {
 			read(sub)
 		}
 		sub.Close()

@@ -87,33 +87,38 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	readErr := make(chan error, 1)
 	go func() { readErr <- readLoop(ctx, c) }()
 
-	// The feed statuses come from the hub: the session's state frame, first in sub.C().
+	// The feed statuses come from the hub: the session's state frame, the first frame taken.
 	welcome, _ := json.Marshal(map[string]any{"type": "welcome", "epoch": s.opt.Hub.Epoch(), "streamer": streamer.Login})
 	if err := write(ctx, c, welcome); err != nil {
 		return
 	}
 	ping := time.NewTicker(wsPingInterval)
 	defer ping.Stop()
-	for {
-		select {
-		case f := <-sub.C():
+	var batch []hub.Frame
+	// writeAll writes everything the hub has queued for this socket, in order.
+	writeAll := func() error {
+		batch = sub.Take(batch[:0])
+		for i, f := range batch {
 			if err := write(ctx, c, f.Data); err != nil {
-				return
+				return err
 			}
 			if sent := f.Sent(); !sent.IsZero() {
 				s.obs.Delivered(time.Since(sent))
 			}
+			batch[i] = hub.Frame{}
+		}
+		return nil
+	}
+	for {
+		select {
+		case <-sub.Ready():
+			if err := writeAll(); err != nil {
+				return
+			}
 		case <-sub.Done():
-		flush: // what the hub buffered before it let go of us still goes out
-			for {
-				select {
-				case f := <-sub.C():
-					if err := write(ctx, c, f.Data); err != nil {
-						return
-					}
-				default:
-					break flush
-				}
+			// What the hub queued before it let go of us still goes out.
+			if err := writeAll(); err != nil {
+				return
 			}
 			switch err := sub.Err(); {
 			case errors.Is(err, hub.ErrSlow):

@@ -192,13 +192,14 @@ func TestSlowReaderIsDroppedAndLosesNothing(t *testing.T) {
 	h := apptest.Start(t, apptest.Options{})
 	b, s := watcher(t, h, "h4x0r", "nightowl_tv")
 	sid := sessionIDOf(t, h, "nightowl_tv")
-	// The reader stops reading; big frames fill the socket buffers, then the hub's buffer.
+	// The reader stops reading; big frames fill the socket buffers, then more than the hub
+	// lets wait for one socket (MaxPendingBytes, 8 MiB): a stall, not a burst.
 	big, _ := json.Marshal(map[string]any{"type": "channel.update", "summary": "padding", "title": strings.Repeat("x", 60<<10)})
-	const n = 200
+	const n = 400 // 24 MiB
 	for range n {
 		h.App.Hub.Publish(sid, hub.Message{Type: "event_updated", Event: big})
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var got uint64
 	var closeErr error
