@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 	"github.com/twitchrelay/twitchrelay/internal/relay"
@@ -17,6 +19,9 @@ type streamPage struct {
 	Category  string
 	PlayerURL string
 	Feeds     []relay.FeedStatus
+	// FollowHint says, in the demo, whom to log in as to see this channel's follower events
+	// (its broadcaster or a moderator), when the user is neither; "" otherwise.
+	FollowHint string
 }
 
 // GET /stream: the chosen streamer as Twitch has it now, and where live events appear. It
@@ -66,8 +71,23 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 		q := url.Values{"channel": {p.Streamer.Login}, "parent": {s.opt.PublicURL.Hostname()}, "muted": {"true"}}
 		p.PlayerURL = "https://player.twitch.tv/?" + q.Encode()
 	}
+	p.FollowHint = s.followHint(a.User.Login, p.Streamer)
 	if p.Feeds = s.opt.Relay.Statuses(a.SID); p.Feeds == nil {
 		p.Feeds = relay.Pending()
 	}
 	return s.render(w, r, "stream", p)
+}
+
+// followHint is the demo's answer to "why no follower events?": which simulated accounts
+// moderate the channel (the streamer form lists them too).
+func (s *Server) followHint(me string, streamer helix.User) string {
+	mods, known := s.opt.SuggestionModerators[streamer.Login]
+	if !known || strings.EqualFold(me, streamer.Login) || slices.ContainsFunc(mods, func(m string) bool { return strings.EqualFold(m, me) }) {
+		return ""
+	}
+	who := "log in as " + streamer.Login
+	if len(mods) > 0 {
+		who = orList(mods) + " moderate" + map[bool]string{true: "s", false: ""}[len(mods) == 1] + " it: log in as " + orList(append(slices.Clone(mods), streamer.Login))
+	}
+	return "Demo: to see who follows " + streamer.DisplayName + ", " + who + "."
 }
