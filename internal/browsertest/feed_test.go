@@ -47,7 +47,9 @@ func (tb *tab) briefOffline(h *apptest.Harness) {
 	t.Helper()
 	tb.do("the browser goes offline", chromedp.Evaluate[chromedp.Void](`window.dispatchEvent(new Event("offline"))`))
 	tb.waitJS("the pill to say offline", `document.getElementById("conn-state").dataset.state === "offline"`)
-	fire(t, "speedy_sam follows", func(ctx context.Context) ([]twitchsim.Delivery, error) { return h.Sim.Follow(ctx, "speedy_sam", streamer) })
+	fire(t, "speedy_sam follows", func(ctx context.Context) ([]twitchsim.Delivery, error) {
+		return h.Sim.Follow(ctx, "speedy_sam", streamer)
+	})
 	tb.waitNewest("channel.follow", "Speedy_Sam followed")
 	tb.waitJS("the pill to follow the socket back", `document.getElementById("conn-state").dataset.state === "live"`)
 	tb.wantText("#conn-state", "Connected")

@@ -37,6 +37,13 @@ func TestJourney(t *testing.T) {
 	tb.screenshot(shots, "landing.png", false)
 	tb.step("1. landing page")
 
+	// CozyCrafter follows a few channels, two of them live: the streamer form offers them.
+	for _, ch := range []string{"speedy_sam", "pixelpaladin", "nightowl_tv"} {
+		if _, err := h.Sim.Follow(context.Background(), streamer, ch); err != nil {
+			t.Fatalf("simulator: %s follows %s: %v", streamer, ch, err)
+		}
+	}
+
 	// 2. "Log in with Twitch" leads to the simulator's consent page.
 	tb.do("click Log in with Twitch", chromedp.Click(css("a.btn-twitch")), chromedp.WaitVisible(css("#user-"+streamer)))
 	if loc := eval[string](tb, "location", "location.href"); !strings.HasPrefix(loc, h.SimURL+"/id/oauth2/authorize?") {
@@ -55,8 +62,13 @@ func TestJourney(t *testing.T) {
 	if loc := eval[string](tb, "location", "location.href"); loc != h.URL+"/enter_streamer" {
 		t.Errorf("after /auth the browser is on %s, want %s/enter_streamer", loc, h.URL)
 	}
+	followed := eval[[]string](tb, "followed channels", `[...document.querySelectorAll(".channel-list .channel")].map((b) =>
+	  b.querySelector(".channel-name").textContent + (b.querySelector(".badge-live") ? " (live)" : ""))`)
+	if got, want := strings.Join(followed, ", "), "NightOwl_TV (live), PixelPaladin (live), Speedy_Sam"; got != want {
+		t.Errorf("the form suggests the followed channels %q, want %q (live first)", got, want)
+	}
 	tb.checkA11y("streamer form")
-	tb.screenshot(shots, "enter_streamer.png", false)
+	tb.screenshot(shots, "enter_streamer.png", true)
 	tb.step("3. authorized, back via /auth on /enter_streamer")
 
 	// 4. An invalid name is refused with an error that is announced.

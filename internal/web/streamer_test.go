@@ -170,3 +170,33 @@ func TestStreamerFormAcceptsChannelLinks(t *testing.T) {
 		}
 	}
 }
+
+// The form offers the channels the user follows, live ones first, with avatar and badge.
+func TestStreamerFormSuggestsFollowedChannels(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	b := h.NewBrowser()
+	if err := b.Login("modmaria"); err != nil { // follows cozycrafter (offline) and pixelpaladin (live)
+		t.Fatal(err)
+	}
+	_, body, err := b.Get("/enter_streamer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, list, ok := strings.Cut(body, `class="channel-list"`)
+	if !ok || !strings.Contains(body, "Channels you follow") {
+		t.Fatalf("the form offers no followed channels:\n%s", text(body))
+	}
+	list, _, _ = strings.Cut(list, "</ul>")
+	items := chipItem.FindAllStringSubmatch(list, -1)
+	var got []string
+	for _, m := range items {
+		got = append(got, text(m[1]))
+		if !strings.Contains(html.UnescapeString(m[1]), `<img class="avatar" src="data:image/svg+xml`) {
+			t.Errorf("followed channel %q has no avatar", text(m[1]))
+		}
+	}
+	want := []string{"PixelPaladin Any% attempts — road to sub 30 Live", "CozyCrafter"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("followed channels %q, want %q (live first)", got, want)
+	}
+}
