@@ -82,12 +82,16 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 // moderate the channel (the streamer form lists them too).
 func (s *Server) followHint(me string, streamer helix.User) string {
 	mods, known := s.opt.SuggestionModerators[streamer.Login]
-	if !known || strings.EqualFold(me, streamer.Login) || slices.ContainsFunc(mods, func(m string) bool { return strings.EqualFold(m, me) }) {
+	isMe := func(m string) bool { return strings.EqualFold(m, me) }
+	if !known || isMe(streamer.Login) || slices.ContainsFunc(mods, isMe) {
 		return ""
 	}
-	who := "log in as " + streamer.Login
-	if len(mods) > 0 {
-		who = orList(mods) + " moderate" + map[bool]string{true: "s", false: ""}[len(mods) == 1] + " it: log in as " + orList(append(slices.Clone(mods), streamer.Login))
+	switch len(mods) {
+	case 0:
+		return "Demo: nobody moderates " + streamer.DisplayName + ". Log in as " + streamer.Login + " to see its new followers."
+	case 1:
+		return "Demo: " + mods[0] + " moderates " + streamer.DisplayName + ". Log in as " + mods[0] + " (or " + streamer.Login + ") to see its new followers."
 	}
-	return "Demo: to see who follows " + streamer.DisplayName + ", " + who + "."
+	return "Demo: " + strings.Replace(orList(mods), " or ", " and ", 1) + " moderate " + streamer.DisplayName +
+		". Log in as one of them (or " + streamer.Login + ") to see its new followers."
 }
