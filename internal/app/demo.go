@@ -54,7 +54,7 @@ func (d *demoTwitch) close() {
 func (d *demoTwitch) suggestions() []string {
 	var out []string
 	for _, u := range d.sim.Users() {
-		if u.BroadcasterType != "" {
+		if u.BroadcasterType != "" || u.Channel.Title != "" { // partners, affiliates and anyone who streams
 			out = append(out, u.Login)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -84,11 +85,22 @@ func newTab(t *testing.T) *tab {
 		cancelTimeout()
 	})
 	tb.do("start Chromium", chromedp.EmulateViewport(desktopW, desktopH))
+	tb.colorScheme("dark") // the default theme; headless Chromium would pick light
 	tb.collectConsole()
 	tb.collectDocuments()
 	tb.standInPlayer()
 	tb.step("Chromium started")
 	return tb
+}
+
+// colorScheme makes the page see prefers-color-scheme: scheme ("dark" or "light"), as a
+// system setting would.
+func (tb *tab) colorScheme(scheme string) {
+	tb.t.Helper()
+	_, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+	})
+	mustf(tb.t, err, "emulate prefers-color-scheme: %s", scheme)
 }
 
 // step logs how long the journey took so far and since the previous step.

@@ -108,7 +108,7 @@ func (tb *tab) wantText(sel, want string) {
 // feedsActiveJS holds when the socket is live and all four feeds are active.
 const feedsActiveJS = `document.getElementById("conn-state").dataset.state === "live" &&
   document.querySelectorAll("#feeds li.feed").length === 4 &&
-  [...document.querySelectorAll("#feeds li.feed .status")].every((s) => s.textContent.trim() === "active")`
+  [...document.querySelectorAll("#feeds li.feed")].every((li) => li.dataset.status === "active")`
 
 // loginAndWatch logs in through the consent page as login and opens login's own stream
 // page, waiting until its socket is live and every feed is active.

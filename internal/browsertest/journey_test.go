@@ -37,6 +37,13 @@ func TestJourney(t *testing.T) {
 	tb.screenshot(shots, "landing.png", false)
 	tb.step("1. landing page")
 
+	// CozyCrafter follows a few channels, two of them live: the streamer form offers them.
+	for _, ch := range []string{"speedy_sam", "pixelpaladin", "nightowl_tv"} {
+		if _, err := h.Sim.Follow(context.Background(), streamer, ch); err != nil {
+			t.Fatalf("simulator: %s follows %s: %v", streamer, ch, err)
+		}
+	}
+
 	// 2. "Log in with Twitch" leads to the simulator's consent page.
 	tb.do("click Log in with Twitch", chromedp.Click(css("a.btn-twitch")), chromedp.WaitVisible(css("#user-"+streamer)))
 	if loc := eval[string](tb, "location", "location.href"); !strings.HasPrefix(loc, h.SimURL+"/id/oauth2/authorize?") {
@@ -55,8 +62,13 @@ func TestJourney(t *testing.T) {
 	if loc := eval[string](tb, "location", "location.href"); loc != h.URL+"/enter_streamer" {
 		t.Errorf("after /auth the browser is on %s, want %s/enter_streamer", loc, h.URL)
 	}
+	followed := eval[[]string](tb, "followed channels", `[...document.querySelectorAll(".channel-list .channel")].map((b) =>
+	  b.querySelector(".channel-name").textContent + (b.querySelector(".badge-live") ? " (live)" : ""))`)
+	if got, want := strings.Join(followed, ", "), "NightOwl_TV (live), PixelPaladin (live), Speedy_Sam"; got != want {
+		t.Errorf("the form suggests the followed channels %q, want %q (live first)", got, want)
+	}
 	tb.checkA11y("streamer form")
-	tb.screenshot(shots, "enter_streamer.png", false)
+	tb.screenshot(shots, "enter_streamer.png", true)
 	tb.step("3. authorized, back via /auth on /enter_streamer")
 
 	// 4. An invalid name is refused with an error that is announced.
@@ -75,14 +87,19 @@ func TestJourney(t *testing.T) {
 	tb.checkA11y("streamer form with an error")
 	tb.step("4. invalid name refused: " + tb.textOf("#streamer-error"))
 
-	// 5. The valid name leads to the stream page; its socket connects and the feeds start.
-	tb.do("submit "+streamer, chromedp.Clear(css("#streamer")), chromedp.SendKeys(css("#streamer"), streamer),
+	// 5. The channel's link, pasted, leads to the stream page; its socket connects and the
+	// feeds start. Sound and desktop notifications are off until the user turns them on.
+	const pasted = "https://www.twitch.tv/" + streamer
+	tb.do("paste "+pasted, chromedp.Clear(css("#streamer")), chromedp.SendKeys(css("#streamer"), pasted),
 		chromedp.Click(css(`form[action="/enter_streamer"] button[type=submit]`)), chromedp.WaitVisible(css("#stream")))
 	tb.wantText("#streamer-name", "CozyCrafter")
 	tb.wantText("#live-badge", "Offline")
 	tb.waitJS("the socket and all four feeds", feedsActiveJS)
+	tb.wantText("#conn-state", "Connected")
+	tb.wantText("#feeds-summary", "All 4 on")
+	tb.checkAlertsOff()
 	tb.checkA11y("stream")
-	tb.step("5. /stream: socket live, feeds active")
+	tb.step("5. pasted link → /stream: socket live, feeds on, alerts off")
 
 	// 6. One event of each feed, each shown newest first; the header follows.
 	fire(t, "lurker_lou follows", func(ctx context.Context) ([]twitchsim.Delivery, error) {
@@ -114,13 +131,27 @@ func TestJourney(t *testing.T) {
 	// 7. The network drops; two events happen meanwhile; the page catches up.
 	tb.disconnectAndCatchUp(h, proxy)
 
-	// 8. Back live for the screenshots: desktop, then a phone.
+	// 7d. In the background, the tab title counts what arrived; back in front, it clears.
+	tb.unreadInTitle(h)
+	// 7e. Times age with the page's clock.
+	tb.timesAge()
+	// 7f. A drop so short the socket survives it.
+	tb.briefOffline(h)
+
+	// 8. Back live for the screenshots: desktop, a phone, the light theme.
 	fire(t, "go live again", func(ctx context.Context) ([]twitchsim.Delivery, error) { return h.Sim.GoLive(ctx, streamer, "", "") })
 	tb.waitNewest("stream.online", "Went live: Back from the break")
+	if got := eval[string](tb, "title", "document.title"); got != "CozyCrafter · live · twitchrelay" {
+		t.Errorf("tab title %q, want %q", got, "CozyCrafter · live · twitchrelay")
+	}
 	tb.checkA11y("stream with events")
 	tb.screenshot(shots, "stream.png", false)
 	tb.phone(shots)
-	tb.step("8. stream screenshots (desktop, phone)")
+	tb.colorScheme("light")
+	tb.checkA11y("stream (light theme)")
+	tb.screenshot(shots, "stream-light.png", false)
+	tb.colorScheme("dark")
+	tb.step("8. stream screenshots (desktop, phone, light)")
 
 	// 9. Log out: the session's subscriptions are deleted on Twitch.
 	tb.logout(h)
@@ -158,6 +189,7 @@ func (tb *tab) disconnectAndCatchUp(h *apptest.Harness, proxy *cutProxy) {
 	tb.step("7b. two events fired while disconnected; network back")
 
 	tb.waitJS("the socket to come back", `document.getElementById("conn-state").dataset.state === "live"`)
+	tb.wantText("#conn-state", "Connected")
 	tb.waitJS("both missed events", `document.querySelectorAll("#events li.event").length >= `+strconv.Itoa(len(before)+2))
 	after := tb.events()
 	checkSequence(t, after)
@@ -183,9 +215,17 @@ func (tb *tab) phone(shots string) {
 	t := tb.t
 	t.Helper()
 	tb.do("emulate a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
-	tb.waitJS("the phone layout", `window.innerWidth === 390`)
+	tb.pageWidth(390)
+	tb.waitJS("the phone layout", `!document.getElementById("player-box").open`)
 	for _, p := range eval[[]string](tb, "overflow", overflowJS) {
 		t.Errorf("phone (390px): horizontal overflow: %s", p)
+	}
+	tb.do("scroll to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	if where := eval[string](tb, "newest event in view", newestInViewJS); where != "" {
+		t.Errorf("phone (390px): the newest event is not on the first screen: %s", where)
+	}
+	if eval[bool](tb, "folded panels", `document.getElementById("feeds-box").open`) {
+		t.Error("phone (390px): the feeds panel is open; want its one-line summary")
 	}
 	tb.checkA11y("stream (phone)")
 	tb.screenshot(shots, "stream-mobile.png", true)

@@ -29,7 +29,11 @@ func (s *Server) requireLogin(w http.ResponseWriter, r *http.Request) (*account,
 	ctx := r.Context()
 	u := s.currentUser(ctx)
 	if u == nil {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		to := "/"
+		if _, err := r.Cookie(s.sessions.Cookie.Name); err == nil {
+			to = "/?ended=1" // a session cookie the store no longer knows: say so on the landing page
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
 		return nil, errRedirected
 	}
 	a := &account{User: u, SID: s.sessions.GetString(ctx, keySessionID)}

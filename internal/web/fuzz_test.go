@@ -50,3 +50,18 @@ func FuzzValidStreamerLogin(f *testing.F) {
 		}
 	})
 }
+
+func FuzzStreamerLogin(f *testing.F) {
+	for _, seed := range []string{"pixelpaladin", "@PixelPaladin", "https://www.twitch.tv/pixelpaladin", "twitch.tv/a/b?c", "http://", "twitch.tv/", " @ ", "ünï"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		login := StreamerLogin(s)
+		if ValidStreamerLogin(login) && login != strings.ToLower(login) {
+			t.Fatalf("StreamerLogin(%q) = %q: not lower case", s, login)
+		}
+		if ValidStreamerLogin(s) && login != strings.ToLower(s) {
+			t.Fatalf("StreamerLogin(%q) = %q, want the login itself in lower case", s, login)
+		}
+	})
+}

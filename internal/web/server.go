@@ -52,6 +52,7 @@ type Helix interface {
 	GetUserByLogin(ctx context.Context, ts helix.TokenSource, login string) (helix.User, error)
 	GetStreams(ctx context.Context, ts helix.TokenSource, userIDs []string) ([]helix.Stream, error)
 	GetChannels(ctx context.Context, ts helix.TokenSource, broadcasterIDs []string) ([]helix.Channel, error)
+	GetFollowedChannels(ctx context.Context, ts helix.TokenSource, userID string, first int) ([]helix.FollowedChannel, error)
 }
 
 // Relay is what the web layer needs of the subscription state machine (internal/relay).

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 	"github.com/twitchrelay/twitchrelay/internal/relay"
@@ -17,6 +19,9 @@ type streamPage struct {
 	Category  string
 	PlayerURL string
 	Feeds     []relay.FeedStatus
+	// FollowHint says, in the demo, whom to log in as to see this channel's follower events
+	// (its broadcaster or a moderator), when the user is neither; "" otherwise.
+	FollowHint string
 }
 
 // GET /stream: the chosen streamer as Twitch has it now, and where live events appear. It
@@ -66,8 +71,27 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 		q := url.Values{"channel": {p.Streamer.Login}, "parent": {s.opt.PublicURL.Hostname()}, "muted": {"true"}}
 		p.PlayerURL = "https://player.twitch.tv/?" + q.Encode()
 	}
+	p.FollowHint = s.followHint(a.User.Login, p.Streamer)
 	if p.Feeds = s.opt.Relay.Statuses(a.SID); p.Feeds == nil {
 		p.Feeds = relay.Pending()
 	}
 	return s.render(w, r, "stream", p)
+}
+
+// followHint is the demo's answer to "why no follower events?": which simulated accounts
+// moderate the channel (the streamer form lists them too).
+func (s *Server) followHint(me string, streamer helix.User) string {
+	mods, known := s.opt.SuggestionModerators[streamer.Login]
+	isMe := func(m string) bool { return strings.EqualFold(m, me) }
+	if !known || isMe(streamer.Login) || slices.ContainsFunc(mods, isMe) {
+		return ""
+	}
+	switch len(mods) {
+	case 0:
+		return "Demo: nobody moderates " + streamer.DisplayName + ". Log in as " + streamer.Login + " to see its new followers."
+	case 1:
+		return "Demo: " + mods[0] + " moderates " + streamer.DisplayName + ". Log in as " + mods[0] + " (or " + streamer.Login + ") to see its new followers."
+	}
+	return "Demo: " + strings.Replace(orList(mods), " or ", " and ", 1) + " moderate " + streamer.DisplayName +
+		". Log in as one of them (or " + streamer.Login + ") to see its new followers."
 }

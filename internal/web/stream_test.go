@@ -3,9 +3,11 @@ package web_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/twitchrelay/twitchrelay/internal/app"
 	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
@@ -97,4 +99,29 @@ func TestConnectSendsFeedStatusOnce(t *testing.T) {
 		}
 		return f.Type == "feed_status" && st["stream_changed"] == "active" && st["user_changed"] == "active" && st["followed_by"] == "active"
 	})
+}
+
+// In the demo the stream page says who moderates the channel, so a newcomer can log in as
+// one of them and see follower events; the broadcaster and its moderators are not told.
+func TestStreamPageSaysWhoModeratesInTheDemo(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{App: app.Options{SuggestionModerators: map[string][]string{
+		"pixelpaladin": {"modmaria", "speedy_sam"}}}})
+	for login, want := range map[string]string{
+		"lurker_lou": "Demo: modmaria and speedy_sam moderate PixelPaladin. Log in as one of them (or pixelpaladin) to see its new followers.",
+		"modmaria":   "",
+	} {
+		b := h.NewBrowser()
+		if err := b.Login(login); err != nil {
+			t.Fatal(err)
+		}
+		_, body, err := b.ChooseStreamer("pixelpaladin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, hint, found := strings.Cut(body, `id="follow-hint">`)
+		hint, _, _ = strings.Cut(hint, "<")
+		if hint != want || found != (want != "") {
+			t.Errorf("%s watching pixelpaladin: hint %q, want %q", login, hint, want)
+		}
+	}
 }

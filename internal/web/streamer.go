@@ -17,10 +17,35 @@ var validLogin = regexp.MustCompile(`^[A-Za-z0-9_]{4,25}$`)
 // ValidStreamerLogin reports whether s could be a Twitch login.
 func ValidStreamerLogin(s string) bool { return validLogin.MatchString(s) }
 
+// StreamerLogin turns what people type or paste into the streamer field into the login to
+// check with ValidStreamerLogin: surrounding space goes, "@name" loses its @, a channel link
+// ("https://www.twitch.tv/name", "twitch.tv/name/videos?filter=all", m.twitch.tv) becomes its
+// first path segment, and the result is lower case.
+func StreamerLogin(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	rest, link := strings.CutPrefix(s, "https://")
+	if !link {
+		rest, link = strings.CutPrefix(s, "http://")
+	}
+	for _, host := range []string{"www.twitch.tv/", "m.twitch.tv/", "twitch.tv/"} {
+		if after, ok := strings.CutPrefix(rest, host); ok {
+			if i := strings.IndexAny(after, "/?#"); i >= 0 {
+				after = after[:i]
+			}
+			return strings.TrimPrefix(after, "@")
+		}
+	}
+	if link { // a link to somewhere else: not a name
+		return s
+	}
+	return strings.TrimPrefix(s, "@")
+}
+
 type streamerPage struct {
 	basePage
 	Value       string
 	Error       string
+	Following   []followedChannel // channels the user follows, live ones first (GET only)
 	Suggestions []suggestion
 	NoFollowers []moderatedBy // no suggestion shows this user follower events: whom to log in as
 }
@@ -77,16 +102,19 @@ func orList(names []string) string {
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
-// GET /enter_streamer: the "choose streamer" form.
+// GET /enter_streamer: the "choose streamer" form, with the channels the user follows.
 func (s *Server) handleStreamerForm(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.requireLogin(w, r); err != nil {
+	a, err := s.requireLogin(w, r)
+	if err != nil {
 		return ignoreRedirect(err)
 	}
 	var value string
 	if st := s.currentStreamer(r.Context()); st != nil {
 		value = st.Login
 	}
-	return s.render(w, r, "enter_streamer", s.streamerPage(r, value, ""))
+	p := s.streamerPage(r, value, "")
+	p.Following = s.followedChannels(r.Context(), a)
+	return s.render(w, r, "enter_streamer", p)
 }
 
 // POST /enter_streamer: validate the login, resolve it with Helix, remember it, go to /stream.
@@ -99,7 +127,7 @@ func (s *Server) handleStreamerSubmit(w http.ResponseWriter, r *http.Request) er
 	if err := s.checkCSRF(r); err != nil {
 		return err
 	}
-	login := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(r.PostFormValue("streamer")), "@"))
+	login := StreamerLogin(r.PostFormValue("streamer"))
 	page := func(msg string) error {
 		return s.renderStatus(w, r, http.StatusUnprocessableEntity, "enter_streamer", s.streamerPage(r, login, msg))
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/app"
 	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
+	"github.com/twitchrelay/twitchrelay/internal/web"
 )
 
 // followerRule is how the form puts Twitch's rule for channel.follow into words.
@@ -51,7 +52,7 @@ func TestStreamerFormSaysWhichSuggestionsShowFollowerEvents(t *testing.T) {
 	t.Cleanup(sim.Close)
 	var suggest app.Options
 	for _, u := range sim.Users() { // as the demo picks them
-		if u.BroadcasterType != "" {
+		if u.BroadcasterType != "" || u.Channel.Title != "" {
 			suggest.Suggestions = append(suggest.Suggestions, u.Login)
 		}
 	}
@@ -83,8 +84,8 @@ func TestStreamerFormSaysWhichSuggestionsShowFollowerEvents(t *testing.T) {
 				t.Errorf("the form does not say the rule (%q):\n%s", followerRule, page)
 			}
 			got := chips(t, body)
-			if len(got) != 3 {
-				t.Errorf("suggestions %v, want the three simulated streamers", got)
+			if len(got) != 4 {
+				t.Errorf("suggestions %v, want the four simulated streamers", got)
 			}
 			for login, chip := range got {
 				why, want := tt.followers[login]
@@ -121,5 +122,81 @@ func TestStreamerFormStatesTheFollowerRule(t *testing.T) {
 	}
 	if page := text(body); !strings.Contains(page, followerRule) {
 		t.Errorf("the form does not say the rule (%q):\n%s", followerRule, page)
+	}
+}
+
+// People paste what their browser shows: channel links, "@name", stray spaces. The field
+// shows a twitch.tv/ prefix, so all of them mean the channel.
+func TestStreamerLogin(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"pixelpaladin", "pixelpaladin"},
+		{"  PixelPaladin ", "pixelpaladin"},
+		{"@PixelPaladin", "pixelpaladin"},
+		{"https://www.twitch.tv/pixelpaladin", "pixelpaladin"},
+		{"http://twitch.tv/pixelpaladin/", "pixelpaladin"},
+		{"twitch.tv/pixelpaladin", "pixelpaladin"},
+		{"www.twitch.tv/PixelPaladin/videos?filter=all", "pixelpaladin"},
+		{"https://m.twitch.tv/pixelpaladin#chat", "pixelpaladin"},
+		{"twitch.tv/@pixelpaladin", "pixelpaladin"},
+		{"https://example.com/pixelpaladin", "https://example.com/pixelpaladin"}, // not Twitch: refused
+		{"twitch.tv/", ""},
+		{"pixel/paladin", "pixel/paladin"},
+	}
+	for _, tt := range tests {
+		got := web.StreamerLogin(tt.in)
+		if got != tt.want {
+			t.Errorf("StreamerLogin(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if ok := web.ValidStreamerLogin(got); ok != (tt.want != "" && !strings.ContainsAny(tt.want, "/:")) {
+			t.Errorf("ValidStreamerLogin(StreamerLogin(%q)) = %v", tt.in, ok)
+		}
+	}
+}
+
+// The form takes a pasted channel link to the stream page.
+func TestStreamerFormAcceptsChannelLinks(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	b := h.NewBrowser()
+	if err := b.Login("lurker_lou"); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{"https://www.twitch.tv/pixelpaladin", "twitch.tv/PixelPaladin", "@pixelpaladin"} {
+		status, body, err := b.ChooseStreamer(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status != http.StatusOK || !strings.Contains(body, `id="streamer-name">PixelPaladin<`) {
+			t.Errorf("%q = %d, want the stream page of PixelPaladin:\n%.400s", in, status, body)
+		}
+	}
+}
+
+// The form offers the channels the user follows, live ones first, with avatar and badge.
+func TestStreamerFormSuggestsFollowedChannels(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	b := h.NewBrowser()
+	if err := b.Login("modmaria"); err != nil { // follows cozycrafter (offline) and pixelpaladin (live)
+		t.Fatal(err)
+	}
+	_, body, err := b.Get("/enter_streamer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, list, ok := strings.Cut(body, `class="channel-list"`)
+	if !ok || !strings.Contains(body, "Channels you follow") {
+		t.Fatalf("the form offers no followed channels:\n%s", text(body))
+	}
+	list, _, _ = strings.Cut(list, "</ul>")
+	items := chipItem.FindAllStringSubmatch(list, -1)
+	var got []string
+	for _, m := range items {
+		got = append(got, text(m[1]))
+		if !strings.Contains(html.UnescapeString(m[1]), `<img class="avatar" src="data:image/svg+xml`) {
+			t.Errorf("followed channel %q has no avatar", text(m[1]))
+		}
+	}
+	want := []string{"PixelPaladin Any% attempts — road to sub 30 Live", "CozyCrafter"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("followed channels %q, want %q (live first)", got, want)
 	}
 }
