@@ -160,14 +160,14 @@ func ratios(r, b figures) map[string]float64 {
 		"accepted_per_s": div(r.PerSecond, b.PerSecond),
 		// what the user gets: frames delivered at the sockets per second, to bare answers
 		"delivered_per_s": div(r.DeliveredPerSecond, b.PerSecond),
-		"p50":            div(r.Latency.P50, b.Latency.P50),
-		"p90":            div(r.Latency.P90, b.Latency.P90),
-		"p99":            div(r.Latency.P99, b.Latency.P99),
-		"max":            div(r.Latency.Max, b.Latency.Max),
-		"answer_p99":     div(r.Answer.P99, b.Answer.P99),
-		"peak_rss":       div(r.PeakRSSMiB, b.PeakRSSMiB),
-		"heap":           div(r.HeapMiB, b.HeapMiB),
-		"goroutines":     div(float64(r.Goroutines), float64(b.Goroutines)),
+		"p50":             div(r.Latency.P50, b.Latency.P50),
+		"p90":             div(r.Latency.P90, b.Latency.P90),
+		"p99":             div(r.Latency.P99, b.Latency.P99),
+		"max":             div(r.Latency.Max, b.Latency.Max),
+		"answer_p99":      div(r.Answer.P99, b.Answer.P99),
+		"peak_rss":        div(r.PeakRSSMiB, b.PeakRSSMiB),
+		"heap":            div(r.HeapMiB, b.HeapMiB),
+		"goroutines":      div(float64(r.Goroutines), float64(b.Goroutines)),
 	}
 }
 

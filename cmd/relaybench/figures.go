@@ -42,9 +42,9 @@ type figures struct {
 	Seconds            float64          `json:"seconds"`
 	Sent               int64            `json:"sent"`
 	Accepted           int64            `json:"accepted"`
-	PerSecond          float64          `json:"accepted_per_s"` // callbacks answered 204, per second
+	PerSecond          float64          `json:"accepted_per_s"`    // callbacks answered 204, per second
 	Resumes            int64            `json:"resumes,omitempty"` // sockets dropped as slow that resumed
-	Fanout             float64          `json:"fanout"`         // sockets per notification (sessions watching its streamer)
+	Fanout             float64          `json:"fanout"`            // sockets per notification (sessions watching its streamer)
 	Delivered          int64            `json:"delivered"`
 	DeliveredPerSecond float64          `json:"delivered_per_s"`
 	Errors             int64            `json:"errors"`
