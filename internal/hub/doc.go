@@ -10,7 +10,7 @@
 //     only a short per-session critical section. Frames wait for a subscriber in
 //     a queue that grows with them and lets go when drained; a subscriber whose
 //     browser really stalls (its oldest waiting frame is older than StallTimeout,
-//     10 s, or more than MaxPendingBytes or BufferSize live frames wait) is
+//     10 s, or more live frames wait than the history holds) is
 //     dropped (Done closes, Err returns ErrSlow), never waited for. A burst a
 //     reading socket drains in time is never a reason.
 //   - Every published event gets the next sequence number of its session,

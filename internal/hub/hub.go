@@ -16,14 +16,14 @@ import (
 const (
 	// A subscriber is dropped as slow (ErrSlow: the page reconnects and resumes) only when its
 	// browser really stalls: the oldest frame waiting for it is older than StallTimeout, or more
-	// than MaxPendingBytes or BufferSize live frames wait. A burst that a reading socket drains
+	// live frames wait than the history could replay (MaxPendingBytes, by default the history's
+	// bytes) or than BufferSize. A burst that a reading socket drains
 	// within the stall timeout is never a reason. The queue grows as frames wait and lets go of
 	// its memory when drained, so an idle socket pays for none of it.
-	DefaultBufferSize      = 16384            // live frames a subscriber may fall behind
-	DefaultMaxPendingBytes = 8 << 20          // bytes of live frames a subscriber may fall behind
-	DefaultStallTimeout    = 10 * time.Second // the oldest waiting frame's age that means a stall
-	DefaultSweepInterval   = time.Minute      // how often Run calls Sweep
-	DefaultHistoryBytes    = 1 << 20          // per session, when Config.HistoryBytes is 0
+	DefaultBufferSize    = 16384            // live frames a subscriber may fall behind
+	DefaultStallTimeout  = 10 * time.Second // the oldest waiting frame's age that means a stall
+	DefaultSweepInterval = time.Minute      // how often Run calls Sweep
+	DefaultHistoryBytes  = 1 << 20          // per session, when Config.HistoryBytes is 0
 
 	shardCount = 64 // session map shards (a power of two)
 	epochBytes = 8  // random bytes in an epoch (16 hex characters)
@@ -45,7 +45,7 @@ type Config struct {
 	HistoryBytes    int              // most bytes of event frames kept per session (HISTORY_BYTES); 0 = DefaultHistoryBytes
 	HistoryAge      time.Duration    // events older than this are forgotten; idle sessions are swept after it (HISTORY_AGE)
 	BufferSize      int              // live frames a subscriber may fall behind before it is dropped
-	MaxPendingBytes int              // bytes of live frames a subscriber may fall behind
+	MaxPendingBytes int              // bytes of live frames a subscriber may fall behind; 0 = HistoryBytes, so a dropped socket can resume from the history
 	StallTimeout    time.Duration    // how old its oldest waiting frame may get
 	SweepInterval   time.Duration    // period of Run's sweeps
 	Now             func() time.Time // clock; time.Now by default
@@ -123,7 +123,7 @@ func New(cfg Config) *Hub {
 		cfg.HistoryBytes = DefaultHistoryBytes
 	}
 	if cfg.MaxPendingBytes <= 0 {
-		cfg.MaxPendingBytes = DefaultMaxPendingBytes
+		cfg.MaxPendingBytes = cfg.HistoryBytes
 	}
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = DefaultStallTimeout

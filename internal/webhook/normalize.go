@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 )
 
@@ -52,7 +53,7 @@ func Normalize(msg *Message) (Event, error) {
 	typ := msg.SubscriptionType
 	ev := Event{ID: msg.ID, Type: typ, Time: msg.Timestamp.UTC(), Raw: msg.Event}
 	var te twitchEvent
-	if err := json.Unmarshal(msg.Event, &te); err != nil {
+	if err := jsonv2.Unmarshal(msg.Event, &te, jsonOptions); err != nil {
 		return Event{}, fmt.Errorf("%w: %s event: %v", ErrMalformedBody, typ, err)
 	}
 	broadcaster := Actor{ID: te.BroadcasterUserID, Login: te.BroadcasterUserLogin, Name: te.BroadcasterUserName}
