@@ -102,6 +102,9 @@ type Server struct {
 	live      liveSessions
 	verifier  *webhook.Verifier
 	sockets   sync.WaitGroup // every /ws handler, hijacked: http.Server.Shutdown does not wait for them
+
+	// Bounds on what strangers and single users can make us spend (abuse).
+	ready readiness // /readyz's cached checks
 }
 
 // New parses the embedded templates and assets; a broken template fails here, at start-up.
