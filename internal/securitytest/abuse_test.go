@@ -1,6 +1,7 @@
 package securitytest
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 )
@@ -116,4 +118,116 @@ func TestReadyzFloodWhileTwitchIsDown(t *testing.T) {
 	var shown []string
 	bodies.Range(func(k, _ any) bool { shown = append(shown, k.(string)); return true })
 	t.Logf("observed: %d /readyz calls in %v → %d app-token requests at Twitch; bodies %q; the watcher got its event", calls, took.Round(time.Millisecond), got, shown)
+}
+
+// TestRefusedCallbacksLogLittle: 2,000 forged callbacks (8 at a time, each with a made-up
+// subscription type; half with a 4 KiB message id, refused 400, half with a 250-byte one and
+// a bad signature, refused 403) write a bounded number of short log lines,
+// while genuine callbacks sent during the flood are each answered 204, logged and delivered.
+func TestRefusedCallbacksLogLittle(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	_, s, sid := watcher(t, h, "modmaria", "pixelpaladin")
+	sub := subscriptionOf(t, h, sid, eventsub.TypeChannelUpdate)
+	url, secret := callbackURL(h, sid), secretOf(sid)
+	logStart := len(h.Logs.String())
+
+	const flood, workers = 2000, 8
+	longID := strings.Repeat("x", 4<<10)
+	var next, refused atomic.Int64
+	var wg sync.WaitGroup
+	fc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	t.Cleanup(fc.CloseIdleConnections)
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for i := next.Add(1); i <= flood; i = next.Add(1) {
+				id := fmt.Sprintf("%.250s", fmt.Sprint(i, longID))
+				if i%2 == 0 {
+					id = fmt.Sprint(longID, i)
+				}
+				req := signedRequest(url, "forged", msg{ID: id, Body: updateBody(sub, "forged")})
+				req.Header.Set(eventsub.HeaderSubscriptionType, fmt.Sprint("made.up.", i))
+				resp, err := fc.Do(req)
+				if err != nil {
+					t.Errorf("flood request: %v", err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusBadRequest {
+					refused.Add(1)
+				}
+			}
+		})
+	}
+	const genuine = 20
+	for i := range genuine {
+		title := fmt.Sprint("genuine during the flood ", i)
+		if a := do(t, signedRequest(url, secret, msg{ID: fmt.Sprint("genuine-", i), Body: updateBody(sub, title)})); a.Status != http.StatusNoContent {
+			t.Errorf("genuine callback %d during the flood = %d, want 204", i, a.Status)
+		}
+		expectTitle(t, s, title)
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if refused.Load() != flood {
+		t.Errorf("%d of %d forged callbacks refused with 400 or 403", refused.Load(), flood)
+	}
+	var refusedBytes, refusedLines, genuineLines int
+	for _, line := range strings.Split(h.Logs.String()[logStart:], "\n") {
+		switch {
+		case strings.Contains(line, `"outcome":"bad_signature"`), strings.Contains(line, `"outcome":"malformed_headers"`):
+			refusedBytes += len(line) + 1
+			refusedLines++
+		case strings.Contains(line, `"message_id":"genuine-`):
+			genuineLines++
+		}
+	}
+	// Per outcome (two here), the first 10 of each 10 s window and one summary line per window.
+	windows := int(took/(10*time.Second)) + 1
+	if maxLines := 2 * windows * 11; refusedLines > maxLines || refusedBytes > maxLines*1024 {
+		t.Errorf("%d forged callbacks in %v wrote %d log lines, %d bytes; want at most %d lines of under 1 KiB", flood, took.Round(time.Millisecond), refusedLines, refusedBytes, maxLines)
+	}
+	if genuineLines != genuine {
+		t.Errorf("%d genuine callbacks logged, want %d", genuineLines, genuine)
+	}
+	metrics := do(t, must(http.NewRequest(http.MethodGet, h.URL+"/metrics", nil))).Body
+	if strings.Contains(metrics, "made.up.") {
+		t.Errorf("/metrics has a series per made-up subscription type")
+	}
+	t.Logf("observed: %d forged callbacks (half with 4 KiB ids) in %v → %d log lines, %d bytes; %d genuine ones during the flood 204, logged and delivered", flood, took.Round(time.Millisecond), refusedLines, refusedBytes, genuine)
+}
+
+// TestOAuthErrorParameterIsBounded: a 60 KB error parameter on /auth with the attacker's own
+// valid state answers 400 with a short log line, not 502 with a 60 KB ERROR line.
+func TestOAuthErrorParameterIsBounded(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	b := h.NewBrowser()
+	nr := &http.Client{Jar: b.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := nr.Get(h.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logStart := len(h.Logs.String())
+	big := strings.Repeat("A", 60<<10)
+	resp, err = nr.Get(h.URL + "/auth?state=" + loc.Query().Get("state") + "&error=" + big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("/auth with a 60 KB error = %d, want 400", resp.StatusCode)
+	}
+	logged := h.Logs.String()[logStart:]
+	if len(logged) > 2048 || strings.Contains(logged, `"level":"ERROR"`) {
+		t.Errorf("/auth with a 60 KB error logged %d bytes (want < 2 KiB, no ERROR): %.300s", len(logged), logged)
+	}
+	if err := b.Login("modmaria"); err != nil { // the same browser then logs in normally
+		t.Errorf("login after the refused one: %v", err)
+	}
+	t.Logf("observed: 60 KB error= → %d, %d bytes logged", resp.StatusCode, len(logged))
 }

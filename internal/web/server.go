@@ -104,7 +104,8 @@ type Server struct {
 	sockets   sync.WaitGroup // every /ws handler, hijacked: http.Server.Shutdown does not wait for them
 
 	// Bounds on what strangers and single users can make us spend (abuse).
-	ready readiness // /readyz's cached checks
+	ready       readiness  // /readyz's cached checks
+	refusalLogs logSampler // which refused callbacks are logged
 }
 
 // New parses the embedded templates and assets; a broken template fails here, at start-up.
