@@ -36,6 +36,8 @@ func Demo(getenv Getenv) (*Config, error) {
 		FollowingPoll:     DemoFollowingPoll,
 		HistorySize:       DefaultHistorySize,
 		HistoryAge:        DefaultHistoryAge,
+		StreamerChanges:   DefaultStreamerChanges,
+		StreamersPerUser:  DefaultStreamersPerUser,
 		LogFormat:         p.oneOf("LOG_FORMAT", DemoLogFormat, "text", "json"),
 		LogLevel:          p.logLevel(),
 		ShutdownTimeout:   DemoShutdownTimeout,

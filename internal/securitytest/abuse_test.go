@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
@@ -230,4 +232,95 @@ func TestOAuthErrorParameterIsBounded(t *testing.T) {
 		t.Errorf("login after the refused one: %v", err)
 	}
 	t.Logf("observed: 60 KB error= → %d, %d bytes logged", resp.StatusCode, len(logged))
+}
+
+// TestRedisPoolsAreBounded: 1,000 page requests from 200 concurrent logged-in clients, in
+// Redis mode, open no more Redis connections than the two pools allow (REDIS_POOL_SIZE each;
+// the relay uses a database of its own here, so CLIENT LIST's db= tells its connections), and
+// every request, and a well-behaved user's page meanwhile, is served.
+func TestRedisPoolsAreBounded(t *testing.T) {
+	const poolSize, clients, perClient = 8, 200, 5
+	rurl := redisDB(t, 11)
+	h := apptest.Start(t, apptest.Options{RedisURL: rurl, Env: map[string]string{"REDIS_POOL_SIZE": fmt.Sprint(poolSize)}})
+	var cookies []string
+	for _, login := range []string{"modmaria", "pixelpaladin", "chatterbox42", "lurker_lou"} {
+		b := h.NewBrowser()
+		if err := b.Login(login); err != nil {
+			t.Fatal(err)
+		}
+		cookies = append(cookies, cookieHeader(h, b))
+	}
+	ropt, _ := redis.ParseURL(rurl)
+	ropt.DB = 0 // the counting client is not one of the relay's
+	rc := redis.NewClient(ropt)
+	t.Cleanup(func() { rc.Close() })
+	ours := func() int {
+		list, err := rc.ClientList(t.Context()).Result()
+		if err != nil {
+			t.Errorf("CLIENT LIST: %v", err)
+			return 0
+		}
+		return strings.Count(list, " db=11 ")
+	}
+
+	stop, peakc := make(chan struct{}), make(chan int, 1)
+	go func() {
+		peak := 0
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			peak = max(peak, ours())
+			select {
+			case <-stop:
+				peakc <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	var ok, failed atomic.Int64
+	start := time.Now()
+	for c := range clients {
+		wg.Go(func() {
+			tr := &http.Transport{}
+			defer tr.CloseIdleConnections()
+			hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+			for range perClient {
+				req := withCookie(must(http.NewRequest(http.MethodGet, h.URL+"/enter_streamer", nil)), cookies[c%len(cookies)])
+				resp, err := hc.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	userStart := time.Now()
+	user := do(t, withCookie(must(http.NewRequest(http.MethodGet, h.URL+"/enter_streamer", nil)), cookies[0]))
+	userTook := time.Since(userStart)
+	wg.Wait()
+	took := time.Since(start)
+	close(stop)
+	peak := <-peakc
+	if list := rc.ClientList(t.Context()).Val(); !strings.Contains(list, "name=twitchrelay-sessions@") || !strings.Contains(list, "name=twitchrelay-state@") {
+		t.Errorf("the relay's Redis connections are not named (CLIENT SETNAME) by pool")
+	}
+	if peak > 2*poolSize {
+		t.Errorf("%d Redis connections open at the peak, want at most %d (two pools of %d)", peak, 2*poolSize, poolSize)
+	}
+	if ok.Load() != clients*perClient {
+		t.Errorf("%d of %d requests answered 200 (%d failed)", ok.Load(), clients*perClient, failed.Load())
+	}
+	if user.Status != http.StatusOK || userTook > 5*time.Second {
+		t.Errorf("the well-behaved user's page during the flood: %d after %v", user.Status, userTook)
+	}
+	t.Logf("observed: %d requests from %d concurrent clients in %v, peak %d Redis connections (pools of %d), %d×200; a user's page meanwhile %d in %v",
+		clients*perClient, clients, took.Round(time.Millisecond), peak, poolSize, ok.Load(), user.Status, userTook.Round(time.Millisecond))
 }
