@@ -210,6 +210,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies,
 		Demo: cfg.Demo, Version: opt.Version, Suggestions: opt.Suggestions, Ready: ready,
 		SuggestionModerators: opt.SuggestionModerators,
+		StreamerChanges:      cfg.StreamerChanges,
 	})
 	if err != nil {
 		return nil, err

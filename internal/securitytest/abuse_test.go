@@ -1,6 +1,7 @@
 package securitytest
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -323,4 +324,77 @@ func TestRedisPoolsAreBounded(t *testing.T) {
 	}
 	t.Logf("observed: %d requests from %d concurrent clients in %v, peak %d Redis connections (pools of %d), %d×200; a user's page meanwhile %d in %v",
 		clients*perClient, clients, took.Round(time.Millisecond), peak, poolSize, ok.Load(), user.Status, userTook.Round(time.Millisecond))
+}
+
+// TestStreamerChurnDoesNotStarveOthers: one user switching streamer in a loop (each change
+// followed by the page's socket, which subscribes the new streamer) is refused with 429 and a
+// retry time after STREAMER_CHANGES_PER_MINUTE changes, in this session and in a second session
+// of the same Twitch user, so the app's shared Helix bucket (100 points a minute here) keeps
+// enough for everyone else: another user's feeds are active within 3 s right after the churn.
+func TestStreamerChurnDoesNotStarveOthers(t *testing.T) {
+	const points, changes, attempts = 100, 3, 24
+	sim := twitchsim.New(twitchsim.Config{ClientID: apptest.ClientID, ClientSecret: apptest.ClientSecret,
+		AllowInsecureCallbacks: true, RetryBackoff: time.Millisecond, RateLimitPoints: points})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(func() { sim.Close(); srv.Close() })
+	h := apptest.Start(t, apptest.Options{Sim: sim, SimURL: srv.URL, Env: map[string]string{"STREAMER_CHANGES_PER_MINUTE": fmt.Sprint(changes)}})
+
+	tabs := []*apptest.Browser{h.NewBrowser(), h.NewBrowser()} // two sessions of one Twitch user
+	for _, b := range tabs {
+		if err := b.Login("h4x0r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	streamers := []string{"pixelpaladin", "cozycrafter", "nightowl_tv"} // the other user watches speedy_sam
+	current := make([]string, len(tabs))
+	var accepted, refused int
+	var refusal string
+	start := time.Now()
+	for i := range attempts {
+		b, want := tabs[i%2], streamers[i%len(streamers)]
+		if want == current[i%2] { // each attempt a change
+			want = streamers[(i+1)%len(streamers)]
+		}
+		status, body, err := b.ChooseStreamer(want)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case status == http.StatusTooManyRequests:
+			refused++
+			refusal = body
+			continue
+		case status != http.StatusOK:
+			t.Fatalf("change %d = %d %.300s", i, status, body)
+		}
+		accepted++
+		current[i%2] = want
+		ctx, cancel := context.WithTimeout(t.Context(), waitFor)
+		s, err := b.Connect(ctx, "", 0)
+		if err == nil {
+			_, err = s.WaitFeeds(ctx, func(f map[string]apptest.Feed) bool {
+				return len(f) == 4 && f["stream_changed"].Status != "pending" && f["user_changed"].Status != "pending"
+			})
+			s.Close()
+		}
+		cancel()
+		if err != nil {
+			t.Fatalf("change %d: socket: %v", i, err)
+		}
+	}
+	churn := time.Since(start)
+	left := sim.RateLimitRemaining(apptest.ClientID, "")
+	if accepted > changes+1 { // the refill during the churn may allow one more
+		t.Errorf("%d of %d streamer changes accepted across two sessions of one user, want at most %d", accepted, attempts, changes+1)
+	}
+	if refused > 0 && (!strings.Contains(refusal, "Too many streamer changes") || !strings.Contains(refusal, "seconds")) {
+		t.Errorf("the 429 page does not say when to retry: %.500s", refusal)
+	}
+	victimStart := time.Now()
+	h.Watch(t, "modmaria", "speedy_sam")
+	victim := time.Since(victimStart)
+	if victim > 3*time.Second {
+		t.Errorf("another user's feeds took %v to become active after the churn, want under 3 s", victim)
+	}
+	t.Logf("observed: %d changes in %v: %d accepted, %d refused 429; app bucket %d of %d left; another user's feeds active after %v",
+		attempts, churn.Round(time.Millisecond), accepted, refused, left, points, victim.Round(time.Millisecond))
 }

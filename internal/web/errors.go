@@ -15,6 +15,7 @@ type appError struct {
 	Message    string
 	RetryURL   string
 	RetryLabel string
+	retryAfter string // Retry-After header, seconds ("" = none)
 	cause      error
 }
 
@@ -67,6 +68,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := classify(err)
 	if ae.RetryURL == "" && ae.RetryLabel != "" {
 		ae.RetryURL = r.URL.Path // same page; never a URL from the request's query
+	}
+	if ae.retryAfter != "" {
+		w.Header().Set("Retry-After", ae.retryAfter)
 	}
 	attrs := []any{"method", r.Method, "route", routePattern(r), "status", ae.Status, "err", err}
 	if ae.Status >= 500 {
