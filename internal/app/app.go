@@ -186,6 +186,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		PublicURL: cfg.PublicURL, ServerSecret: []byte(cfg.ServerSecret),
 		Helix: helixClient, Hub: a.Hub, Store: state,
 		Lease: cfg.SubscriptionLease, PollInterval: cfg.FollowingPoll, Logger: log,
+		StreamersPerUser: cfg.StreamersPerUser,
 		OnRelease: func(sid string) { // a lease ended: free what the process holds for it
 			a.Hub.Release(sid)
 			a.Web.ReleaseSession(sid)

@@ -398,3 +398,61 @@ func TestStreamerChurnDoesNotStarveOthers(t *testing.T) {
 	t.Logf("observed: %d changes in %v: %d accepted, %d refused 429; app bucket %d of %d left; another user's feeds active after %v",
 		attempts, churn.Round(time.Millisecond), accepted, refused, left, points, victim.Round(time.Millisecond))
 }
+
+// TestStreamersPerUserCapped: one Twitch account opening sessions for more distinct streamers
+// than STREAMERS_PER_USER (2 here) gets no subscriptions for the extra ones: their feeds say
+// why, in plain words, and Twitch holds nothing for those sessions. Another session of the
+// same account on a streamer it already holds still works (shared), and another user is
+// unaffected.
+func TestStreamersPerUserCapped(t *testing.T) {
+	const limit = 2
+	h := apptest.Start(t, apptest.Options{Env: map[string]string{"STREAMERS_PER_USER": fmt.Sprint(limit)}})
+	streamers := []string{"pixelpaladin", "cozycrafter", "nightowl_tv", "speedy_sam", "pixelpaladin"}
+	feeds := make([]map[string]apptest.Feed, len(streamers))
+	for i, st := range streamers {
+		b := h.NewBrowser()
+		if err := b.Login("h4x0r"); err != nil {
+			t.Fatal(err)
+		}
+		if status, body, err := b.ChooseStreamer(st); err != nil || status != http.StatusOK {
+			t.Fatalf("choose %s = %d %v %.200s", st, status, err, body)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), waitFor)
+		s, err := b.Connect(ctx, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		feeds[i], err = s.WaitFeeds(ctx, func(f map[string]apptest.Feed) bool {
+			return len(f) == 4 && f["stream_changed"].Status != "pending" && f["user_changed"].Status != "pending"
+		})
+		cancel()
+		if err != nil {
+			t.Fatalf("session %d (%s): %v", i, st, err)
+		}
+	}
+	for i, st := range streamers {
+		capped := i >= limit && i < 4
+		got := feeds[i]["stream_changed"]
+		switch {
+		case capped && (got.Status != "failed" || !strings.Contains(got.Reason, "already watching 2 other streamers")):
+			t.Errorf("session %d (%s, over the cap): stream feed %+v, want failed saying why", i, st, got)
+		case !capped && got.Status != "active":
+			t.Errorf("session %d (%s, within the cap): stream feed %+v, want active", i, st, got)
+		}
+	}
+	var held []string
+	for _, sub := range h.Sim.Subscriptions() {
+		held = append(held, sub.Condition["broadcaster_user_id"]+sub.Condition["user_id"]) // user.update has user_id
+	}
+	distinct := map[string]bool{}
+	for _, id := range held {
+		distinct[id] = true
+	}
+	h.Watch(t, "modmaria", "speedy_sam")
+	if len(distinct) > limit {
+		t.Errorf("Twitch holds subscriptions for %d streamers of one user's sessions, want at most %d", len(distinct), limit)
+	}
+	t.Logf("observed: %d sessions of one user on %d streamers (cap %d): Twitch holds %d subscriptions for %d streamers; the extra sessions' feeds: %q; another user on a third streamer: active",
+		len(streamers), 4, limit, len(held), len(distinct), feeds[2]["stream_changed"].Reason)
+}
