@@ -86,7 +86,7 @@ func Load(getenv Getenv) (*Config, error) {
 		RedisURL:          p.secret("REDIS_URL"),
 		RedisKeyPrefix:    p.str("REDIS_KEY_PREFIX", DefaultRedisKeyPrefix),
 		RedisPoolSize:     p.integer("REDIS_POOL_SIZE", DefaultRedisPoolSize, 1, 10000),
-		StreamerChanges:   p.integer("STREAMER_CHANGES_PER_MINUTE", DefaultStreamerChanges, 1, 10000),
+		StreamerChanges:   p.integer("STREAMER_CHANGES_PER_MINUTE", DefaultStreamerChanges, 1, 1000000),
 		StreamersPerUser:  p.integer("STREAMERS_PER_USER", DefaultStreamersPerUser, 1, 1000),
 		TwitchOAuthURL:    strings.TrimRight(p.str("TWITCH_OAUTH_URL", DefaultTwitchOAuthURL), "/"),
 		TwitchHelixURL:    strings.TrimRight(p.str("TWITCH_HELIX_URL", DefaultTwitchHelixURL), "/"),
