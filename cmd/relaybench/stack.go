@@ -55,6 +55,9 @@ func startStack(redisURL, logLevel string, logTo io.Writer) (*stack, error) {
 		"TWITCH_CLIENT_SECRET": client.ClientSecret, "SERVER_SECRET": client.ServerSecret,
 		"TWITCH_OAUTH_URL": st.simSrv.URL + "/id/oauth2", "TWITCH_HELIX_URL": st.simSrv.URL + "/helix",
 		"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": st.redisPrefix, "LOG_LEVEL": logLevel, "SHUTDOWN_TIMEOUT": "5s",
+		// The fleet is thousands of sessions of a few simulated accounts: not one person's
+		// streamer changes, so not throttled like them.
+		"STREAMER_CHANGES_PER_MINUTE": "1000000",
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/alexedwards/scs/redisstore"
 	redigo "github.com/gomodule/redigo/redis"
 	"github.com/redis/go-redis/v9"
 
@@ -44,7 +43,8 @@ const (
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 64 << 10
 
-	redisMaxIdle      = 8 // the session store's redigo pool
+	redisMaxIdle      = 8               // the session store's redigo pool (at most REDIS_POOL_SIZE)
+	redisPoolWait     = 2 * time.Second // a request waits this long, at most, for a pooled connection
 	redisIdleTimeout  = 4 * time.Minute
 	redisIOTimeout    = 2 * time.Second // dial, read and write
 	redisPingIdleOver = time.Minute     // a pooled connection idle longer is pinged before use
@@ -117,13 +117,22 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
+		keys := store.NewKeys(cfg.RedisKeyPrefix)
+		// Both pools are bounded: a burst of requests waits for a connection (within its
+		// context, at most redisPoolWait) instead of opening one each until Redis refuses.
+		ropt.PoolSize, ropt.PoolTimeout = cfg.RedisPoolSize, redisPoolWait
+		if ropt.ClientName == "" {
+			ropt.ClientName = redisClientName("state", cfg.RedisKeyPrefix)
+		}
 		rclient := redis.NewClient(ropt)
 		a.closers = append(a.closers, func() { rclient.Close() })
 		pool := &redigo.Pool{
-			MaxIdle: redisMaxIdle, IdleTimeout: redisIdleTimeout,
+			MaxIdle: min(redisMaxIdle, cfg.RedisPoolSize), IdleTimeout: redisIdleTimeout,
+			MaxActive: cfg.RedisPoolSize, Wait: true, // with GetContext: waits as long as the request may
 			Dial: func() (redigo.Conn, error) {
 				return redigo.DialURL(cfg.RedisURL, redigo.DialConnectTimeout(redisIOTimeout),
-					redigo.DialReadTimeout(redisIOTimeout), redigo.DialWriteTimeout(redisIOTimeout))
+					redigo.DialReadTimeout(redisIOTimeout), redigo.DialWriteTimeout(redisIOTimeout),
+					redigo.DialClientName(redisClientName("sessions", cfg.RedisKeyPrefix)))
 			},
 			TestOnBorrow: func(c redigo.Conn, t time.Time) error {
 				if time.Since(t) < redisPingIdleOver {
@@ -134,8 +143,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 			},
 		}
 		a.closers = append(a.closers, func() { pool.Close() })
-		keys := store.NewKeys(cfg.RedisKeyPrefix)
-		sessions.Store = redisstore.NewWithPrefix(pool, keys.Sessions())
+		sessions.Store = &redisSessions{pool: pool, prefix: keys.Sessions()}
 		tokens = store.NewRedisTokens(rclient, keys, sessions.Lifetime)
 		state = store.NewRedisRelay(rclient, keys)
 		dedupe = store.NewRedisDedupe(rclient, keys, webhook.DedupeTTL)
@@ -178,6 +186,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		PublicURL: cfg.PublicURL, ServerSecret: []byte(cfg.ServerSecret),
 		Helix: helixClient, Hub: a.Hub, Store: state,
 		Lease: cfg.SubscriptionLease, PollInterval: cfg.FollowingPoll, Logger: log,
+		StreamersPerUser: cfg.StreamersPerUser,
 		OnRelease: func(sid string) { // a lease ended: free what the process holds for it
 			a.Hub.Release(sid)
 			a.Web.ReleaseSession(sid)
@@ -202,6 +211,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies,
 		Demo: cfg.Demo, Version: opt.Version, Suggestions: opt.Suggestions, Ready: ready,
 		SuggestionModerators: opt.SuggestionModerators,
+		StreamerChanges:      cfg.StreamerChanges,
 	})
 	if err != nil {
 		return nil, err

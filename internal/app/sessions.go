@@ -9,11 +9,18 @@ import (
 	"github.com/alexedwards/scs/v2"
 )
 
-// newSessionManager is the login cookie: a month's lifetime, a week idle.
+// newSessionManager is the login cookie: a month's lifetime, a week idle. On https its name
+// has the __Host- prefix, so that no sibling subdomain can set (toss) one the browser sends
+// us: the browser accepts a __Host- cookie only from this host, Secure, with Path=/ and no
+// Domain. (web refuses a request that carries the cookie twice.)
 func newSessionManager(secure bool) *scs.SessionManager {
 	s := scs.New() // NB: starts scs's default memstore cleanup goroutine, which nothing can stop (see app_test.go)
 	s.Lifetime, s.IdleTimeout = sessionLifetime, sessionIdleTimeout
 	s.Cookie.Name = sessionCookieName
+	if secure {
+		s.Cookie.Name = "__Host-" + sessionCookieName
+	}
+	s.Cookie.Path = "/"
 	s.Cookie.HttpOnly = true
 	s.Cookie.SameSite = http.SameSiteLaxMode
 	s.Cookie.Secure = secure

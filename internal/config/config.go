@@ -28,6 +28,9 @@ const (
 	DefaultShutdownTimeout   = 15 * time.Second
 	DefaultLogLevel          = "info"
 	DefaultRedisKeyPrefix    = "twitchrelay:"
+	DefaultRedisPoolSize     = 16 // connections per Redis pool (sessions; tokens, state and dedupe)
+	DefaultStreamerChanges   = 6  // streamer changes per minute, per session and per Twitch user
+	DefaultStreamersPerUser  = 5  // distinct streamers one Twitch user's sessions may hold at once
 	MinServerSecretLen       = 32
 
 	// -demo: everything on this machine, nothing to configure.
@@ -49,6 +52,9 @@ type Config struct {
 	ServerSecret      string        // SERVER_SECRET(_FILE): derives webhook secrets, signs state
 	RedisURL          string        // REDIS_URL(_FILE): optional; sessions and webhook state in Redis
 	RedisKeyPrefix    string        // REDIS_KEY_PREFIX: prefix of every key, so deployments can share a Redis
+	RedisPoolSize     int           // REDIS_POOL_SIZE: most connections of each Redis pool; requests wait for one
+	StreamerChanges   int           // STREAMER_CHANGES_PER_MINUTE: per session and per Twitch user (burst and refill)
+	StreamersPerUser  int           // STREAMERS_PER_USER: distinct streamers held at once across a user's sessions
 	TwitchOAuthURL    string        // TWITCH_OAUTH_URL (demo: the simulator's, set by the wiring)
 	TwitchHelixURL    string        // TWITCH_HELIX_URL (demo: the simulator's, set by the wiring)
 	SubscriptionLease time.Duration // SUBSCRIPTION_LEASE
@@ -81,6 +87,9 @@ func Load(getenv Getenv) (*Config, error) {
 		ServerSecret:      p.secret("SERVER_SECRET"),
 		RedisURL:          p.secret("REDIS_URL"),
 		RedisKeyPrefix:    p.str("REDIS_KEY_PREFIX", DefaultRedisKeyPrefix),
+		RedisPoolSize:     p.integer("REDIS_POOL_SIZE", DefaultRedisPoolSize, 1, 10000),
+		StreamerChanges:   p.integer("STREAMER_CHANGES_PER_MINUTE", DefaultStreamerChanges, 1, 1000000),
+		StreamersPerUser:  p.integer("STREAMERS_PER_USER", DefaultStreamersPerUser, 1, 1000),
 		TwitchOAuthURL:    strings.TrimRight(p.str("TWITCH_OAUTH_URL", DefaultTwitchOAuthURL), "/"),
 		TwitchHelixURL:    strings.TrimRight(p.str("TWITCH_HELIX_URL", DefaultTwitchHelixURL), "/"),
 		SubscriptionLease: p.duration("SUBSCRIPTION_LEASE", DefaultSubscriptionLease),

@@ -37,6 +37,8 @@ func Demo(getenv Getenv) (*Config, error) {
 		HistorySize:       DefaultHistorySize,
 		HistoryBytes:      DefaultHistoryBytes,
 		HistoryAge:        DefaultHistoryAge,
+		StreamerChanges:   DefaultStreamerChanges,
+		StreamersPerUser:  DefaultStreamersPerUser,
 		LogFormat:         p.oneOf("LOG_FORMAT", DemoLogFormat, "text", "json"),
 		LogLevel:          p.logLevel(),
 		ShutdownTimeout:   DemoShutdownTimeout,

@@ -105,8 +105,11 @@ type Config struct {
 	Store        Store
 	Lease        time.Duration // how long subscriptions outlive the last socket (SUBSCRIPTION_LEASE)
 	PollInterval time.Duration // following-poller (FOLLOWING_POLL_INTERVAL)
-	Logger       *slog.Logger  // default: discard
-	Now          func() time.Time
+	// StreamersPerUser caps the distinct streamers one Twitch user's sessions on this
+	// instance hold subscriptions for at once (STREAMERS_PER_USER); 0 = no cap.
+	StreamersPerUser int
+	Logger           *slog.Logger // default: discard
+	Now              func() time.Time
 
 	// VerifyTimeout is how long a subscription Twitch created pending may wait for its
 	// challenge before we ask Twitch what became of it; default verifyTimeout.

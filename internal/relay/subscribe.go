@@ -67,12 +67,19 @@ func (m *Manager) subscribeFeeds(ctx context.Context, s Session, feeds ...string
 	}
 	var todo []string
 	m.mu.Lock()
+	capped := m.overStreamerCap(ss)
 	for _, feed := range feeds {
-		if feed == FeedFollowing {
-			continue
-		}
 		for _, typ := range feedTypes[feed] {
 			st := ss.types[typ]
+			if capped { // failed, not unavailable: the next stream_connected tries again
+				if st.sh == nil && !st.inflight && ss.pollStop == nil {
+					st.status, st.reason = StatusFailed, reasonStreamerCap(m.cfg.StreamersPerUser)
+				}
+				continue
+			}
+			if feed == FeedFollowing {
+				continue
+			}
 			if st.sh == nil && !st.inflight && (st.status == StatusPending || st.status == StatusFailed) {
 				st.inflight = true
 				todo = append(todo, typ)
@@ -85,12 +92,48 @@ func (m *Manager) subscribeFeeds(ctx context.Context, s Session, feeds ...string
 	for _, typ := range todo {
 		wg.Go(func() { m.subscribeType(ctx, ss, typ) })
 	}
-	if slices.Contains(feeds, FeedFollowing) {
+	if slices.Contains(feeds, FeedFollowing) && !capped {
 		m.startFollowing(ss)
+	}
+	if capped {
+		m.log.Info("streamer cap reached", "session", shortID(s.ID), "user_id", s.UserID, "broadcaster_id", s.Streamer.ID, "cap", m.cfg.StreamersPerUser)
 	}
 	wg.Wait()
 	m.republish(ss)
 	return nil
+}
+
+// overStreamerCap reports whether the user of ss already holds subscriptions for
+// StreamersPerUser other streamers in other sessions, so that ss may not add one more (a
+// session holds a streamer while any of its subscriptions exists or is being made, or its
+// poller runs). Sessions of one streamer share their subscriptions, so they count once.
+// Caller holds m.mu.
+func (m *Manager) overStreamerCap(ss *session) bool {
+	limit := m.cfg.StreamersPerUser
+	if limit <= 0 {
+		return false
+	}
+	held := map[string]bool{}
+	for _, o := range m.sessions {
+		if o == ss || o.s.UserID != ss.s.UserID || o.s.Streamer.ID == ss.s.Streamer.ID || held[o.s.Streamer.ID] {
+			continue
+		}
+		if o.holds() {
+			held[o.s.Streamer.ID] = true
+		}
+	}
+	return len(held) >= limit
+}
+
+// holds reports whether ss has a subscription, made or being made, or a poller. Caller
+// holds m.mu.
+func (ss *session) holds() bool {
+	for _, st := range ss.types {
+		if st.sh != nil || st.inflight {
+			return true
+		}
+	}
+	return ss.pollStop != nil
 }
 
 // sessionFor returns the live state of s: the existing one for the same streamer and user

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
@@ -33,6 +34,12 @@ const (
 	reasonMaxCost       = "this server has reached Twitch's limit on subscriptions; try again later"
 	reasonPollFailing   = "Twitch is not answering right now; retrying"
 )
+
+// reasonStreamerCap is shown on every feed of a session whose user already watches limit
+// other streamers (STREAMERS_PER_USER).
+func reasonStreamerCap(limit int) string {
+	return fmt.Sprintf("your Twitch account is already watching %d other streamers here, the most at once: log out or choose this streamer in one of your other browsers or tabs, then reload this page", limit)
+}
 
 // createFailure maps a failed create to a feed status and reason. A 403 means the
 // subscription is not possible for this user (unavailable); anything else is a failure that a

@@ -51,6 +51,12 @@ func TestSoak(t *testing.T) {
 	n, duration := soakConfig(t)
 	opt, _ := patientSim(t)
 	opt.Lease = 2 * time.Second // released soon after the last socket closes
+	// Hundreds of sessions of six accounts, each choosing a streamer: not one person's streamer
+	// changes (TestStreamerChurnDoesNotStarveOthers has those).
+	if opt.Env == nil {
+		opt.Env = map[string]string{}
+	}
+	opt.Env["STREAMER_CHANGES_PER_MINUTE"] = "1000000"
 	h := apptest.Start(t, opt)
 	base, baseG := settle()
 

@@ -38,7 +38,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if err != nil && !repeatedChallenge {
 		code := webhook.StatusCode(err)
 		answer(w, code)
-		s.logWebhook(r.Context(), sid, msg, code, webhook.Outcome(err), err, start)
+		s.logRefusedWebhook(r.Context(), sid, msg, code, webhook.Outcome(err), err, start)
 		return
 	}
 	rt, err := s.opt.Relay.Route(r.Context(), sid, msg)

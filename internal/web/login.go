@@ -31,7 +31,8 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) error {
 		if e == "access_denied" {
 			return errAccessDenied
 		}
-		return errLoginFailed.with(fmt.Errorf("twitch authorize error %q", e))
+		// Anyone can put anything here (with their own valid state): a 4xx, and a short log.
+		return errAuthorizeError.with(fmt.Errorf("twitch authorize error %q", truncate(e)))
 	}
 	code := q.Get("code")
 	if code == "" {

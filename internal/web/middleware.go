@@ -62,6 +62,21 @@ func ClientIP(r *http.Request) netip.Addr {
 	return a
 }
 
+// oneSessionCookie refuses a request that carries the session cookie more than once. A
+// sibling subdomain can set a cookie of our name (cookie tossing, without the __Host- prefix
+// of https), and servers take the first of a name, which could be the attacker's: logged in
+// as them without knowing it. The page tells the person how to get out of it.
+func (s *Server) oneSessionCookie(next http.Handler) http.Handler {
+	name := s.sessions.Cookie.Name
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.CookiesNamed(name)) > 1 {
+			s.writeError(w, r, errTwoSessionCookies)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // recoverer turns a panic in a handler into a logged 500; the process keeps serving.
 func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -31,7 +31,7 @@ func (s *Server) Handler() http.Handler {
 
 		// Pages and the socket: cookie sessions, CSRF on unsafe methods.
 		r.Group(func(r chi.Router) {
-			r.Use(s.sessions.LoadAndSave, sessionLoaded, crossOriginProtection(s.opt.PublicURL))
+			r.Use(s.oneSessionCookie, s.sessions.LoadAndSave, sessionLoaded, crossOriginProtection(s.opt.PublicURL))
 			r.Get("/", s.handle(s.handleLanding))
 			r.Get("/login", s.handle(s.handleLogin))
 			r.Get("/auth", s.handle(s.handleAuth))

@@ -88,7 +88,15 @@ type Options struct {
 	// SuggestionModerators are the moderators' logins of suggested channels, by channel login
 	// (demo), so the form can say which show the logged-in user follower events. nil = not known.
 	SuggestionModerators map[string][]string
+
+	// StreamerChanges is how many streamer changes a session, and a Twitch user, may make per
+	// minute (STREAMER_CHANGES_PER_MINUTE); 0 = defaultStreamerChanges.
+	StreamerChanges int
 }
+
+// defaultStreamerChanges is StreamerChanges when a test's Options leave it 0 (the binary
+// passes config's default).
+const defaultStreamerChanges = 6
 
 // Server serves every route of twitchrelay.
 type Server struct {
@@ -103,6 +111,11 @@ type Server struct {
 	live      liveSessions
 	verifier  *webhook.Verifier
 	sockets   sync.WaitGroup // every /ws handler, hijacked: http.Server.Shutdown does not wait for them
+
+	// Bounds on what strangers and single users can make us spend (abuse).
+	ready           readiness  // /readyz's cached checks
+	refusalLogs     logSampler // which refused callbacks are logged
+	streamerChanges *throttle  // per session and per Twitch user
 }
 
 // New parses the embedded templates and assets; a broken template fails here, at start-up.
@@ -112,6 +125,10 @@ func New(opt Options) (*Server, error) {
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
+	if s.opt.StreamerChanges <= 0 {
+		s.opt.StreamerChanges = defaultStreamerChanges
+	}
+	s.streamerChanges = newThrottle(s.opt.StreamerChanges, time.Now)
 	var err error
 	if s.assets, err = loadAssets(); err != nil {
 		return nil, err

@@ -134,6 +134,12 @@ func (s *Server) handleStreamerSubmit(w http.ResponseWriter, r *http.Request) er
 	if !ValidStreamerLogin(login) {
 		return page("That is not a Twitch name: use 4 to 25 letters, digits or underscores.")
 	}
+	if cur := s.currentStreamer(r.Context()); cur == nil || cur.Login != login {
+		// A change costs the shared Helix budget: bounded per session and per Twitch user.
+		if ok, retry := s.streamerChanges.take("session:"+a.SID, "user:"+a.User.ID); !ok {
+			return errTooManyChanges(s.opt.StreamerChanges, retry)
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), twitchCallTimeout)
 	defer cancel()
 	u, err := s.opt.Helix.GetUserByLogin(ctx, a.Token, login)
