@@ -27,6 +27,9 @@ const (
 	DefaultShutdownTimeout   = 15 * time.Second
 	DefaultLogLevel          = "info"
 	DefaultRedisKeyPrefix    = "twitchrelay:"
+	DefaultCallbackReads     = 256 // callback bodies read at once; Twitch sends a few at a time
+	DefaultSocketsPerSession = 16  // open tabs of one login
+	DefaultSocketsPerIP      = 64  // open sockets from one address (a household or office behind NAT)
 	MinServerSecretLen       = 32
 
 	// -demo: everything on this machine, nothing to configure.
@@ -59,6 +62,9 @@ type Config struct {
 	LogFormat         string        // LOG_FORMAT: text or json ("" = text on a terminal, json otherwise)
 	LogLevel          string        // LOG_LEVEL: debug, info, warn, error
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT
+	CallbackReads     int           // CALLBACK_MAX_READS: callback bodies read at once; more get 503 + Retry-After
+	SocketsPerSession int           // WS_MAX_PER_SESSION: open sockets (tabs) of one relay session
+	SocketsPerIP      int           // WS_MAX_PER_IP: open sockets from one client address
 	Demo              bool          // set by -demo (Demo), never from the environment
 }
 
@@ -90,6 +96,9 @@ func Load(getenv Getenv) (*Config, error) {
 		LogFormat:         p.oneOf("LOG_FORMAT", "", "text", "json"),
 		LogLevel:          p.logLevel(),
 		ShutdownTimeout:   p.duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
+		CallbackReads:     p.integer("CALLBACK_MAX_READS", DefaultCallbackReads, 1, 1<<20),
+		SocketsPerSession: p.integer("WS_MAX_PER_SESSION", DefaultSocketsPerSession, 1, 1<<20),
+		SocketsPerIP:      p.integer("WS_MAX_PER_IP", DefaultSocketsPerIP, 1, 1<<20),
 	}
 	c.PublicURL = p.publicURL("PUBLIC_URL")
 	p.urlValue("TWITCH_OAUTH_URL", c.TwitchOAuthURL)
