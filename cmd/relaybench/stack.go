@@ -55,6 +55,9 @@ func startStack(redisURL, logLevel string, logTo io.Writer) (*stack, error) {
 		"TWITCH_CLIENT_SECRET": client.ClientSecret, "SERVER_SECRET": client.ServerSecret,
 		"TWITCH_OAUTH_URL": st.simSrv.URL + "/id/oauth2", "TWITCH_HELIX_URL": st.simSrv.URL + "/helix",
 		"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": st.redisPrefix, "LOG_LEVEL": logLevel, "SHUTDOWN_TIMEOUT": "5s",
+		// The harness is one address opening thousands of sockets on purpose: lift the caps
+		// a real deployment keeps (docs/SECURITY.md, "Bounds under abuse").
+		"WS_MAX_PER_SESSION": "1048576", "WS_MAX_PER_IP": "1048576",
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {

@@ -6,6 +6,8 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net"
@@ -208,6 +210,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies,
 		Demo: cfg.Demo, Version: opt.Version, Suggestions: opt.Suggestions, Ready: ready,
 		SuggestionModerators: opt.SuggestionModerators,
+		StateKey:             deriveKey(cfg.ServerSecret, "twitchrelay oauth state v1"),
 		Limits: web.Limits{
 			CallbackReads: cfg.CallbackReads, SocketsPerSession: cfg.SocketsPerSession, SocketsPerIP: cfg.SocketsPerIP,
 			HelloTimeout: opt.HelloTimeout, TokenIdle: opt.TokenIdle,
@@ -262,6 +265,13 @@ func logConfig(log *slog.Logger, cfg *config.Config) {
 		"helix_url", cfg.TwitchHelixURL, "subscription_lease", cfg.SubscriptionLease.String(),
 		"trusted_proxies", len(cfg.TrustedProxies), "callback_max_reads", cfg.CallbackReads,
 		"ws_max_per_session", cfg.SocketsPerSession, "ws_max_per_ip", cfg.SocketsPerIP)
+}
+
+// deriveKey is HMAC-SHA256(secret, label): a key of its own for each use of the server secret.
+func deriveKey(secret, label string) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(label))
+	return m.Sum(nil)
 }
 
 func redact(s string) string {

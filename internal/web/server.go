@@ -85,6 +85,7 @@ type Options struct {
 	Metrics        http.Handler                           // served at /metrics when non-nil
 	Observer       Observer                               // metrics hooks; nil is fine
 	Limits         Limits                                 // what a stranger can make the server spend
+	StateKey       []byte                                 // signs the pending OAuth state's cookie
 
 	// SuggestionModerators are the moderators' logins of suggested channels, by channel login
 	// (demo), so the form can say which show the logged-in user follower events. nil = not known.
@@ -115,6 +116,9 @@ func New(opt Options) (*Server, error) {
 		tokens: newUserTokens(opt.Auth, opt.Tokens), verifier: opt.Webhooks}
 	if s.obs == nil {
 		s.obs = nopObserver{}
+	}
+	if len(opt.StateKey) < 32 {
+		return nil, fmt.Errorf("web: StateKey must be at least 32 bytes")
 	}
 	s.limits = opt.Limits
 	if s.limits.CallbackReads <= 0 || s.limits.SocketsPerSession <= 0 || s.limits.SocketsPerIP <= 0 {

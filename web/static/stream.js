@@ -17,6 +17,8 @@ const CLOSE_SLOW = 4000;
 const CLOSE_ENDED = 4001;
 const CLOSE_BAD_MESSAGE = 4400;
 const CLOSE_NO_SESSION = 4401;
+const CLOSE_STREAMER_CHANGED = 4409;
+const CLOSE_TOO_MANY = 4429;
 
 const state = { epoch: "", lastSeq: 0, attempts: 0, socket: null, timer: 0, stopped: false, seen: new Set() };
 
@@ -68,6 +70,14 @@ function connect() {
       case CLOSE_BAD_MESSAGE:
         state.stopped = true;
         setConn("offline", "Disconnected: " + (ev.reason || "protocol error"));
+        return;
+      case CLOSE_STREAMER_CHANGED: // another tab chose another streamer: show that one
+        state.stopped = true;
+        location.reload();
+        return;
+      case CLOSE_TOO_MANY: // no reconnect loop: closing other tabs and reloading is the way back
+        state.stopped = true;
+        setConn("offline", "Disconnected: too many tabs open — close some and reload");
         return;
       case CLOSE_SLOW:
         state.attempts = 0; // we fell behind: come straight back and catch up
