@@ -28,7 +28,7 @@ const (
 	DefaultLogLevel          = "info"
 	DefaultRedisKeyPrefix    = "twitchrelay:"
 	DefaultCallbackReads     = 256 // callback bodies read at once; Twitch sends a few at a time
-	DefaultSocketsPerSession = 16  // open tabs of one login
+	DefaultSocketsPerSession = 32  // open tabs of one login (TestManyTabs keeps 20 open)
 	DefaultSocketsPerIP      = 64  // open sockets from one address (a household or office behind NAT)
 	MinServerSecretLen       = 32
 
