@@ -58,6 +58,9 @@ func startStack(redisURL, logLevel string, logTo io.Writer) (*stack, error) {
 		// The fleet is thousands of sessions of a few simulated accounts: not one person's
 		// streamer changes, so not throttled like them.
 		"STREAMER_CHANGES_PER_MINUTE": "1000000",
+		// The harness is one address opening thousands of sockets on purpose: lift the caps
+		// a real deployment keeps (docs/SECURITY.md, "Bounds under abuse").
+		"WS_MAX_PER_SESSION": "1048576", "WS_MAX_PER_IP": "1048576",
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {

@@ -6,6 +6,8 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net"
@@ -60,6 +62,10 @@ type Options struct {
 	SuggestionModerators map[string][]string
 	// Tokens replaces the token store the configuration picks (tests: one that fails).
 	Tokens web.TokenStore
+	// HelloTimeout and TokenIdle replace the socket's wait for stream_connected (30 s, the
+	// protocol's) and the idle time after which a cached token source is dropped (the
+	// session idle timeout): tests shorten them. 0 = those.
+	HelloTimeout, TokenIdle time.Duration
 }
 
 // App is one wired twitchrelay process.
@@ -196,6 +202,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	})
 	m.GaugeFunc("sessions", "Relay sessions held by the hub (with sockets, history or state).", func() float64 { return float64(a.Hub.Stats().Sessions) })
 	m.GaugeFunc("hub_subscribers", "Sockets subscribed to the hub.", func() float64 { return float64(a.Hub.Stats().Subscribers) })
+	m.GaugeFunc("callback_bodies_reading", "Callback bodies being read now (at most CALLBACK_MAX_READS).", func() float64 { return float64(a.Web.CallbackBodiesReading()) })
+	m.GaugeFunc("token_sources", "Sessions whose Twitch token source this process caches.", func() float64 { return float64(a.Web.TokenSources()) })
 	m.GaugeFunc("hub_history_frames", "Event frames kept for resume, all sessions.", func() float64 { return float64(a.Hub.Stats().Frames) })
 
 	// Web: every route.
@@ -212,6 +220,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		Demo: cfg.Demo, Version: opt.Version, Suggestions: opt.Suggestions, Ready: ready,
 		SuggestionModerators: opt.SuggestionModerators,
 		StreamerChanges:      cfg.StreamerChanges,
+		StateKey:             deriveKey(cfg.ServerSecret, "twitchrelay oauth state v1"),
+		Limits: web.Limits{
+			CallbackReads: cfg.CallbackReads, SocketsPerSession: cfg.SocketsPerSession, SocketsPerIP: cfg.SocketsPerIP,
+			HelloTimeout: opt.HelloTimeout, TokenIdle: opt.TokenIdle,
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -260,7 +273,15 @@ func logConfig(log *slog.Logger, cfg *config.Config) {
 		"twitch_client_id", cfg.TwitchClientID, "twitch_client_secret", redact(cfg.TwitchSecret),
 		"server_secret", redact(cfg.ServerSecret), "redis", redisURL, "oauth_url", cfg.TwitchOAuthURL,
 		"helix_url", cfg.TwitchHelixURL, "subscription_lease", cfg.SubscriptionLease.String(),
-		"trusted_proxies", len(cfg.TrustedProxies))
+		"trusted_proxies", len(cfg.TrustedProxies), "callback_max_reads", cfg.CallbackReads,
+		"ws_max_per_session", cfg.SocketsPerSession, "ws_max_per_ip", cfg.SocketsPerIP)
+}
+
+// deriveKey is HMAC-SHA256(secret, label): a key of its own for each use of the server secret.
+func deriveKey(secret, label string) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(label))
+	return m.Sum(nil)
 }
 
 func redact(s string) string {

@@ -97,3 +97,18 @@ func (s *memSessions) run(ctx context.Context, every time.Duration) {
 }
 
 var _ scs.Store = (*memSessions)(nil)
+
+// len is how many sessions are stored.
+func (s *memSessions) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}
+
+// StoredSessions is how many cookie sessions the in-memory store holds (-1 with Redis).
+func (a *App) StoredSessions() int {
+	if a.sessions == nil {
+		return -1
+	}
+	return a.sessions.len()
+}

@@ -28,9 +28,12 @@ const (
 	DefaultShutdownTimeout   = 15 * time.Second
 	DefaultLogLevel          = "info"
 	DefaultRedisKeyPrefix    = "twitchrelay:"
-	DefaultRedisPoolSize     = 16 // connections per Redis pool (sessions; tokens, state and dedupe)
-	DefaultStreamerChanges   = 6  // streamer changes per minute, per session and per Twitch user
-	DefaultStreamersPerUser  = 5  // distinct streamers one Twitch user's sessions may hold at once
+	DefaultRedisPoolSize     = 16  // connections per Redis pool (sessions; tokens, state and dedupe)
+	DefaultStreamerChanges   = 6   // streamer changes per minute, per session and per Twitch user
+	DefaultStreamersPerUser  = 5   // distinct streamers one Twitch user's sessions may hold at once
+	DefaultCallbackReads     = 256 // callback bodies read at once; Twitch sends a few at a time
+	DefaultSocketsPerSession = 32  // open tabs of one login (TestManyTabs keeps 20 open)
+	DefaultSocketsPerIP      = 64  // open sockets from one address (a household or office behind NAT)
 	MinServerSecretLen       = 32
 
 	// -demo: everything on this machine, nothing to configure.
@@ -67,6 +70,9 @@ type Config struct {
 	LogFormat         string        // LOG_FORMAT: text or json ("" = text on a terminal, json otherwise)
 	LogLevel          string        // LOG_LEVEL: debug, info, warn, error
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT
+	CallbackReads     int           // CALLBACK_MAX_READS: callback bodies read at once; more get 503 + Retry-After
+	SocketsPerSession int           // WS_MAX_PER_SESSION: open sockets (tabs) of one relay session
+	SocketsPerIP      int           // WS_MAX_PER_IP: open sockets from one client address
 	Demo              bool          // set by -demo (Demo), never from the environment
 }
 
@@ -102,6 +108,9 @@ func Load(getenv Getenv) (*Config, error) {
 		LogFormat:         p.oneOf("LOG_FORMAT", "", "text", "json"),
 		LogLevel:          p.logLevel(),
 		ShutdownTimeout:   p.duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
+		CallbackReads:     p.integer("CALLBACK_MAX_READS", DefaultCallbackReads, 1, 1<<20),
+		SocketsPerSession: p.integer("WS_MAX_PER_SESSION", DefaultSocketsPerSession, 1, 1<<20),
+		SocketsPerIP:      p.integer("WS_MAX_PER_IP", DefaultSocketsPerIP, 1, 1<<20),
 	}
 	c.PublicURL = p.publicURL("PUBLIC_URL")
 	p.urlValue("TWITCH_OAUTH_URL", c.TwitchOAuthURL)

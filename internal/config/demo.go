@@ -42,6 +42,9 @@ func Demo(getenv Getenv) (*Config, error) {
 		LogFormat:         p.oneOf("LOG_FORMAT", DemoLogFormat, "text", "json"),
 		LogLevel:          p.logLevel(),
 		ShutdownTimeout:   DemoShutdownTimeout,
+		CallbackReads:     DefaultCallbackReads,
+		SocketsPerSession: DefaultSocketsPerSession,
+		SocketsPerIP:      DefaultSocketsPerIP,
 	}
 	if err := p.err(); err != nil {
 		return nil, err

@@ -237,6 +237,19 @@ func TestComposeServices(t *testing.T) {
 		}
 	})
 
+	// Sessions, tokens and webhook ids carry TTLs, so a volatile-* policy would evict live
+	// logins, and allkeys-* anything: only noeviction (refuse writes when full) keeps them.
+	t.Run("redis has a memory limit that cannot evict sessions", func(t *testing.T) {
+		cmd := stringList(redis.Command)
+		i := slices.Index(cmd, "--maxmemory")
+		if i < 0 || i+1 >= len(cmd) || cmd[i+1] == "0" || cmd[i+1] == "" {
+			t.Errorf("redis command %q lacks --maxmemory <limit>", cmd)
+		}
+		if i := slices.Index(cmd, "--maxmemory-policy"); i < 0 || i+1 >= len(cmd) || cmd[i+1] != "noeviction" {
+			t.Errorf("redis command %q lacks --maxmemory-policy noeviction", cmd)
+		}
+	})
+
 	t.Run("redis persists to a named volume", func(t *testing.T) {
 		if !strings.HasPrefix(redis.Image, "redis:") || imageTag(redis.Image) == "" || imageTag(redis.Image) == "latest" {
 			t.Errorf("redis image %q: want a pinned redis:<version> tag", redis.Image)

@@ -28,13 +28,29 @@ import (
 // sends it again after losing our answer); 204 for everything else that was verified, shown
 // or not (a duplicate, a revocation, a message for a subscription nobody holds or that does
 // not match it, malformed JSON: never a retry storm); 503 when the dedupe or relay store is
-// unreachable (the id is unmarked, so Twitch's retry is accepted).
+// unreachable (the id is unmarked, so Twitch's retry is accepted), or, unread, with
+// Retry-After when Limits.CallbackReads bodies are already being read.
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	_ = http.NewResponseController(w).SetReadDeadline(start.Add(callbackReadTimeout))
 	sid := chi.URLParam(r, "session_id")
+	body := &boundedBody{ReadCloser: r.Body, slots: s.bodies}
+	defer body.release()
+	r.Body = body
 	msg, err := s.verifier.Verify(r, sid)
+	body.release() // read and verified: the slot is free for the next body
+	if !body.eof {
+		// Refused before the whole body was read: close the connection after the answer
+		// instead of letting net/http wait for (and read) the rest of what was announced.
+		w.Header().Set("Connection", "close")
+	}
 	repeatedChallenge := errors.Is(err, webhook.ErrDuplicate) && msg.Type == eventsub.MessageTypeVerification
+	if errors.Is(err, errBodiesBusy) {
+		w.Header().Set("Retry-After", callbackRetryAfter)
+		answer(w, http.StatusServiceUnavailable)
+		s.logWebhook(r.Context(), sid, msg, http.StatusServiceUnavailable, "busy", err, start)
+		return
+	}
 	if err != nil && !repeatedChallenge {
 		code := webhook.StatusCode(err)
 		answer(w, code)
@@ -74,6 +90,53 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logWebhook(r.Context(), sid, msg, code, rt.Outcome, rt.Detail, start)
 }
+
+// errBodiesBusy: every callback read slot is taken; the body was not read.
+var errBodiesBusy = errors.New("web: too many callback bodies being read")
+
+// boundedBody takes one of slots on its first Read, so that a request the verifier refuses
+// on its headers takes none, and a body is only read while a slot is held. Taking one never
+// waits: a full set of slots fails the Read with errBodiesBusy.
+type boundedBody struct {
+	io.ReadCloser
+	slots chan struct{}
+	held  bool
+	done  bool // released: reading again would be unbounded
+	eof   bool // the whole body was read
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if !b.held {
+		if b.done {
+			return 0, errBodiesBusy
+		}
+		select {
+		case b.slots <- struct{}{}:
+			b.held = true
+		default:
+			b.done = true
+			return 0, errBodiesBusy
+		}
+	}
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+// release gives the slot back; safe to call more than once.
+func (b *boundedBody) release() {
+	if b.held {
+		<-b.slots
+		b.held = false
+	}
+	b.done = true
+}
+
+// CallbackBodiesReading is how many callback bodies are being read now (a metric, and what
+// tests wait on).
+func (s *Server) CallbackBodiesReading() int { return len(s.bodies) }
 
 // answer writes a status with a body that says nothing more than the status.
 func answer(w http.ResponseWriter, code int) {

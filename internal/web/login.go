@@ -10,10 +10,11 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/auth"
 )
 
-// GET /login: start the authorization code flow with a fresh, single-use state.
+// GET /login: start the authorization code flow with a fresh, single-use state, kept in a
+// signed 10-minute cookie (oauthstate.go): no server-side session for an anonymous visitor.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	state := auth.NewState()
-	s.sessions.Put(r.Context(), keyOAuthState, state)
+	s.setStateCookie(w, state)
 	http.Redirect(w, r, s.opt.Auth.AuthCodeURL(state, r.URL.Query().Get("force_verify") == "true"), http.StatusFound)
 	return nil
 }
@@ -23,7 +24,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	q := r.URL.Query()
-	want := s.sessions.PopString(ctx, keyOAuthState) // single use, whatever happens next
+	want := s.popStateCookie(w, r) // single use, whatever happens next
 	if !auth.StateEqual(want, q.Get("state")) {
 		return errBadState
 	}

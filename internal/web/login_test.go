@@ -310,11 +310,15 @@ func TestCookieFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	sc := resp.Header.Get("Set-Cookie")
-	for _, want := range []string{"twitchrelay_session=", "HttpOnly", "Secure", "SameSite=Lax"} {
+	// An anonymous /login sets only the signed, short-lived state cookie, no session.
+	sc := strings.Join(resp.Header.Values("Set-Cookie"), "\n")
+	for _, want := range []string{"twitchrelay_oauth=", "Max-Age=600", "HttpOnly", "Secure", "SameSite=Lax"} {
 		if !strings.Contains(sc, want) {
 			t.Errorf("Set-Cookie %q lacks %s", sc, want)
 		}
+	}
+	if strings.Contains(sc, "twitchrelay_session=") {
+		t.Errorf("anonymous /login set a session cookie: %q", sc)
 	}
 	if loc := resp.Header.Get("Location"); !strings.Contains(loc, url.QueryEscape("https://relay.example.com/auth")) {
 		t.Errorf("redirect_uri does not come from PUBLIC_URL: %s", loc)

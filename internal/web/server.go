@@ -32,6 +32,7 @@ const (
 	wsWriteTimeout       = 10 * time.Second
 	wsPingInterval       = 25 * time.Second
 	wsHelloTimeout       = 30 * time.Second // the client must say stream_connected by then
+	callbackRetryAfter   = "1"              // seconds, when every callback read slot is taken
 	subscribeTimeout     = 2 * time.Minute  // a SubscribeToAllEvents, rate-limit waits included
 	staticCacheImmutable = "public, max-age=31536000, immutable"
 )
@@ -84,6 +85,8 @@ type Options struct {
 	Ready          map[string]func(context.Context) error // readiness checks by name
 	Metrics        http.Handler                           // served at /metrics when non-nil
 	Observer       Observer                               // metrics hooks; nil is fine
+	Limits         Limits                                 // what a stranger can make the server spend
+	StateKey       []byte                                 // signs the pending OAuth state's cookie
 
 	// SuggestionModerators are the moderators' logins of suggested channels, by channel login
 	// (demo), so the form can say which show the logged-in user follower events. nil = not known.
@@ -116,6 +119,9 @@ type Server struct {
 	ready           readiness  // /readyz's cached checks
 	refusalLogs     logSampler // which refused callbacks are logged
 	streamerChanges *throttle  // per session and per Twitch user
+	limits          Limits
+	bodies          chan struct{}  // one token per callback body being read (Limits.CallbackReads)
+	open            socketRegistry // open sockets by session and address
 }
 
 // New parses the embedded templates and assets; a broken template fails here, at start-up.
@@ -129,6 +135,22 @@ func New(opt Options) (*Server, error) {
 		s.opt.StreamerChanges = defaultStreamerChanges
 	}
 	s.streamerChanges = newThrottle(s.opt.StreamerChanges, time.Now)
+	if len(opt.StateKey) < 32 {
+		return nil, fmt.Errorf("web: StateKey must be at least 32 bytes")
+	}
+	s.limits = opt.Limits
+	if s.limits.CallbackReads <= 0 || s.limits.SocketsPerSession <= 0 || s.limits.SocketsPerIP <= 0 {
+		return nil, fmt.Errorf("web: Limits.CallbackReads, SocketsPerSession and SocketsPerIP must be positive: %+v", s.limits)
+	}
+	if s.limits.HelloTimeout <= 0 {
+		s.limits.HelloTimeout = wsHelloTimeout
+	}
+	if s.limits.TokenIdle <= 0 {
+		s.limits.TokenIdle = opt.Sessions.IdleTimeout
+	}
+	s.bodies = make(chan struct{}, s.limits.CallbackReads)
+	s.tokens.idle = s.limits.TokenIdle
+	s.tokens.live = s.open.has
 	var err error
 	if s.assets, err = loadAssets(); err != nil {
 		return nil, err

@@ -12,11 +12,10 @@ import (
 
 // Session keys. Values are strings (JSON for structs) so any scs codec and store can hold them.
 const (
-	keySessionID   = "relay_sid"   // the relay session id: 128 random bits, never the cookie token
-	keyUser        = "user"        // sessionUser as JSON
-	keyStreamer    = "streamer"    // sessionStreamer as JSON
-	keyOAuthState  = "oauth_state" // pending OAuth state, single use
-	keyCSRF        = "csrf"        // the form token
+	keySessionID   = "relay_sid" // the relay session id: 128 random bits, never the cookie token
+	keyUser        = "user"      // sessionUser as JSON
+	keyStreamer    = "streamer"  // sessionStreamer as JSON
+	keyCSRF        = "csrf"      // the form token
 	keyValidatedAt = "validated_at"
 )
 

@@ -150,10 +150,15 @@ func (s *Server) handleStreamerSubmit(w http.ResponseWriter, r *http.Request) er
 		return s.userCallFailed(r.Context(), a, err)
 	}
 	if old := s.currentStreamer(r.Context()); old != nil && old.ID != u.ID {
-		// A new streamer: the old one's subscriptions go now, not at lease end.
+		// A new streamer: the old one's subscriptions go now, not at lease end. The tabs
+		// still showing the old one are closed with closeChanged (the page reloads), and the
+		// session's history and feed statuses, all of the old streamer, are dropped: a page
+		// only ever shows events of the streamer it shows.
 		if err := s.opt.Relay.UnsubscribeFromAllEvents(ctx, a.SID, "streamer changed"); err != nil {
 			s.log.Warn("streamer change: unsubscribe", "session", shortID(a.SID), "err", err)
 		}
+		s.open.streamerChanged(a.SID, u.ID)
+		s.opt.Hub.Release(a.SID)
 	}
 	s.putJSON(r.Context(), keyStreamer, sessionStreamer{ID: u.ID, Login: u.Login, DisplayName: u.DisplayName, ProfileImageURL: u.ProfileImageURL})
 	http.Redirect(w, r, "/stream", http.StatusSeeOther)

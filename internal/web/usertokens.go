@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/twitchrelay/twitchrelay/internal/auth"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
@@ -21,23 +22,62 @@ type TokenStore interface {
 
 // userTokens hands out one token source per relay session, shared by requests and background
 // work, so a refresh (which rotates the refresh token) happens once and is stored at once.
+// A source nobody asked for within idle, of a session with no open socket, is dropped (the
+// stored token stays): a login never logged out costs nothing here after its session went
+// idle. The sweep runs inside source, at most every idle/4, so it needs no goroutine.
 type userTokens struct {
 	auth  Authenticator
 	store TokenStore
-	mu    sync.Mutex
-	srcs  map[string]*auth.UserTokenSource
+	idle  time.Duration         // set by New (Limits.TokenIdle)
+	live  func(sid string) bool // whether sid has an open socket (set by New)
+	now   func() time.Time      // time.Now
+
+	mu        sync.Mutex
+	srcs      map[string]*cachedSource
+	nextSweep time.Time
+}
+
+type cachedSource struct {
+	src  *auth.UserTokenSource
+	used time.Time // last handed out
 }
 
 func newUserTokens(a Authenticator, store TokenStore) *userTokens {
-	return &userTokens{auth: a, store: store, srcs: map[string]*auth.UserTokenSource{}}
+	return &userTokens{auth: a, store: store, srcs: map[string]*cachedSource{}, now: time.Now,
+		live: func(string) bool { return false }}
+}
+
+// cached returns sid's source and marks it used, sweeping idle ones on the way.
+func (u *userTokens) cached(sid string) (*auth.UserTokenSource, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := u.now()
+	if u.idle > 0 && now.After(u.nextSweep) {
+		u.nextSweep = now.Add(u.idle / 4)
+		for id, c := range u.srcs {
+			if now.Sub(c.used) > u.idle && id != sid && !u.live(id) {
+				delete(u.srcs, id)
+			}
+		}
+	}
+	c, ok := u.srcs[sid]
+	if !ok {
+		return nil, false
+	}
+	c.used = now
+	return c.src, true
+}
+
+// cachedCount is how many token sources are cached (a metric, and what tests check).
+func (u *userTokens) cachedCount() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.srcs)
 }
 
 // source returns the session's token source; errSessionEnded when no token is stored.
 func (u *userTokens) source(ctx context.Context, sid string) (helix.TokenSource, error) {
-	u.mu.Lock()
-	src, ok := u.srcs[sid]
-	u.mu.Unlock()
-	if ok {
+	if src, ok := u.cached(sid); ok {
 		return src, nil
 	}
 	t, err := u.store.Get(ctx, sid)
@@ -49,20 +89,22 @@ func (u *userTokens) source(ctx context.Context, sid string) (helix.TokenSource,
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if src, ok := u.srcs[sid]; ok { // another request got here first
-		return src, nil
+	if c, ok := u.srcs[sid]; ok { // another request got here first
+		return c.src, nil
 	}
 	// Twitch invalidates the old refresh token when it rotates it: a refreshed token that is
 	// not stored logs the user out at the next restart. The source retries the write within
 	// the caller's context, logs a failure at Error and keeps the token for a later call; the
 	// request answers errLoginNotSaved (the error reaches the handler through Helix's %w).
-	src = u.auth.UserTokenSource(t, nil).SaveWith(func(ctx context.Context, nt auth.Token) error {
+	// The save function captures only the store and sid, never the request's context: the
+	// context it runs in is each later caller's.
+	src := u.auth.UserTokenSource(t, nil).SaveWith(func(ctx context.Context, nt auth.Token) error {
 		if err := u.store.Put(ctx, sid, nt); err != nil {
 			return errLoginNotSaved.with(fmt.Errorf("store refreshed token (session %s): %w", shortID(sid), err))
 		}
 		return nil
 	})
-	u.srcs[sid] = src
+	u.srcs[sid] = &cachedSource{src: src, used: u.now()}
 	return src, nil
 }
 
@@ -98,3 +140,6 @@ func (u *userTokens) remove(ctx context.Context, sid string) error {
 // ReleaseSession forgets what this process cached for a relay session whose lease ended (its
 // token source); the stored token stays, so the user is still logged in when they return.
 func (s *Server) ReleaseSession(sid string) { s.tokens.forget(sid) }
+
+// TokenSources is how many sessions' token sources this process caches.
+func (s *Server) TokenSources() int { return s.tokens.cachedCount() }

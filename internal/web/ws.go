@@ -19,6 +19,14 @@ const (
 	closeEnded      websocket.StatusCode = 4001 // the session ended (logout, lease, token): do not reconnect
 	closeBadMessage websocket.StatusCode = 4400 // the client sent something we do not understand
 	closeNoSession  websocket.StatusCode = 4401 // no logged-in session or no streamer chosen
+	closeChanged    websocket.StatusCode = 4409 // the session now shows another streamer: reload
+	closeTooMany    websocket.StatusCode = 4429 // too many sockets for the session or the address
+)
+
+// The reasons sent with closeTooMany and closeChanged; the page shows its own words.
+const (
+	reasonTooMany = "too many tabs open"
+	reasonChanged = "streamer changed in another tab"
 )
 
 // clientMessage is what the browser may send.
@@ -49,8 +57,18 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(wsReadLimit)
+	// Counted from here, before the hello: a socket that never says stream_connected holds
+	// its place until the hello timeout.
+	entry, over := s.open.open(s.limits, sid, streamer.ID, ClientIP(r))
+	if over != limitNone {
+		s.obs.WSRejected("too_many_" + string(over))
+		s.log.Info("ws: refused", "reason", "too many sockets", "per", string(over), "session", shortID(sid), "client", ClientIP(r).String())
+		c.Close(closeTooMany, reasonTooMany)
+		return
+	}
+	defer s.open.close(entry)
 
-	hello, err := readHello(ctx, c)
+	hello, err := readHello(ctx, c, s.limits.HelloTimeout)
 	if err != nil {
 		s.obs.WSRejected("bad_message")
 		closeForReadError(c, err)
@@ -124,11 +142,16 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 			case errors.Is(err, hub.ErrSlow):
 				s.obs.WSSlow()
 				c.Close(closeSlow, "too slow: reconnect and resume")
+			case errors.Is(err, hub.ErrReleased) && changed(entry):
+				c.Close(closeChanged, reasonChanged)
 			case errors.Is(err, hub.ErrReleased):
 				c.Close(closeEnded, "session ended")
 			default:
 				c.Close(websocket.StatusGoingAway, "server going away: reconnect")
 			}
+			return
+		case <-entry.changed:
+			c.Close(closeChanged, reasonChanged)
 			return
 		case err := <-readErr:
 			closeForReadError(c, err)
@@ -157,15 +180,48 @@ type errBadClientMessage struct{ reason string }
 
 func (e errBadClientMessage) Error() string { return e.reason }
 
-// readHello waits for stream_connected.
-func readHello(ctx context.Context, c *websocket.Conn) (clientMessage, error) {
-	hctx, cancel := context.WithTimeout(ctx, wsHelloTimeout)
-	defer cancel()
-	m, err := readMessage(hctx, c)
-	if err == nil && m.Type != "stream_connected" {
-		err = errBadClientMessage{"expected stream_connected first"}
+// changed reports whether the socket's session now shows another streamer.
+func changed(e *socketEntry) bool {
+	select {
+	case <-e.changed:
+		return true
+	default:
+		return false
 	}
-	return m, err
+}
+
+// errNoHello: no stream_connected within the hello timeout; readHello has closed the socket
+// with 1008 already.
+var errNoHello = errors.New("web: no stream_connected in time")
+
+// readHello waits for stream_connected, at most timeout. The read's context is not the
+// timeout's: coder/websocket closes the connection when a Read's context ends, before a close
+// frame could be sent, and the client would see 1006. A timer closes the socket with 1008
+// instead, which also ends the read.
+func readHello(ctx context.Context, c *websocket.Conn, timeout time.Duration) (clientMessage, error) {
+	type result struct {
+		m   clientMessage
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		m, err := readMessage(ctx, c)
+		got <- result{m, err}
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	var res result
+	select {
+	case res = <-got:
+	case <-t.C:
+		c.Close(websocket.StatusPolicyViolation, "no stream_connected message in time")
+		<-got // the close ended the read
+		return clientMessage{}, errNoHello
+	}
+	if res.err == nil && res.m.Type != "stream_connected" {
+		res.err = errBadClientMessage{"expected stream_connected first"}
+	}
+	return res.m, res.err
 }
 
 // readLoop reads until the connection ends; anything but a repeated stream_connected is refused.
@@ -209,8 +265,6 @@ func closeForReadError(c *websocket.Conn, err error) {
 	switch {
 	case errors.As(err, &bad):
 		c.Close(closeBadMessage, bad.reason)
-	case errors.Is(err, context.DeadlineExceeded):
-		c.Close(websocket.StatusPolicyViolation, "no stream_connected message in time")
 	}
 	// Otherwise the client went away (or exceeded the read limit, which the library closed
 	// with 1009 already): nothing more to say.

@@ -77,16 +77,20 @@ type Verifier struct {
 	secretBase atomic.Pointer[keyedMAC] // see secretMAC
 }
 
-// Verify checks r as a callback for sessionID, in this order: body size (ErrTooLarge),
-// headers (ErrMissingHeader, ErrMalformed), signature with the session's derived secret
-// (ErrBadSignature), timestamp window (ErrStale), duplicate message id (ErrDuplicate, or
-// ErrDedupe when the store fails), and only then the JSON body (ErrMalformedBody).
+// Verify checks r as a callback for sessionID, cheapest first, so that nothing is read or
+// allocated for a request its headers already condemn: announced body size (ErrTooLarge),
+// headers (ErrMissingHeader, ErrMalformed), timestamp window (ErrStale), then the body, read
+// as it arrives and never more than MaxBody (ErrTooLarge; a failed read is ErrMalformed
+// wrapping the reader's error), signature with the session's derived secret
+// (ErrBadSignature), duplicate message id (ErrDuplicate, or ErrDedupe when the store fails),
+// and only then the JSON body (ErrMalformedBody).
 //
 // Verify never looks at whether the session exists: a callback for an unknown session fails
 // with ErrBadSignature unless it was signed with that session's derived secret.
 // For ErrStale, ErrDedupe and ErrMalformedBody the returned Message carries the header
-// fields (for logging); for ErrDuplicate it is the whole message with Duplicate set (a
-// challenge sent again must be answered again); otherwise it is nil.
+// fields (for logging; for ErrStale they are unverified); for ErrDuplicate it is the whole
+// message with Duplicate set (a challenge sent again must be answered again); otherwise it
+// is nil.
 func (v *Verifier) Verify(r *http.Request, sessionID string) (*Message, error) {
 	maxBody := v.MaxBody
 	if maxBody <= 0 {
@@ -99,16 +103,6 @@ func (v *Verifier) Verify(r *http.Request, sessionID string) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := readBody(r, maxBody)
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, ErrTooLarge
-		}
-		return nil, fmt.Errorf("%w: read body: %v", ErrMalformed, err)
-	}
-	if !v.validSignature(sessionID, msg.ID, ts, body, sig) {
-		return nil, ErrBadSignature
-	}
 	now := time.Now
 	if v.Now != nil {
 		now = v.Now
@@ -117,8 +111,21 @@ func (v *Verifier) Verify(r *http.Request, sessionID string) (*Message, error) {
 	if window <= 0 {
 		window = DefaultWindow
 	}
+	// The window is checked on the unverified header before the body is read: a stale or
+	// future timestamp fails either way, and a forgery costs no read. A genuine message
+	// outside the window is refused as before.
 	if age := now().Sub(msg.Timestamp); age > window || age < -window {
 		return msg, fmt.Errorf("%w: %s off", ErrStale, age.Round(time.Second))
+	}
+	body, err := readBody(r, maxBody)
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, ErrTooLarge
+		}
+		return nil, fmt.Errorf("%w: read body: %w", ErrMalformed, err)
+	}
+	if !v.validSignature(sessionID, msg.ID, ts, body, sig) {
+		return nil, ErrBadSignature
 	}
 	if v.Dedupe != nil {
 		msg.dedupeKey = sessionID + ":" + msg.ID
@@ -138,15 +145,11 @@ func (v *Verifier) Verify(r *http.Request, sessionID string) (*Message, error) {
 	return msg, nil
 }
 
-// readBody reads the whole body, at most maxBody bytes, in one allocation when the
-// request says how long it is.
+// readBody reads the whole body, at most maxBody bytes. The buffer grows with the bytes that
+// actually arrive, never with what Content-Length merely announces: a request that announces
+// 64 KiB and sends nothing costs a few hundred bytes.
 func readBody(r *http.Request, maxBody int64) ([]byte, error) {
-	var buf bytes.Buffer
-	if r.ContentLength > 0 && r.ContentLength <= maxBody {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead) // ReadFrom wants MinRead free to see EOF
-	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, maxBody))
-	return buf.Bytes(), err
+	return io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 }
 
 // validSignature is eventsub.ValidSignature with the session's Secret, computed without

@@ -139,14 +139,29 @@ func TestVerifyRejects(t *testing.T) {
 	}
 }
 
-// The signature is checked before anything else that depends on the session: a stale message
-// with a bad signature is a bad signature, so an attacker learns nothing about timing.
-func TestVerifySignatureBeforeWindow(t *testing.T) {
-	r := signed{body: followBody, secret: "not the secret", ts: testNow.Add(-time.Hour).Format(time.RFC3339Nano)}.request(t, "sess")
-	if _, err := newVerifier().Verify(r, "sess"); !errors.Is(err, ErrBadSignature) {
-		t.Fatalf("Verify = %v, want ErrBadSignature", err)
+// The window is checked on the header before the body is read: a stale or future message
+// costs no read, whatever it announces. The answer is the bad signature's (403, same body), and
+// neither depends on the session, so an attacker learns nothing about it.
+func TestVerifyWindowBeforeBody(t *testing.T) {
+	for _, skew := range []time.Duration{-time.Hour, time.Hour} {
+		r := signed{body: followBody, secret: "not the secret", ts: testNow.Add(skew).Format(time.RFC3339Nano)}.request(t, "sess")
+		body := &countingReader{}
+		r.Body, r.ContentLength = body, DefaultMaxBody
+		_, err := newVerifier().Verify(r, "sess")
+		if !errors.Is(err, ErrStale) || StatusCode(err) != StatusCode(ErrBadSignature) {
+			t.Errorf("skew %v: Verify = %v (status %d), want ErrStale answered like ErrBadSignature", skew, err, StatusCode(err))
+		}
+		if body.reads != 0 {
+			t.Errorf("skew %v: the body was read %d times before the window was checked", skew, body.reads)
+		}
 	}
 }
+
+// countingReader counts reads and never ends.
+type countingReader struct{ reads int }
+
+func (c *countingReader) Read(p []byte) (int, error) { c.reads++; return 0, io.ErrNoProgress }
+func (c *countingReader) Close() error               { return nil }
 
 func TestVerifyDuplicateAndForget(t *testing.T) {
 	v := newVerifier()

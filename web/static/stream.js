@@ -19,7 +19,8 @@ const STORE = { sound: "twitchrelay.sound", notify: "twitchrelay.notify" };
 
 // What the page does when the server closes the socket, by close code (docs/PROTOCOL.md).
 //   then: "resume" reconnects with backoff and resumes; "now" reconnects at once;
-//         "ended" shows the session-ended state; "stop" stops and shows text.
+//         "ended" shows the session-ended state; "stop" stops and shows text;
+//         "reload" reloads the page.
 // A code not listed here resumes (network drops arrive as 1006).
 const ON_CLOSE = {
   1001: { then: "resume" }, // server going away (restart, deploy)
@@ -29,6 +30,8 @@ const ON_CLOSE = {
   4001: { then: "ended", text: "Your Twitch login ended (you logged out, or Twitch no longer accepts it)." },
   4400: { then: "stop", text: (ev) => "Stopped: " + (ev.reason || "the server did not understand the page") },
   4401: { then: "ended", text: "The server no longer knows this login (it may have restarted)." },
+  4409: { then: "reload" }, // another tab chose another streamer: show that one
+  4429: { then: "stop", text: "Too many tabs open: close some and reload this one" }, // no reconnect loop
 };
 
 const state = {
@@ -101,6 +104,10 @@ function connect() {
         return;
       case "stop":
         stop(text);
+        return;
+      case "reload":
+        state.stopped = true;
+        location.reload();
         return;
       case "now":
         state.attempts = 0;
