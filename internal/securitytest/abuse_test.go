@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,10 +48,42 @@ func TestCookieTossing(t *testing.T) {
 		t.Errorf("the victim's own cookie alone: /stream = %d", a.Status)
 	}
 
+	// On https the session cookie (set at /auth: an anonymous visitor gets none) is
+	// __Host-prefixed. The harness serves http, so the Secure state cookie is carried by hand.
 	hs := apptest.Start(t, apptest.Options{Env: map[string]string{"PUBLIC_URL": "https://relay.example.com"}})
-	sc := do(t, must(http.NewRequest(http.MethodGet, hs.URL+"/login", nil))).Header.Get("Set-Cookie")
+	hs.Sim.SetRedirectURIs("https://relay.example.com/auth")
+	b := hs.NewBrowser()
+	login, err := noFollow.Get(hs.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	login.Body.Close()
+	authorize, err := url.Parse(login.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state string
+	for _, c := range login.Cookies() {
+		state = c.Name + "=" + c.Value
+	}
+	back, err := b.Consent(authorize, "modmaria", "authorize")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := must(http.NewRequest(http.MethodGet, hs.URL+"/auth?"+back.RawQuery, nil))
+	resp, err := noFollow.Do(withCookie(req, state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var sc string
+	for _, v := range resp.Header.Values("Set-Cookie") {
+		if strings.Contains(v, "twitchrelay_session=") {
+			sc = v
+		}
+	}
 	if !strings.HasPrefix(sc, "__Host-twitchrelay_session=") || !strings.Contains(sc, "Path=/") || strings.Contains(sc, "Domain") || !strings.Contains(sc, "Secure") {
-		t.Errorf("https Set-Cookie %q: want __Host-twitchrelay_session, Path=/, Secure, no Domain", sc)
+		t.Errorf("https login Set-Cookie %q (answer %d): want __Host-twitchrelay_session, Path=/, Secure, no Domain", sc, resp.StatusCode)
 	}
 	t.Logf("observed: two session cookies (either order) → 400 on 3 pages, no login shown; one cookie → 200; https cookie %q", strings.SplitN(sc, "=", 2)[0])
 }
@@ -456,3 +489,6 @@ func TestStreamersPerUserCapped(t *testing.T) {
 	t.Logf("observed: %d sessions of one user on %d streamers (cap %d): Twitch holds %d subscriptions for %d streamers; the extra sessions' feeds: %q; another user on a third streamer: active",
 		len(streamers), 4, limit, len(held), len(distinct), feeds[2]["stream_changed"].Reason)
 }
+
+// noFollow is a client that returns redirects instead of following them.
+var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
