@@ -50,13 +50,19 @@ func soakConfig(t *testing.T) (sessions int, d time.Duration) {
 func TestSoak(t *testing.T) {
 	n, duration := soakConfig(t)
 	opt, _ := patientSim(t)
-	opt.Lease = 2 * time.Second // released soon after the last socket closes
+	// Released soon after the last socket closes, but not while a dropped socket reconnects on
+	// a machine busy with other tests (-race): a lease shorter than a slow resume would release
+	// the session mid-soak and the page would rightly see a history gap.
+	opt.Lease = 10 * time.Second
 	// Hundreds of sessions of six accounts, each choosing a streamer: not one person's streamer
 	// changes (TestStreamerChurnDoesNotStarveOthers has those).
 	if opt.Env == nil {
 		opt.Env = map[string]string{}
 	}
 	opt.Env["STREAMER_CHANGES_PER_MINUTE"] = "1000000"
+	// ... and hundreds of sockets from one loopback address (TestSocketsPerSessionAndAddressAreCapped
+	// has the caps).
+	opt.Env["WS_MAX_PER_IP"] = "1048576"
 	h := apptest.Start(t, opt)
 	base, baseG := settle()
 
@@ -165,7 +171,7 @@ func TestSoak(t *testing.T) {
 			}
 		}
 	}()
-	apptest.Wait(t, 30*time.Second, "every session released", func() bool { return h.App.Hub.Stats().Sessions == 0 })
+	apptest.Wait(t, 45*time.Second, "every session released", func() bool { return h.App.Hub.Stats().Sessions == 0 })
 	var afterG int
 	apptest.Wait(t, 30*time.Second, "goroutines back near the baseline", func() bool {
 		_, afterG = settle()
