@@ -24,9 +24,9 @@ func TestShortRun(t *testing.T) {
 	defer bare.close()
 	t.Run("memory", func(t *testing.T) { shortRun(t, bare, "", 200, 16) })
 	t.Run("redis", func(t *testing.T) { shortRun(t, bare, apptest.RedisURL(t), 200, 16) })
-	// The single-socket burst: 64 concurrent callbacks to one session with one open socket.
-	// Every accepted event must reach it, once (the socket resumes as the page does).
-	t.Run("one socket", func(t *testing.T) { shortRun(t, bare, "", 1, 64) })
+	// Not here: the single-socket burst (relaybench -sessions 1 -rate 0 -conns 64). On a quiet
+	// machine 64 concurrent callbacks are answered faster than one socket can be written
+	// (docs/PERFORMANCE.md), so its "0 lost" would hold under -race only by chance.
 }
 
 func shortRun(t *testing.T, bare *bareServer, redisURL string, sessions, conns int) {
