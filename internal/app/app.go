@@ -134,7 +134,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		a.closers = append(a.closers, func() { rclient.Close() })
 		pool := &redigo.Pool{
 			MaxIdle: min(redisMaxIdle, cfg.RedisPoolSize), IdleTimeout: redisIdleTimeout,
-			MaxActive: cfg.RedisPoolSize, Wait: true, // with GetContext: waits as long as the request may
+			MaxActive: cfg.RedisPoolSize, Wait: true, // callers are admitted with the request's context first (redisSessions)
 			Dial: func() (redigo.Conn, error) {
 				return redigo.DialURL(cfg.RedisURL, redigo.DialConnectTimeout(redisIOTimeout),
 					redigo.DialReadTimeout(redisIOTimeout), redigo.DialWriteTimeout(redisIOTimeout),
@@ -149,7 +149,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 			},
 		}
 		a.closers = append(a.closers, func() { pool.Close() })
-		sessions.Store = &redisSessions{pool: pool, prefix: keys.Sessions()}
+		sessions.Store = newRedisSessions(pool, keys.Sessions())
 		tokens = store.NewRedisTokens(rclient, keys, sessions.Lifetime)
 		state = store.NewRedisRelay(rclient, keys)
 		dedupe = store.NewRedisDedupe(rclient, keys, webhook.DedupeTTL)

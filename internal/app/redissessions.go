@@ -2,67 +2,72 @@ package app
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	redigo "github.com/gomodule/redigo/redis"
 
+	"github.com/alexedwards/scs/redisstore"
 	"github.com/alexedwards/scs/v2"
 )
 
-// redisSessions is the scs session store in Redis, with the same layout as scs/redisstore
-// (prefix + token, a string with a millisecond expiry), but bounded: every call takes a
-// connection from the pool with the request's context, waiting at most redisPoolWait when the
-// pool is at its size, instead of redisstore's Get, which would wait for ever or, without a
-// limit, open one connection per concurrent request.
+// redisSessions is the design card's scs/redisstore (prefix + token, a string with a
+// millisecond expiry) behind a bounded admission: a call first takes one of the pool's
+// MaxActive places with the request's context, waiting at most redisPoolWait, then
+// redisstore's own Get finds a connection free (the pool never has more callers than
+// places). Without it redisstore's Get waits for ever on a full pool (Wait) or, without a
+// limit, opens one connection per concurrent request.
 type redisSessions struct {
-	pool   *redigo.Pool
-	prefix string
+	store  *redisstore.RedisStore
+	places chan struct{} // one per pool connection
 }
 
-// conn waits for a pooled connection as long as ctx allows, at most redisPoolWait. (Each
-// command then has the dial options' read and write timeouts.)
-func (s *redisSessions) conn(ctx context.Context) (redigo.Conn, error) {
+func newRedisSessions(pool *redigo.Pool, prefix string) *redisSessions {
+	return &redisSessions{store: redisstore.NewWithPrefix(pool, prefix), places: make(chan struct{}, pool.MaxActive)}
+}
+
+// admit waits for a place as long as ctx allows, at most redisPoolWait, and returns its
+// release.
+func (s *redisSessions) admit(ctx context.Context) (func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, redisPoolWait)
 	defer cancel()
-	return s.pool.GetContext(ctx)
+	select {
+	case s.places <- struct{}{}:
+		return func() { <-s.places }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("session store: no Redis connection free: %w", ctx.Err())
+	}
 }
 
 // FindCtx implements scs.CtxStore.
 func (s *redisSessions) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	c, err := s.conn(ctx)
+	release, err := s.admit(ctx)
 	if err != nil {
 		return nil, false, err
 	}
-	defer c.Close()
-	b, err := redigo.Bytes(c.Do("GET", s.prefix+token))
-	if errors.Is(err, redigo.ErrNil) {
-		return nil, false, nil
-	}
-	return b, err == nil, err
+	defer release()
+	return s.store.Find(token)
 }
 
 // CommitCtx implements scs.CtxStore.
 func (s *redisSessions) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	c, err := s.conn(ctx)
+	release, err := s.admit(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	_, err = c.Do("SET", s.prefix+token, b, "PXAT", expiry.UnixMilli())
-	return err
+	defer release()
+	return s.store.Commit(token, b, expiry)
 }
 
 // DeleteCtx implements scs.CtxStore.
 func (s *redisSessions) DeleteCtx(ctx context.Context, token string) error {
-	c, err := s.conn(ctx)
+	release, err := s.admit(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	_, err = c.Do("DEL", s.prefix+token)
-	return err
+	defer release()
+	return s.store.Delete(token)
 }
 
 // Find, Commit and Delete implement scs.Store (scs calls the Ctx forms).
