@@ -378,3 +378,16 @@ func subOfType(t *testing.T, e *env, sid, typ string) eventsub.Subscription {
 
 // Forged requests: every one is 403 with the same body, whether or not the session exists,
 // and nothing reaches the browser.
+
+// newRedisEnv is newEnv with the relay state and the dedupe in the real Redis, under a prefix
+// of the test's own: what two processes in a row share.
+func newRedisEnv(t *testing.T) *env {
+	t.Helper()
+	c := testRedis(t)
+	keys := store.NewKeys(redistest.Prefix(t, c))
+	e := newEnv(t, nil)
+	e.store = store.NewRedisRelay(c, keys)
+	e.dedupe = store.NewRedisDedupe(c, keys, webhook.DedupeTTL)
+	e.m = e.newManager(nil)
+	return e
+}

@@ -8,7 +8,6 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/store"
 	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
-	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
 // The store down: subscribing fails with an error, and a callback's Route fails, so the
@@ -31,12 +30,7 @@ func TestStoreDown(t *testing.T) {
 // shutdown, the second adopts them at start-up and delivers the next event; dedupe is
 // shared, so a message the first process accepted is a duplicate for the second.
 func TestRedisRestartKeepsSubscriptions(t *testing.T) {
-	c := testRedis(t)
-	p := redistest.Prefix(t, c)
-	e := newEnv(t, nil)
-	e.store = store.NewRedisRelay(c, store.NewKeys(p))
-	e.dedupe = store.NewRedisDedupe(c, store.NewKeys(p), webhook.DedupeTTL)
-	e.m = e.newManager(nil)
+	e := newRedisEnv(t)
 	ctx := context.Background()
 	s := e.session("modmaria", "pixelpaladin")
 	e.m.SocketOpened(s.ID)

@@ -72,7 +72,7 @@ func (m *Manager) Route(ctx context.Context, sid string, msg *webhook.Message) (
 // matches reports whether a message's subscription is the one sh stands for: same type,
 // version and condition. Caller holds m.mu.
 func matches(sh *shared, sub eventsub.Subscription) bool {
-	return sub.Version == eventsub.Version(sub.Type) && sh.key == shareKey(sub.Type, sub.Condition)
+	return sub.Type == sh.typ && sub.Version == eventsub.Version(sub.Type) && maps.Equal(sub.Condition, sh.cond)
 }
 
 // matchesRecord is matches for a subscription a stored session references.

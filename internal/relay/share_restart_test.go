@@ -11,21 +11,13 @@ import (
 	"time"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
-	"github.com/twitchrelay/twitchrelay/internal/store"
-	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
-	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
 // With Redis, a restart rebuilds the sharing: the second process adopts every session with
 // the subscriptions it references, an event reaches them all (also after the creator ends),
 // and ending them all deletes the subscriptions.
 func TestRedisRestartRebuildsSharing(t *testing.T) {
-	c := testRedis(t)
-	p := redistest.Prefix(t, c)
-	e := newEnv(t, nil)
-	e.store = store.NewRedisRelay(c, store.NewKeys(p))
-	e.dedupe = store.NewRedisDedupe(c, store.NewKeys(p), webhook.DedupeTTL)
-	e.m = e.newManager(nil)
+	e := newRedisEnv(t)
 	ctx := context.Background()
 	var ss []Session
 	for range 3 {

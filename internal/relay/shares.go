@@ -19,8 +19,9 @@ type shared struct {
 	id      string // Twitch's id; "" while the create is in flight
 	key     string // shareKey of its type and condition
 	typ     string
-	creator string // the session id in its callback URL
-	status  string // a feed status, mirrored into every referencing session's typeState
+	cond    eventsub.Condition // its condition (never modified)
+	creator string             // the session id in its callback URL
+	status  string             // a feed status, mirrored into every referencing session's typeState
 	reason  string
 	// verifiedBy is the message id of the challenge that made it active: Twitch resends that
 	// message when our answer was lost, and it is answered again.
@@ -91,7 +92,7 @@ func (m *Manager) adoptShare(sub eventsub.Subscription) *shared {
 	}
 	sid, _ := strings.CutPrefix(sub.Transport.Callback, m.prefix)
 	status, reason := twitchStatus(sub.Status)
-	sh := &shared{id: sub.ID, key: shareKey(sub.Type, sub.Condition), typ: sub.Type, creator: sid,
+	sh := &shared{id: sub.ID, key: shareKey(sub.Type, sub.Condition), typ: sub.Type, cond: maps.Clone(sub.Condition), creator: sid,
 		status: status, reason: reason, refs: map[string]*session{}}
 	m.register(sh)
 	if status == StatusPending { // its challenge may have been lost while we were down

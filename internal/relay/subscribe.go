@@ -209,7 +209,7 @@ func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 		m.publish(ss)
 		return
 	}
-	sh := &shared{key: key, typ: typ, creator: s.ID, status: StatusPending, refs: map[string]*session{}}
+	sh := &shared{key: key, typ: typ, cond: condition(typ, s), creator: s.ID, status: StatusPending, refs: map[string]*session{}}
 	m.shares[key] = sh
 	m.attach(ss, typ, sh)
 	m.creating[s.ID]++
