@@ -16,6 +16,10 @@ const (
 	TypeStreamOffline = "stream.offline" // version 1
 	TypeChannelUpdate = "channel.update" // version 2
 	TypeUserUpdate    = "user.update"    // version 1
+	TypeChannelRaid   = "channel.raid"   // version 1
+	// TypeChatNotification is channel.chat.notification v1: subs, gifts, raids, announcements
+	// and the like as chat shows them (docs/TWITCH.md §5.2).
+	TypeChatNotification = "channel.chat.notification"
 )
 
 // Version returns the version twitchrelay uses for a subscription type ("" if unknown).
@@ -23,7 +27,7 @@ func Version(typ string) string {
 	switch typ {
 	case TypeChannelFollow, TypeChannelUpdate:
 		return "2"
-	case TypeStreamOnline, TypeStreamOffline, TypeUserUpdate:
+	case TypeStreamOnline, TypeStreamOffline, TypeUserUpdate, TypeChannelRaid, TypeChatNotification:
 		return "1"
 	}
 	return ""

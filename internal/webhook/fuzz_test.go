@@ -2,6 +2,10 @@ package webhook
 
 import (
 	"bytes"
+	"encoding/json"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -46,5 +50,46 @@ func FuzzVerify(f *testing.F) {
 			t.Fatal("nil message without error")
 		}
 		_ = StatusCode(err)
+	})
+}
+
+// FuzzChatNotification: any bytes given to the chat notification decoder either fail as not
+// a JSON object or give a notice of a known type with a non-empty one-line summary, whose
+// strings hold no control characters and which encodes to JSON.
+func FuzzChatNotification(f *testing.F) {
+	seeds := []string{
+		`{"chatter_user_name":"a","notice_type":"sub","system_message":"x","sub":{"sub_tier":"1000","is_prime":false,"duration_months":1}}`,
+		`{"chatter_is_anonymous":true,"notice_type":"community_sub_gift","community_sub_gift":{"id":"1","total":50,"sub_tier":"3000","cumulative_total":null}}`,
+		`{"notice_type":"shared_chat_resub","source_broadcaster_user_id":"1","shared_chat_resub":{"cumulative_months":2,"streak_months":null,"is_gift":true,"gifter_is_anonymous":false,"gifter_user_name":"g"}}`,
+		`{"notice_type":"charity_donation","charity_donation":{"charity_name":"c","amount":{"value":-9223372036854775808,"decimal_places":-1,"currency":"\u0000"}}}`,
+		`{"notice_type":"announcement","message":{"text":"<b>x</b>","fragments":[{"type":"emote","text":"Kappa"}]},"announcement":{"color":"BLUE"}}`,
+		`{"notice_type":"raid","raid":null}`, `{"notice_type":"sub_gift","sub_gift":{}}`, `{"notice_type":"new_thing"}`, `null`, `[]`, `{`,
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		actor, n, sum, err := DecodeChatNotification(raw)
+		if err != nil {
+			return
+		}
+		if n.Type != NoticeSystemMessage && !known(n.Type) {
+			t.Fatalf("notice type %q is neither known nor system_message", n.Type)
+		}
+		if n.Type != NoticeSystemMessage && sum == "" {
+			t.Fatalf("empty summary for %+v", n)
+		}
+		b, jerr := json.Marshal(struct {
+			A Actor
+			N Notice
+		}{actor, n})
+		if jerr != nil {
+			t.Fatalf("marshal: %v", jerr)
+		}
+		for _, s := range []string{sum, n.Text, n.System, n.Tier, n.Color, n.Charity, n.Amount, n.GiftID, actor.Name} {
+			if strings.IndexFunc(s, unicode.IsControl) >= 0 || !utf8.ValidString(s) {
+				t.Fatalf("%q has a control character or invalid UTF-8 (notice %s)", s, b)
+			}
+		}
 	})
 }

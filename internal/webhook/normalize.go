@@ -22,6 +22,8 @@ type Event struct {
 	Actor    Actor           `json:"actor"`
 	Title    string          `json:"title,omitempty"`
 	Category string          `json:"category,omitempty"`
+	Viewers  int             `json:"viewers,omitempty"` // channel.raid: how many came along
+	Notice   *Notice         `json:"notice,omitempty"`  // channel.chat.notification (chatnotice.go)
 	Raw      json.RawMessage `json:"raw,omitempty"` // Twitch's event as received (emails removed)
 }
 
@@ -44,6 +46,10 @@ type twitchEvent struct {
 	StartedAt            time.Time `json:"started_at"`
 	Title                string    `json:"title"`
 	CategoryName         string    `json:"category_name"`
+	FromBroadcasterID    string    `json:"from_broadcaster_user_id"`
+	FromBroadcasterLogin string    `json:"from_broadcaster_user_login"`
+	FromBroadcasterName  string    `json:"from_broadcaster_user_name"`
+	Viewers              int       `json:"viewers"`
 }
 
 // Normalize turns a verified notification into the browser's Event. An unknown subscription
@@ -52,6 +58,14 @@ type twitchEvent struct {
 func Normalize(msg *Message) (Event, error) {
 	typ := msg.SubscriptionType
 	ev := Event{ID: msg.ID, Type: typ, Time: msg.Timestamp.UTC(), Raw: msg.Event}
+	if typ == eventsub.TypeChatNotification {
+		actor, n, sum, err := DecodeChatNotification(msg.Event)
+		if err != nil {
+			return Event{}, fmt.Errorf("%w: %s event: %v", ErrMalformedBody, typ, err)
+		}
+		ev.Actor, ev.Notice, ev.Summary = actor, &n, sum
+		return ev, nil
+	}
 	var te twitchEvent
 	if err := jsonv2.Unmarshal(msg.Event, &te, jsonOptions); err != nil {
 		return Event{}, fmt.Errorf("%w: %s event: %v", ErrMalformedBody, typ, err)
@@ -85,6 +99,10 @@ func Normalize(msg *Message) (Event, error) {
 		if ev.Category != "" {
 			ev.Summary += " · category " + ev.Category
 		}
+	case eventsub.TypeChannelRaid:
+		ev.Actor = Actor{ID: te.FromBroadcasterID, Login: te.FromBroadcasterLogin, Name: te.FromBroadcasterName}
+		ev.Viewers = max(te.Viewers, 0)
+		ev.Summary = name(ev.Actor) + " raided with " + plural(ev.Viewers, "viewer", "viewers")
 	case eventsub.TypeUserUpdate:
 		ev.Actor = user
 		ev.Summary = "Profile updated"

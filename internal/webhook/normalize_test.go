@@ -70,12 +70,12 @@ func TestNormalize(t *testing.T) {
 }
 
 func TestNormalizeUnknownType(t *testing.T) {
-	msg := &Message{ID: "m1", SubscriptionType: "channel.raid", Timestamp: testNow, Event: json.RawMessage(`{"viewers":3}`)}
+	msg := &Message{ID: "m1", SubscriptionType: "channel.cheer", Timestamp: testNow, Event: json.RawMessage(`{"bits":3}`)}
 	ev, err := Normalize(msg)
 	if !errors.Is(err, ErrUnknownType) {
 		t.Fatalf("err = %v, want ErrUnknownType", err)
 	}
-	if ev.Summary != "channel.raid event" || ev.Type != "channel.raid" || string(ev.Raw) != `{"viewers":3}` {
+	if ev.Summary != "channel.cheer event" || ev.Type != "channel.cheer" || string(ev.Raw) != `{"bits":3}` {
 		t.Fatalf("generic event = %+v", ev)
 	}
 }
