@@ -50,7 +50,7 @@ type Notice struct {
 	Streak int    `json:"streak,omitempty"` // months in a row, if shared (resub)
 	Paid   int    `json:"paid,omitempty"`   // months bought at once (sub, resub, sub_gift)
 
-	Gifter          *Actor `json:"gifter,omitempty"`    // resub, gift_paid_upgrade, pay_it_forward
+	Gifter          *Actor `json:"gifter,omitempty"` // resub, gift_paid_upgrade, pay_it_forward
 	GifterAnonymous bool   `json:"gifter_anonymous,omitempty"`
 	Recipient       *Actor `json:"recipient,omitempty"` // sub_gift
 	GiftID          string `json:"gift_id,omitempty"`   // community gift: the summary's id, shared by its sub_gifts
@@ -87,11 +87,11 @@ type chatNotification struct {
 			Text string `json:"text"`
 		} `json:"fragments"`
 	} `json:"message"`
-	NoticeType               string `json:"notice_type"`
-	SourceBroadcasterUserID  string `json:"source_broadcaster_user_id"`
-	SourceBroadcasterLogin   string `json:"source_broadcaster_user_login"`
-	SourceBroadcasterName    string `json:"source_broadcaster_user_name"`
-	SourceMessageID          string `json:"source_message_id"`
+	NoticeType              string `json:"notice_type"`
+	SourceBroadcasterUserID string `json:"source_broadcaster_user_id"`
+	SourceBroadcasterLogin  string `json:"source_broadcaster_user_login"`
+	SourceBroadcasterName   string `json:"source_broadcaster_user_name"`
+	SourceMessageID         string `json:"source_message_id"`
 }
 
 // noticeObject holds the fields of every per-type object (sub, resub, sub_gift, ...).

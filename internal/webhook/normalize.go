@@ -24,7 +24,7 @@ type Event struct {
 	Category string          `json:"category,omitempty"`
 	Viewers  int             `json:"viewers,omitempty"` // channel.raid: how many came along
 	Notice   *Notice         `json:"notice,omitempty"`  // channel.chat.notification (chatnotice.go)
-	Raw      json.RawMessage `json:"raw,omitempty"` // Twitch's event as received (emails removed)
+	Raw      json.RawMessage `json:"raw,omitempty"`     // Twitch's event as received (emails removed)
 }
 
 // Actor is who the event is about: the follower, the broadcaster, the updated user.
