@@ -19,8 +19,11 @@ import (
 )
 
 // defaultScopes are what twitchrelay asks for: the user's followed channels (the "following"
-// feed) and followers of channels the user moderates (channel.follow v2).
-func defaultScopes() []string { return []string{"user:read:follows", "moderator:read:followers"} }
+// feed), followers of channels the user moderates (channel.follow v2) and chat notifications
+// as the user (the chat highlights feed: channel.chat.notification).
+func defaultScopes() []string {
+	return []string{"user:read:follows", "moderator:read:followers", "user:read:chat"}
+}
 
 const (
 	// expiryMargin: a token is treated as expired this long before Twitch says it is.
@@ -37,7 +40,7 @@ type Config struct {
 	ClientSecret string
 	RedirectURL  string   // PUBLIC_URL + "/auth", registered with Twitch (exact match)
 	OAuthBaseURL string   // required (TWITCH_OAUTH_URL); the simulator: BASE + "/id/oauth2"
-	Scopes       []string // default: user:read:follows moderator:read:followers
+	Scopes       []string // default: user:read:follows moderator:read:followers user:read:chat
 	HTTPClient   *http.Client
 	Logger       *slog.Logger
 	Now          func() time.Time // default time.Now

@@ -15,7 +15,42 @@ const (
 	FeedFollowing     = "following"      // no EventSub: polled, own channel only
 	FeedStreamChanged = "stream_changed" // stream.online + stream.offline + channel.update v2
 	FeedUserChanged   = "user_changed"   // user.update
+	// Feeds a viewer gets without the broadcaster's authorization (docs/TWITCH.md §5.2).
+	FeedRaids          = "raids"           // channel.raid, to_broadcaster_user_id = the streamer
+	FeedChatHighlights = "chat_highlights" // channel.chat.notification, user_id = the viewer
 )
+
+// How a feed's subscriptions reach us. Webhook subscriptions are made with the app token
+// and shared (shares.go); a WebSocket one lives on the viewer's own Twitch EventSub
+// WebSocket session, made with the viewer's token (docs/TWITCH.md §5.2: the only way a plain
+// viewer gets chat notifications).
+const (
+	TransportWebhook   = "webhook"
+	TransportWebSocket = "websocket"
+)
+
+// defaultTransports are the feeds that do not use the webhook transport; Config.Transports
+// overrides them per feed.
+var defaultTransports = map[string]string{FeedChatHighlights: TransportWebSocket}
+
+// feedScopes are the scopes the viewer must have granted for a feed, checked before asking
+// Twitch (the login asks for them: internal/auth).
+var feedScopes = map[string]string{FeedChatHighlights: ScopeReadChat}
+
+// ScopeReadChat lets us read chat notifications (subs, gifts, raids, announcements) as the
+// viewer.
+const ScopeReadChat = "user:read:chat"
+
+// transport is how feed's subscriptions are made.
+func (m *Manager) transport(feed string) string {
+	if t := m.cfg.Transports[feed]; t != "" {
+		return t
+	}
+	if t := defaultTransports[feed]; t != "" {
+		return t
+	}
+	return TransportWebhook
+}
 
 // Feed statuses the user sees.
 const (
@@ -40,14 +75,16 @@ type FeedStatus struct {
 }
 
 // feedOrder is the order feeds are listed in, on the page too.
-var feedOrder = []string{FeedFollowedBy, FeedStreamChanged, FeedUserChanged, FeedFollowing}
+var feedOrder = []string{FeedFollowedBy, FeedStreamChanged, FeedRaids, FeedChatHighlights, FeedUserChanged, FeedFollowing}
 
 // feedTypes are the event types of each feed.
 var feedTypes = map[string][]string{
-	FeedFollowedBy:    {eventsub.TypeChannelFollow},
-	FeedFollowing:     {TypeUserFollows},
-	FeedStreamChanged: {eventsub.TypeStreamOnline, eventsub.TypeStreamOffline, eventsub.TypeChannelUpdate},
-	FeedUserChanged:   {eventsub.TypeUserUpdate},
+	FeedFollowedBy:     {eventsub.TypeChannelFollow},
+	FeedFollowing:      {TypeUserFollows},
+	FeedStreamChanged:  {eventsub.TypeStreamOnline, eventsub.TypeStreamOffline, eventsub.TypeChannelUpdate},
+	FeedUserChanged:    {eventsub.TypeUserUpdate},
+	FeedRaids:          {eventsub.TypeChannelRaid},
+	FeedChatHighlights: {eventsub.TypeChatNotification},
 }
 
 // feedOf returns the feed of an EventSub subscription type.
@@ -67,6 +104,10 @@ func condition(typ string, s Session) eventsub.Condition {
 		return eventsub.Condition{"broadcaster_user_id": s.Streamer.ID, "moderator_user_id": s.UserID}
 	case eventsub.TypeUserUpdate:
 		return eventsub.Condition{"user_id": s.Streamer.ID}
+	case eventsub.TypeChannelRaid:
+		return eventsub.Condition{"to_broadcaster_user_id": s.Streamer.ID}
+	case eventsub.TypeChatNotification:
+		return eventsub.Condition{"broadcaster_user_id": s.Streamer.ID, "user_id": s.UserID}
 	}
 	return eventsub.Condition{"broadcaster_user_id": s.Streamer.ID}
 }
@@ -122,7 +163,7 @@ func (ss *session) statuses() []FeedStatus {
 }
 
 // Statuses returns the feed statuses of a session this instance knows, in the page's order
-// (followed_by, stream_changed, user_changed, following); nil for an unknown session (see
+// (followed_by, stream_changed, raids, chat_highlights, user_changed, following); nil for an unknown session (see
 // Pending).
 func (m *Manager) Statuses(sessionID string) []FeedStatus {
 	m.mu.Lock()

@@ -54,6 +54,7 @@ type Session struct {
 	UserLogin string
 	Streamer  Streamer
 	UserToken helix.TokenSource // the logged-in user's token (following-poller only)
+	Scopes    []string          // what the user granted at login (feeds that need a scope check it)
 }
 
 // Streamer is the channel a session watches.
@@ -108,8 +109,13 @@ type Config struct {
 	// StreamersPerUser caps the distinct streamers one Twitch user's sessions on this
 	// instance hold subscriptions for at once (STREAMERS_PER_USER); 0 = no cap.
 	StreamersPerUser int
-	Logger           *slog.Logger // default: discard
-	Now              func() time.Time
+	// Transports sets a feed's transport (TransportWebhook or TransportWebSocket) where it
+	// differs from the default: chat highlights over the viewer's WebSocket session, the rest
+	// over shared webhooks. Webhook chat notifications work only for a bot account (user:bot,
+	// and channel:bot from the broadcaster), as at Twitch.
+	Transports map[string]string
+	Logger     *slog.Logger // default: discard
+	Now        func() time.Time
 
 	// VerifyTimeout is how long a subscription Twitch created pending may wait for its
 	// challenge before we ask Twitch what became of it; default verifyTimeout.

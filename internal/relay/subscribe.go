@@ -81,6 +81,12 @@ func (m *Manager) subscribeFeeds(ctx context.Context, s Session, feeds ...string
 				continue
 			}
 			if st.sh == nil && !st.inflight && (st.status == StatusPending || st.status == StatusFailed) {
+				if status, reason, ok := m.notHere(feed, s); !ok {
+					st.status, st.reason = status, reason
+					continue
+				}
+			}
+			if st.sh == nil && !st.inflight && (st.status == StatusPending || st.status == StatusFailed) {
 				st.inflight = true
 				todo = append(todo, typ)
 			}
@@ -101,6 +107,18 @@ func (m *Manager) subscribeFeeds(ctx context.Context, s Session, feeds ...string
 	wg.Wait()
 	m.republish(ss)
 	return nil
+}
+
+// notHere says why a feed cannot be subscribed for s on this server: a scope the viewer did
+// not grant, or a transport this server does not have. ok is true when it can.
+func (m *Manager) notHere(feed string, s Session) (status, reason string, ok bool) {
+	if scope := feedScopes[feed]; scope != "" && !slices.Contains(s.Scopes, scope) {
+		return StatusUnavailable, reasonMissingScope(feed), false
+	}
+	if m.transport(feed) != TransportWebhook {
+		return StatusUnavailable, reasonNeedsWebSocket, false
+	}
+	return "", "", true
 }
 
 // overStreamerCap reports whether the user of ss already holds subscriptions for

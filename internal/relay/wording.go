@@ -16,10 +16,12 @@ import (
 
 // feedNames are the feeds as the page names them.
 var feedNames = map[string]string{
-	FeedFollowedBy:    "New followers",
-	FeedFollowing:     "Channels they follow",
-	FeedStreamChanged: "Live, offline & title",
-	FeedUserChanged:   "Profile changes",
+	FeedFollowedBy:     "New followers",
+	FeedFollowing:      "Channels they follow",
+	FeedStreamChanged:  "Live, offline & title",
+	FeedUserChanged:    "Profile changes",
+	FeedRaids:          "Raids",
+	FeedChatHighlights: "Chat highlights",
 }
 
 // Reasons the user reads next to a feed.
@@ -33,7 +35,21 @@ const (
 	reasonTooMany       = "Twitch allows only 3 identical subscriptions per app; this channel already has them"
 	reasonMaxCost       = "this server has reached Twitch's limit on subscriptions; try again later"
 	reasonPollFailing   = "Twitch is not answering right now; retrying"
+	reasonChatScope     = "you did not allow twitchrelay to read chat notifications (subs, gifts, raids, announcements): log out and log in again to grant it"
+	// reasonNeedsWebSocket: chat highlights need the viewer's own Twitch WebSocket session,
+	// which this server does not open yet; Twitch refuses them over webhooks for anyone but a
+	// bot account.
+	reasonNeedsWebSocket = "chat highlights come over your own live connection to Twitch, which this server does not open yet"
+	reasonChatBot        = "Twitch sends chat highlights to this server only for bot accounts; yours is not one"
 )
+
+// reasonMissingScope is the reason of a feed whose scope the viewer did not grant.
+func reasonMissingScope(feed string) string {
+	if feed == FeedChatHighlights {
+		return reasonChatScope
+	}
+	return "this feed needs a permission you did not grant: log out and log in again to grant it"
+}
 
 // reasonStreamerCap is shown on every feed of a session whose user already watches limit
 // other streamers (STREAMERS_PER_USER).
@@ -51,6 +67,8 @@ func createFailure(typ string, s Session, err error) (status, reason string) {
 			return StatusUnavailable, reasonFollowerScope
 		}
 		return StatusUnavailable, reasonNotModerator
+	case errors.Is(err, helix.ErrForbidden) && typ == eventsub.TypeChatNotification:
+		return StatusUnavailable, reasonChatBot
 	case errors.Is(err, helix.ErrForbidden):
 		return StatusUnavailable, "Twitch does not allow this subscription for your account"
 	case errors.Is(err, helix.ErrTooManyIdentical):

@@ -2,6 +2,7 @@ package twitchsim
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -24,7 +25,9 @@ var (
 
 // StartActivity runs a generator of plausible events until ctx ends or the simulator
 // closes: every tick a new follower, a title or category change, a stream going live or
-// offline, or a profile change. It goes through the trigger methods, so the world stays
+// offline, a profile change, a raid or a chat notice (sub, resub, gifts, a community gift
+// of 50, upgrades, announcements, bits badges, charity; activity_chat.go). Its first
+// len(openingKinds) ticks play every chat notice once in every streamer's channel. It goes through the trigger methods, so the world stays
 // consistent (a stream that is offline never goes offline again) and every event is
 // delivered to the matching subscriptions. every <= 0 means 5 s.
 func (s *Sim) StartActivity(ctx context.Context, every time.Duration) {
@@ -55,7 +58,30 @@ func (s *Sim) activityStep(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	streamers := s.world.order[:len(seedStreamers)]
 	r := s.rng
-	kind := []string{"follow", "follow", "channel", "live", "live", "profile"}[r.IntN(6)]
+	step := s.activitySteps
+	s.activitySteps++
+	if step < len(openingKinds) {
+		kind := openingKinds[step]
+		var fires []func() ([]Delivery, error)
+		for _, id := range streamers {
+			if fire, err := s.chatStep(ctx, r, kind, s.world.users[id]); err == nil {
+				fires = append(fires, fire)
+			}
+		}
+		s.mu.Unlock()
+		var errs []error
+		for _, fire := range fires {
+			_, err := fire()
+			errs = append(errs, err)
+		}
+		return kind, errors.Join(errs...)
+	}
+	kinds := []string{"follow", "follow", "channel", "live", "live", "profile", kindRaid, kindSub, kindResub, kindResub,
+		kindGift, kindAnonGift, kindAnnounce, kindUpgrade, kindPrime, kindForward, kindBits, kindCharity, kindUnraid}
+	kind := kinds[r.IntN(len(kinds))]
+	if r.IntN(40) == 0 {
+		kind = kindBomb
+	}
 	b := s.world.users[streamers[r.IntN(len(streamers))]]
 	var fire func() ([]Delivery, error)
 	switch kind {
@@ -85,6 +111,14 @@ func (s *Sim) activityStep(ctx context.Context) (string, error) {
 		u := s.world.users[s.world.order[r.IntN(len(s.world.order))]]
 		login, desc := u.Login, pick(r.IntN, activityDescriptions)
 		fire = func() ([]Delivery, error) { return s.UpdateUser(ctx, login, desc) }
+	case "channel":
+	default:
+		f, err := s.chatStep(ctx, r, kind, b)
+		if err != nil {
+			kind = "channel"
+			break
+		}
+		fire = f
 	}
 	if kind == "channel" {
 		login, title, category := b.Login, pick(r.IntN, activityTitles), ""

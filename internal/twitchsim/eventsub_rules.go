@@ -25,6 +25,11 @@ type typeRule struct {
 	condition []string // exactly these fields, each a user id
 	scope     string   // scope the condition's authorizing user must have granted, or ""
 	authField string   // condition field naming that user
+	oneOf     bool     // the condition has exactly one of the fields, not all (channel.raid)
+	// chatBot: with an app token (webhook) the authorizing user must also have granted
+	// user:bot, and the broadcaster channel:bot or that user must moderate the channel
+	// (channel.chat.notification); over WebSocket the scope alone is enough.
+	chatBot bool
 }
 
 // subscriptionTypes are the types the simulator implements (docs/TWITCH.md §5).
@@ -35,6 +40,16 @@ var subscriptionTypes = map[string]typeRule{
 	eventsub.TypeStreamOffline: {version: "1", condition: []string{"broadcaster_user_id"}},
 	eventsub.TypeChannelUpdate: {version: "2", condition: []string{"broadcaster_user_id"}},
 	eventsub.TypeUserUpdate:    {version: "1", condition: []string{"user_id"}},
+	eventsub.TypeChannelRaid: {version: "1", condition: []string{"from_broadcaster_user_id", "to_broadcaster_user_id"},
+		oneOf: true},
+	eventsub.TypeChatNotification: {version: "1", condition: []string{"broadcaster_user_id", "user_id"},
+		scope: "user:read:chat", authField: "user_id", chatBot: true},
+}
+
+// matchesUser reports whether a subscription of this rule is about userID: its condition's
+// first field (the broadcaster or the user) names it.
+func (r typeRule) matchesUser(cond eventsub.Condition, userID string) bool {
+	return cond[r.condition[0]] == userID
 }
 
 // live reports whether a subscription counts for duplicates and cost.
@@ -71,14 +86,22 @@ func (s *Sim) checkCreate(req eventsub.CreateRequest, c caller) (int, *createErr
 	if !ok || rule.version != req.Version {
 		return bad("unsupported subscription type %q version %q", req.Type, req.Version)
 	}
+	present := 0
 	for _, field := range rule.condition {
-		id := req.Condition[field]
+		id, ok := req.Condition[field]
+		if rule.oneOf && !ok {
+			continue
+		}
+		present++
 		if id == "" {
 			return bad("invalid condition: missing %s", field)
 		}
 		if _, ok := s.world.users[id]; !ok {
 			return bad("invalid condition: %s %q is not a user", field, id)
 		}
+	}
+	if rule.oneOf && present != 1 {
+		return bad("invalid condition: exactly one of %s is required", strings.Join(rule.condition, ", "))
 	}
 	for field := range req.Condition {
 		if !slices.Contains(rule.condition, field) {
@@ -91,11 +114,8 @@ func (s *Sim) checkCreate(req eventsub.CreateRequest, c caller) (int, *createErr
 	if n := len(req.Transport.Secret); n < 10 || n > 100 || !isASCII(req.Transport.Secret) {
 		return bad("invalid secret: it must be 10 to 100 ASCII characters")
 	}
-	if rule.scope != "" {
-		authUser := req.Condition[rule.authField]
-		if !s.hasScope(authUser, rule.scope) || !s.world.isModerator(authUser, req.Condition["broadcaster_user_id"]) {
-			return 0, &createError{status: http.StatusForbidden, message: "subscription missing proper authorization"}
-		}
+	if rule.scope != "" && !s.authorizes(rule, req.Condition) {
+		return 0, &createError{status: http.StatusForbidden, message: "subscription missing proper authorization"}
 	}
 	identical, totalCost := 0, 0
 	for _, id := range s.subOrder {
@@ -122,13 +142,26 @@ func (s *Sim) checkCreate(req eventsub.CreateRequest, c caller) (int, *createErr
 	return cost, nil
 }
 
+// authorizes reports whether the users of cond granted what rule needs over the webhook
+// transport (app token). Caller holds mu.
+func (s *Sim) authorizes(rule typeRule, cond eventsub.Condition) bool {
+	user, broadcaster := cond[rule.authField], cond["broadcaster_user_id"]
+	if !s.hasScope(user, rule.scope) {
+		return false
+	}
+	if rule.chatBot {
+		return s.hasScope(user, "user:bot") && (s.hasScope(broadcaster, "channel:bot") || s.world.isModerator(user, broadcaster))
+	}
+	return s.world.isModerator(user, broadcaster)
+}
+
 // cost is 0 for a type that needs a scope, or when the condition's user has authorized the
 // client; otherwise 1. Caller holds mu.
 func (s *Sim) cost(typ string, cond eventsub.Condition) int {
 	if subscriptionTypes[typ].scope != "" {
 		return 0
 	}
-	for _, field := range []string{"broadcaster_user_id", "user_id"} {
+	for _, field := range []string{"broadcaster_user_id", "user_id", "from_broadcaster_user_id", "to_broadcaster_user_id"} {
 		if id := cond[field]; id != "" && s.authorized(id) {
 			return 0
 		}

@@ -53,6 +53,28 @@ var seedViewers = []seedUser{
 }
 
 // seedFollows: follower login, broadcaster login, hours ago.
+// seedSubs are the channel subscriptions the world starts with, so resubs, upgrades and
+// pay-it-forwards have someone to come from.
+var seedSubs = []struct {
+	user, broadcaster, tier string
+	prime                   bool
+	months, streak          int
+	gifter                  string // login; "-" = anonymous gift, "" = not a gift
+}{
+	{"chatterbox42", "pixelpaladin", "1000", false, 11, 4, ""},
+	{"lurker_lou", "pixelpaladin", "1000", true, 2, 2, ""},
+	{"modmaria", "pixelpaladin", "2000", false, 30, 30, ""},
+	{"speedy_sam", "pixelpaladin", "1000", false, 1, 1, "modmaria"},
+	{"quietquinn", "cozycrafter", "1000", false, 1, 1, "-"},
+	{"modmaria", "cozycrafter", "1000", true, 5, 5, ""},
+	{"gamergrace", "nightowl_tv", "3000", false, 14, 2, ""},
+	{"h4x0r", "nightowl_tv", "1000", false, 1, 1, "gamergrace"},
+	{"lurker_lou", "nightowl_tv", "1000", true, 3, 3, ""},
+	{"chatterbox42", "speedy_sam", "1000", false, 7, 7, ""},
+	{"pixelpaladin", "speedy_sam", "1000", false, 1, 1, "-"},
+	{"quietquinn", "speedy_sam", "1000", true, 1, 1, ""},
+}
+
 var seedFollows = []struct {
 	follower, broadcaster string
 	hoursAgo              int
@@ -67,7 +89,8 @@ var seedFollows = []struct {
 
 // seedWorld builds the seeded world relative to now.
 func seedWorld(now time.Time) *world {
-	w := &world{users: map[string]*User{}, byLogin: map[string]string{}, nextID: 40000000000}
+	w := &world{users: map[string]*User{}, byLogin: map[string]string{}, nextID: 40000000000,
+		subs: map[[2]string]*ChannelSub{}, gifted: map[[2]string]int{}}
 	for _, su := range seedStreamers {
 		w.add(su.user(true))
 	}
@@ -90,6 +113,14 @@ func seedWorld(now time.Time) *world {
 			BroadcasterID: w.byLogin[f.broadcaster], BroadcasterLogin: f.broadcaster,
 			FollowedAt: now.Add(-time.Duration(f.hoursAgo) * time.Hour).UTC(),
 		})
+	}
+	for _, su := range seedSubs {
+		cs := &ChannelSub{UserID: w.byLogin[su.user], BroadcasterID: w.byLogin[su.broadcaster], Tier: su.tier, Prime: su.prime,
+			CumulativeMonths: su.months, StreakMonths: su.streak, Gift: su.gifter != ""}
+		if su.gifter != "" && su.gifter != "-" {
+			cs.GifterID = w.byLogin[su.gifter]
+		}
+		w.subs[subKey(cs.UserID, cs.BroadcasterID)] = cs
 	}
 	slices.SortFunc(w.follows, func(a, b Follow) int { return a.FollowedAt.Compare(b.FollowedAt) })
 	return w

@@ -158,37 +158,72 @@ func setChannel(u *User, title, category string) {
 // must name and the event), then delivers the event to every enabled subscription of typ
 // for that user, one after the other, and returns when all deliveries are done.
 func (s *Sim) trigger(ctx context.Context, typ string, change func() (string, any, error)) ([]Delivery, error) {
+	return s.triggerMany(ctx, func() ([]simEvent, error) {
+		userID, event, err := change()
+		if err != nil {
+			return nil, err
+		}
+		return []simEvent{{typ: typ, userID: userID, event: event}}, nil
+	})
+}
+
+// simEvent is one event a change of the world causes: its type, the user id its
+// subscriptions' condition names (typeRule.matchesUser) and the event payload.
+type simEvent struct {
+	typ    string
+	userID string
+	event  any
+	match  func(eventsub.Condition) bool // instead of userID, when set
+}
+
+// triggerMany changes the world with change (under mu), then delivers each of its events,
+// in order, to every enabled subscription of its type about its user, one delivery after
+// the other, and returns when all are done.
+func (s *Sim) triggerMany(ctx context.Context, change func() ([]simEvent, error)) ([]Delivery, error) {
 	if s.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
-	field := subscriptionTypes[typ].condition[0] // broadcaster_user_id or user_id
 	s.mu.Lock()
-	userID, event, err := change()
+	events, err := change()
 	if err != nil {
 		s.mu.Unlock()
 		return nil, err
 	}
-	var targets []message
-	for _, id := range s.subOrder {
-		sb := s.subs[id]
-		if sb.Type == typ && sb.Status == eventsub.StatusEnabled && sb.Condition[field] == userID {
-			targets = append(targets, message{typ: eventsub.MessageTypeNotification, sub: sb.Subscription,
-				secret: sb.secret, skew: s.misbehavior.TimestampSkew})
+	type target struct {
+		m     message
+		event any
+	}
+	var targets []target
+	for _, ev := range events {
+		rule := subscriptionTypes[ev.typ]
+		n := 0
+		for _, id := range s.subOrder {
+			sb := s.subs[id]
+			about := rule.matchesUser(sb.Condition, ev.userID)
+			if ev.match != nil {
+				about = ev.match(sb.Condition)
+			}
+			if sb.Type == ev.typ && sb.Status == eventsub.StatusEnabled && about {
+				targets = append(targets, target{message{typ: eventsub.MessageTypeNotification, sub: sb.Subscription,
+					secret: sb.secret, skew: s.misbehavior.TimestampSkew}, ev.event})
+				n++
+			}
 		}
+		s.log.Info("event", "event_type", ev.typ, "user_id", ev.userID, "subscriptions", n)
 	}
 	dup := s.misbehavior.DuplicateDelivery
 	s.mu.Unlock()
-	s.log.Info("event", "event_type", typ, "user_id", userID, "subscriptions", len(targets))
 
 	ctx, cancel := s.deliveryCtx(ctx)
 	defer cancel()
 	var out []Delivery
-	for _, m := range targets {
+	for _, t := range targets {
+		m := t.m
 		m.id = newUUID()
 		m.body = mustJSON(struct {
 			Subscription eventsub.Subscription `json:"subscription"`
 			Event        any                   `json:"event"`
-		}{m.sub, event})
+		}{m.sub, t.event})
 		d := s.send(ctx, m)
 		out = append(out, d)
 		if dup {

@@ -66,11 +66,14 @@ type Follow struct {
 
 // world is the simulated state of Twitch; Sim.mu guards it.
 type world struct {
-	users   map[string]*User  // by id
-	byLogin map[string]string // lowercase login -> id
-	order   []string          // ids in seed order
-	follows []Follow          // oldest first
-	nextID  int               // next stream id
+	users   map[string]*User          // by id
+	byLogin map[string]string         // lowercase login -> id
+	order   []string                  // ids in seed order
+	follows []Follow                  // oldest first
+	nextID  int                       // next stream id
+	subs    map[[2]string]*ChannelSub // by (user id, broadcaster id): channel subscriptions
+	gifted  map[[2]string]int         // by (gifter id, broadcaster id): subs gifted there
+	crowd   []string                  // ids of gift recipients added by CommunityGift (not in order)
 }
 
 func (w *world) add(u *User) {

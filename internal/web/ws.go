@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/twitchrelay/twitchrelay/internal/auth"
 	"github.com/twitchrelay/twitchrelay/internal/hub"
 	"github.com/twitchrelay/twitchrelay/internal/relay"
 )
@@ -283,6 +284,9 @@ func (s *Server) subscribe(ctx context.Context, a *account, st *sessionStreamer)
 	sess := relay.Session{
 		ID: a.SID, UserID: a.User.ID, UserLogin: a.User.Login, UserToken: a.Token,
 		Streamer: relay.Streamer{ID: st.ID, Login: st.Login, DisplayName: st.DisplayName},
+	}
+	if cur, ok := a.Token.(interface{ Current() auth.Token }); ok {
+		sess.Scopes = cur.Current().Scopes
 	}
 	if err := s.opt.Relay.SubscribeToAllEvents(ctx, sess); err != nil && !errors.Is(err, relay.ErrShuttingDown) {
 		s.log.Warn("subscribe", "session", shortID(a.SID), "broadcaster_id", st.ID, "err", err)
