@@ -251,7 +251,7 @@ func (e *env) session(userLogin, streamerLogin string) Session {
 	if !ok || !ok2 {
 		e.t.Fatalf("unknown simulated user %q or %q", userLogin, streamerLogin)
 	}
-	tok, err := e.sim.IssueUserToken(userLogin, "moderator:read:followers", "user:read:follows")
+	tok, err := e.sim.IssueUserToken(userLogin, "moderator:read:followers", "user:read:follows", "user:read:chat")
 	if err != nil {
 		e.t.Fatalf("IssueUserToken: %v", err)
 	}
@@ -259,7 +259,7 @@ func (e *env) session(userLogin, streamerLogin string) Session {
 	rand.Read(b)
 	return Session{ID: hex.EncodeToString(b), UserID: u.ID, UserLogin: u.Login,
 		Streamer:  Streamer{ID: st.ID, Login: st.Login, DisplayName: st.DisplayName},
-		UserToken: staticToken(tok.AccessToken)}
+		UserToken: staticToken(tok.AccessToken), Scopes: tok.Scope}
 }
 
 // ensure runs SubscribeToAllEvents and waits until no feed is pending.

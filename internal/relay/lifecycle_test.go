@@ -23,14 +23,14 @@ func TestLeaseExpiryDeletesSubscriptions(t *testing.T) {
 	s := e.session("modmaria", "pixelpaladin")
 	e.m.SocketOpened(s.ID)
 	e.ensure(s)
-	if n := len(e.simSubs(s.ID)); n != 5 {
-		t.Fatalf("simulator has %d subscriptions, want 5", n)
+	if n := len(e.simSubs(s.ID)); n != 6 {
+		t.Fatalf("simulator has %d subscriptions, want 6", n)
 	}
 	// An open socket: no lease runs, however late it is.
 	if err := e.m.Expire(ctx, time.Now().Add(24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(e.simSubs(s.ID)); n != 5 {
+	if n := len(e.simSubs(s.ID)); n != 6 {
 		t.Fatalf("with a socket open, Expire deleted subscriptions: %d left", n)
 	}
 	e.m.SocketOpened(s.ID) // a second tab
@@ -40,7 +40,7 @@ func TestLeaseExpiryDeletesSubscriptions(t *testing.T) {
 	if err := e.m.Expire(ctx, closed.Add(time.Minute-time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(e.simSubs(s.ID)); n != 5 || e.m.Statuses(s.ID) == nil {
+	if n := len(e.simSubs(s.ID)); n != 6 || e.m.Statuses(s.ID) == nil {
 		t.Fatalf("within the lease: %d subscriptions, statuses %v; want all kept", n, e.m.Statuses(s.ID))
 	}
 	if err := e.m.Expire(ctx, closed.Add(time.Minute+time.Second)); err != nil {
@@ -112,11 +112,11 @@ func TestStreamerChangeDeletesOld(t *testing.T) {
 		}
 	}
 	subs := e.simSubs(s.ID)
-	if len(subs) != 5 {
-		t.Fatalf("new streamer: %d subscriptions, want 5", len(subs))
+	if len(subs) != 6 {
+		t.Fatalf("new streamer: %d subscriptions, want 6", len(subs))
 	}
 	for _, sub := range subs {
-		if sub.Condition["broadcaster_user_id"] != "100002" && sub.Condition["user_id"] != "100002" {
+		if sub.Condition["broadcaster_user_id"] != "100002" && sub.Condition["user_id"] != "100002" && sub.Condition["to_broadcaster_user_id"] != "100002" {
 			t.Errorf("%s subscription is not for the new streamer: %v", sub.Type, sub.Condition)
 		}
 	}
@@ -133,7 +133,7 @@ func TestShutdown(t *testing.T) {
 		}
 		want := 0
 		if keep {
-			want = 5
+			want = 6
 		}
 		if n := len(e.simSubs(s.ID)); n != want {
 			t.Errorf("Shutdown(keep=%v): %d subscriptions left, want %d", keep, n, want)
@@ -187,8 +187,8 @@ func TestReconcile(t *testing.T) {
 		t.Error("Reconcile deleted a subscription outside our callback prefix")
 	}
 	subs := e.simSubs(owned.ID)
-	if len(subs) != 5 {
-		t.Fatalf("owned session has %d subscriptions after Reconcile, want 5", len(subs))
+	if len(subs) != 6 {
+		t.Fatalf("owned session has %d subscriptions after Reconcile, want 6", len(subs))
 	}
 	for _, sub := range subs {
 		if sub.ID == offline.ID {

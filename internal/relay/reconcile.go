@@ -15,7 +15,8 @@ import (
 
 // subscribedTypes are the EventSub types of the feeds, in feed order.
 var subscribedTypes = []string{eventsub.TypeChannelFollow, eventsub.TypeStreamOnline,
-	eventsub.TypeStreamOffline, eventsub.TypeChannelUpdate, eventsub.TypeUserUpdate}
+	eventsub.TypeStreamOffline, eventsub.TypeChannelUpdate, eventsub.TypeUserUpdate, eventsub.TypeChannelRaid,
+	eventsub.TypeChatNotification}
 
 // Reconcile runs at start-up. Stored sessions whose lease has passed are dead: their records
 // are deleted and they are not adopted. It lists the app's subscriptions whose callback is

@@ -40,15 +40,15 @@ func TestRedisRestartKeepsSubscriptions(t *testing.T) {
 	if err := e.m.Shutdown(ctx, true); err != nil {
 		t.Fatalf("Shutdown(keep): %v", err)
 	}
-	if n := len(e.simSubs(s.ID)); n != 5 {
-		t.Fatalf("after Shutdown(keep) the simulator has %d subscriptions, want 5", n)
+	if n := len(e.simSubs(s.ID)); n != 6 {
+		t.Fatalf("after Shutdown(keep) the simulator has %d subscriptions, want 6", n)
 	}
 	e.m = e.newManager(nil) // the restarted process, same Redis
 	if err := e.m.Reconcile(ctx); err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}
-	if n := len(e.simSubs(s.ID)); n != 5 {
-		t.Fatalf("after Reconcile the simulator has %d subscriptions, want 5", n)
+	if n := len(e.simSubs(s.ID)); n != 6 {
+		t.Fatalf("after Reconcile the simulator has %d subscriptions, want 6", n)
 	}
 	ds, err = e.sim.UpdateUser(ctx, "pixelpaladin", "after restart")
 	checkDelivered(t, "UpdateUser", ds, err)

@@ -25,7 +25,7 @@ func TestRedisRestartRebuildsSharing(t *testing.T) {
 	}
 	e.ensure(ss[0])
 	e.ensureAll(ss[1:]...)
-	subs := checkOnePerCondition(t, e, 5)
+	subs := checkOnePerCondition(t, e, 6)
 	if err := e.m.Shutdown(ctx, true); err != nil {
 		t.Fatalf("Shutdown(keep): %v", err)
 	}
@@ -33,7 +33,7 @@ func TestRedisRestartRebuildsSharing(t *testing.T) {
 	if err := e.m.Reconcile(ctx); err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}
-	checkOnePerCondition(t, e, 5)
+	checkOnePerCondition(t, e, 6)
 	for _, s := range ss {
 		if f := statusOf(e.m.Statuses(s.ID), FeedStreamChanged); f.Status != StatusActive {
 			t.Fatalf("after Reconcile stream_changed = %+v, want active", f)
@@ -49,7 +49,7 @@ func TestRedisRestartRebuildsSharing(t *testing.T) {
 	if err := e.m.UnsubscribeFromAllEvents(ctx, ss[0].ID, "logout"); err != nil { // the creator
 		t.Fatal(err)
 	}
-	checkOnePerCondition(t, e, 5)
+	checkOnePerCondition(t, e, 6)
 	ds, err = e.sim.EndStream(ctx, "pixelpaladin")
 	checkDelivered(t, "EndStream", ds, err)
 	for i, s := range ss[1:] {
@@ -80,8 +80,8 @@ func TestReconcileSkipsStaleRecords(t *testing.T) {
 	e.ensure(creator)
 	e.ensure(viewer)
 	shared := e.simSubs(creator.ID)
-	if len(aloneSubs) != 4 || len(shared) != 5 || len(e.simSubs(viewer.ID)) != 0 {
-		t.Fatalf("subscriptions: alone %d, creator %d, viewer %d; want 4, 5, 0",
+	if len(aloneSubs) != 5 || len(shared) != 6 || len(e.simSubs(viewer.ID)) != 0 {
+		t.Fatalf("subscriptions: alone %d, creator %d, viewer %d; want 5, 6, 0",
 			len(aloneSubs), len(shared), len(e.simSubs(viewer.ID)))
 	}
 	if err := e.m.Shutdown(ctx, true); err != nil {
@@ -106,7 +106,7 @@ func TestReconcileSkipsStaleRecords(t *testing.T) {
 			t.Error("a stale session's record was kept")
 		}
 	}
-	checkOnePerCondition(t, e, 5) // the shared ones stay for the live viewer
+	checkOnePerCondition(t, e, 6) // the shared ones stay for the live viewer
 	ds, err := e.sim.UpdateUser(ctx, "pixelpaladin", "only the live one")
 	checkDelivered(t, "UpdateUser", ds, err)
 	if got := e.sink.Events(viewer.ID); len(got) != 1 {

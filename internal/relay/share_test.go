@@ -104,7 +104,7 @@ func TestSixViewersShareSubscriptions(t *testing.T) {
 			}
 		}
 	}
-	checkOnePerCondition(t, e, 6) // 4 for the streamer + channel.follow per moderator (2)
+	checkOnePerCondition(t, e, 7) // 5 for the streamer + channel.follow per moderator (2)
 
 	ds, err := e.sim.Follow(ctx, "quietquinn", "pixelpaladin")
 	checkDelivered(t, "Follow", ds, err)
@@ -137,7 +137,7 @@ func TestCreatorEndsSubscriptionsStay(t *testing.T) {
 	ctx := context.Background()
 	creator := e.session("modmaria", "pixelpaladin")
 	e.ensure(creator)
-	subs := checkOnePerCondition(t, e, 5)
+	subs := checkOnePerCondition(t, e, 6)
 	var others []Session
 	for range 5 {
 		s := e.session("modmaria", "pixelpaladin")
@@ -145,11 +145,11 @@ func TestCreatorEndsSubscriptionsStay(t *testing.T) {
 		others = append(others, s)
 	}
 	e.ensureAll(others...)
-	checkOnePerCondition(t, e, 5)
+	checkOnePerCondition(t, e, 6)
 	if err := e.m.UnsubscribeFromAllEvents(ctx, creator.ID, "logout"); err != nil {
 		t.Fatalf("End creator: %v", err)
 	}
-	after := checkOnePerCondition(t, e, 5)
+	after := checkOnePerCondition(t, e, 6)
 	for i := range subs {
 		if after[i].ID != subs[i].ID || after[i].Transport.Callback != e.m.CallbackURL(creator.ID) {
 			t.Fatalf("subscription %d changed after the creator ended: %+v", i, after[i])
@@ -170,7 +170,7 @@ func TestCreatorEndsSubscriptionsStay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checkOnePerCondition(t, e, 5)
+	checkOnePerCondition(t, e, 6)
 	last := others[4]
 	e.m.SocketClosed(last.ID) // the lease starts
 	if err := e.m.Expire(ctx, time.Now().Add(2*time.Minute)); err != nil {
@@ -192,7 +192,7 @@ func TestSharedRevocationReachesAll(t *testing.T) {
 	ss := []Session{e.session("modmaria", "pixelpaladin"), e.session("modmaria", "pixelpaladin"), e.session("modmaria", "pixelpaladin")}
 	e.ensureAll(ss...)
 	var follow eventsub.Subscription
-	for _, sub := range checkOnePerCondition(t, e, 5) {
+	for _, sub := range checkOnePerCondition(t, e, 6) {
 		if sub.Type == eventsub.TypeChannelFollow {
 			follow = sub
 		}
@@ -206,8 +206,8 @@ func TestSharedRevocationReachesAll(t *testing.T) {
 		if f.Reason != "you are no longer a moderator of this channel" {
 			t.Errorf("reason = %q", f.Reason)
 		}
-		if rec, _, _ := e.store.Load(ctx, s.ID); len(rec.Subs) != 4 {
-			t.Errorf("the record references %d subscriptions, want 4 (not the revoked one)", len(rec.Subs))
+		if rec, _, _ := e.store.Load(ctx, s.ID); len(rec.Subs) != 5 {
+			t.Errorf("the record references %d subscriptions, want 5 (not the revoked one)", len(rec.Subs))
 		}
 	}
 }

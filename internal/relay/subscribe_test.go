@@ -9,17 +9,13 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 )
 
-// The streamer watching their own channel: every feed active, and Twitch holds exactly the
-// five subscriptions with the right conditions, all enabled by our answer to the challenge.
+// The streamer watching their own channel: every webhook feed active (chat highlights wait for
+// the WebSocket transport), and Twitch holds exactly the six subscriptions with the right conditions, all enabled by our answer to the challenge.
 func TestSubscribeStreamerAllFeedsActive(t *testing.T) {
 	e := newEnv(t, nil)
 	s := e.session("pixelpaladin", "pixelpaladin")
 	got := e.ensure(s)
-	for _, f := range got {
-		if f.Status != StatusActive {
-			t.Errorf("feed %s = %s (%s), want active", f.Feed, f.Status, f.Reason)
-		}
-	}
+	wantAllActive(t, got)
 	e.sink.waitStatus(t, s.ID, FeedFollowing, StatusActive)
 	subs := e.simSubs(s.ID)
 	want := map[string]eventsub.Condition{
@@ -28,6 +24,7 @@ func TestSubscribeStreamerAllFeedsActive(t *testing.T) {
 		eventsub.TypeStreamOffline: {"broadcaster_user_id": s.Streamer.ID},
 		eventsub.TypeChannelUpdate: {"broadcaster_user_id": s.Streamer.ID},
 		eventsub.TypeUserUpdate:    {"user_id": s.Streamer.ID},
+		eventsub.TypeChannelRaid:   {"to_broadcaster_user_id": s.Streamer.ID},
 	}
 	if len(subs) != len(want) {
 		t.Fatalf("simulator has %d subscriptions for the session, want %d: %+v", len(subs), len(want), subs)
@@ -81,8 +78,8 @@ func TestFollowerFeedNonModerator(t *testing.T) {
 			t.Errorf("%s = %s (%s), want active", feed, f.Status, f.Reason)
 		}
 	}
-	if n := len(e.simSubs(s.ID)); n != 4 {
-		t.Errorf("simulator has %d subscriptions, want 4 (no channel.follow)", n)
+	if n := len(e.simSubs(s.ID)); n != 5 {
+		t.Errorf("simulator has %d subscriptions, want 5 (no channel.follow)", n)
 	}
 }
 
@@ -93,27 +90,23 @@ func TestSubscribeSurvives429And5xx(t *testing.T) {
 	e.sim.InjectFault(twitchsim.Fault{Path: "/helix/eventsub/subscriptions", Method: "POST", Status: 429, Count: 1})
 	e.sim.InjectFault(twitchsim.Fault{Path: "/helix/eventsub/subscriptions", Method: "POST", Status: 503, Count: 2})
 	s := e.session("pixelpaladin", "pixelpaladin")
-	for _, f := range e.ensure(s) {
-		if f.Status != StatusActive {
-			t.Errorf("feed %s = %s (%s), want active", f.Feed, f.Status, f.Reason)
-		}
-	}
+	wantAllActive(t, e.ensure(s))
 	if e.waits.Load() == 0 {
 		t.Error("the 429 was not waited out (no rate-limit wait)")
 	}
-	if n := len(e.simSubs(s.ID)); n != 5 {
-		t.Errorf("simulator has %d subscriptions, want 5", n)
+	if n := len(e.simSubs(s.ID)); n != 6 {
+		t.Errorf("simulator has %d subscriptions, want 6", n)
 	}
 }
 
 // When Twitch keeps failing, the feed says so in words, and a later SubscribeToAllEvents retries it.
 func TestSubscribeRetriesFailedFeeds(t *testing.T) {
 	e := newEnv(t, nil)
-	// 5 subscription types × (1 try + 3 retries of the helix client) fail.
-	e.sim.InjectFault(twitchsim.Fault{Path: "/helix/eventsub/subscriptions", Method: "POST", Status: 500, Count: 20})
+	// 6 webhook subscription types × (1 try + 3 retries of the helix client) fail.
+	e.sim.InjectFault(twitchsim.Fault{Path: "/helix/eventsub/subscriptions", Method: "POST", Status: 500, Count: 24})
 	s := e.session("lurker_lou", "cozycrafter")
 	got := e.ensure(s)
-	for _, feed := range []string{FeedFollowedBy, FeedStreamChanged, FeedUserChanged} {
+	for _, feed := range []string{FeedFollowedBy, FeedStreamChanged, FeedUserChanged, FeedRaids} {
 		if f := statusOf(got, feed); f.Status != StatusFailed || f.Reason == "" {
 			t.Errorf("%s = %s (%q), want failed with a reason", feed, f.Status, f.Reason)
 		}
@@ -168,5 +161,22 @@ func TestChallengeBeforeCreateReturns(t *testing.T) {
 	sub, err := e.sim.WaitVerified(ctx, subs[0].ID)
 	if err != nil || sub.Status != eventsub.StatusEnabled {
 		t.Fatalf("subscription %s (%v), want enabled; feed %+v", sub.Status, err, f)
+	}
+}
+
+// wantAllActive checks that every feed is active but chat highlights, which this server cannot
+// open without the viewer's WebSocket session and says so.
+func wantAllActive(t *testing.T, got []FeedStatus) {
+	t.Helper()
+	if len(got) != len(feedOrder) {
+		t.Fatalf("%d feeds, want %d", len(got), len(feedOrder))
+	}
+	for _, f := range got {
+		switch {
+		case f.Feed == FeedChatHighlights && (f.Status != StatusUnavailable || f.Reason != reasonNeedsWebSocket):
+			t.Errorf("chat_highlights = %s (%q), want unavailable (%q)", f.Status, f.Reason, reasonNeedsWebSocket)
+		case f.Feed != FeedChatHighlights && f.Status != StatusActive:
+			t.Errorf("feed %s = %s (%s), want active", f.Feed, f.Status, f.Reason)
+		}
 	}
 }

@@ -113,7 +113,7 @@ func TestUnverifiedSharedSubscriptionFails(t *testing.T) {
 	if again := e.subOf(a.ID, eventsub.TypeStreamOnline); again.ID == online.ID {
 		t.Fatal("the failed subscription was not replaced")
 	}
-	checkOnePerCondition(t, e, 5)
+	checkOnePerCondition(t, e, 6)
 }
 
 // Our answer reached Twitch but we did not see the challenge (here a proxy answers it
