@@ -39,7 +39,7 @@ func TestAuthCodeURL(t *testing.T) {
 				"client_id":     "cid",
 				"redirect_uri":  redirectURL,
 				"response_type": "code",
-				"scope":         "user:read:follows moderator:read:followers",
+				"scope":         "user:read:follows moderator:read:followers user:read:chat",
 				"state":         "st4te",
 				"force_verify":  tt.wantForce,
 			}
@@ -113,7 +113,7 @@ func TestLoginFlow(t *testing.T) {
 	if tok.AccessToken == "" || tok.RefreshToken == "" {
 		t.Fatalf("Exchange gave token without access or refresh token: %+v", tok)
 	}
-	wantScopes := []string{"user:read:follows", "moderator:read:followers"}
+	wantScopes := []string{"user:read:follows", "moderator:read:followers", "user:read:chat"}
 	if !slices.Equal(tok.Scopes, wantScopes) {
 		t.Errorf("token scopes = %q, want %q (Twitch sends scope as an array)", tok.Scopes, wantScopes)
 	}

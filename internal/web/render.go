@@ -21,7 +21,8 @@ import (
 var pages = []string{"landing", "enter_streamer", "stream", "error"}
 
 func parseTemplates(a *assets) (map[string]*template.Template, error) {
-	funcs := template.FuncMap{"asset": a.url, "imgsrc": imageSrc, "feedword": feedWord, "feedsummary": feedSummary, "feedwordsjson": feedWordsJSON}
+	funcs := template.FuncMap{"asset": a.url, "imgsrc": imageSrc, "feedword": feedWord, "feedsummary": feedSummary, "feedwordsjson": feedWordsJSON,
+		"words": func(ss []string) string { return strings.Join(ss, " ") }}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(web.Files, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: parse layout: %w", err)

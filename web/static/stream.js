@@ -15,7 +15,7 @@ const BACKOFF_MAX_MS = 15000;
 const TIME_REFRESH_MS = 20000;
 const SOUND_GAP_MS = 1500;
 const PHONE = window.matchMedia("(max-width: 760px)");
-const STORE = { sound: "twitchrelay.sound", notify: "twitchrelay.notify" };
+const STORE = { sound: "twitchrelay.sound", notify: "twitchrelay.notify", hidden: "twitchrelay.hiddenFeeds" };
 
 // What the page does when the server closes the socket, by close code (docs/PROTOCOL.md).
 //   then: "resume" reconnects with backoff and resumes; "now" reconnects at once;
@@ -221,7 +221,20 @@ const KINDS = {
   "stream.offline": { kind: "offline", icon: "■" },
   "channel.update": { kind: "update", icon: "✎" },
   "user.update": { kind: "profile", icon: "☺" },
+  "channel.raid": { kind: "raid", icon: "⚑" },
 };
+
+// Chat notices (channel.chat.notification) by notice type: the row's kind and icon.
+const NOTICE_KINDS = {
+  sub: { kind: "sub", icon: "★" }, resub: { kind: "sub", icon: "★" },
+  sub_gift: { kind: "gift", icon: "🎁" }, community_sub_gift: { kind: "gift", icon: "🎁" },
+  gift_paid_upgrade: { kind: "sub", icon: "⬆" }, prime_paid_upgrade: { kind: "sub", icon: "⬆" },
+  pay_it_forward: { kind: "gift", icon: "↪" }, raid: { kind: "raid", icon: "⚑" }, unraid: { kind: "raid", icon: "⚐" },
+  announcement: { kind: "announce", icon: "📣" }, bits_badge_tier: { kind: "bits", icon: "◆" },
+  charity_donation: { kind: "charity", icon: "♥" }, system_message: { kind: "other", icon: "•" },
+};
+
+const kindOf = (e) => (e.notice ? NOTICE_KINDS[e.notice.type] : KINDS[e.type]) || { kind: "other", icon: "•" };
 
 const channelURL = (login) => "https://www.twitch.tv/" + encodeURIComponent(login);
 
@@ -231,9 +244,13 @@ const channelURL = (login) => "https://www.twitch.tv/" + encodeURIComponent(logi
 function describe(ev, seq) {
   const summary = summaryOf(ev);
   const actor = ev.actor || {};
-  const e = { seq, type: ev.type || "", summary, detail: "", actor, when: ev.time ? new Date(ev.time) : new Date(Date.now()) };
+  const e = { id: ev.id || "", seq, type: ev.type || "", summary, detail: "", actor, when: ev.time ? new Date(ev.time) : new Date(Date.now()) };
   if (ev.type === "user.update") e.detail = profileChange(ev.raw || {});
-  e.key = e.type + "\n" + e.summary + "\n" + e.detail;
+  e.feed = feedOf(e.type);
+  if (ev.type === "channel.raid") e.chips = [plural(ev.viewers || 0, "viewer")];
+  if (ev.notice) describeNotice(e, ev.notice);
+  e.key = e.type + "\n" + e.summary + "\n" + e.detail + "\n" + (e.message || "");
+  countEvent(e);
   return e;
 }
 
@@ -261,6 +278,10 @@ function profileChange(raw) {
 }
 
 function show(e) {
+  if (e.giftID) {
+    showGift(e);
+    return;
+  }
   const top = list.querySelector("li.event");
   if (top && top.dataset.key === e.key && list.firstElementChild === top) {
     // The same thing again: one row that counts, with the latest sequence and time.
@@ -280,12 +301,16 @@ function show(e) {
 }
 
 function renderRow(e) {
-  const k = KINDS[e.type] || { kind: "other", icon: "•" };
+  const k = kindOf(e);
   const li = document.createElement("li");
   li.className = "event event-new kind-" + k.kind;
   li.dataset.seq = String(e.seq);
   li.dataset.type = e.type;
   li.dataset.key = e.key;
+  li.dataset.feed = e.feed;
+  if (e.notice) li.dataset.notice = e.notice.type;
+  if (e.color) li.classList.add("announce-" + e.color);
+  li.hidden = hiddenFeeds.has(e.feed);
   const icon = document.createElement("span");
   icon.className = "event-icon";
   icon.setAttribute("aria-hidden", "true");
@@ -320,6 +345,19 @@ function renderRow(e) {
   }
   text.addEventListener("click", (ev) => { if (!ev.target.closest("a")) li.classList.toggle("expanded"); });
   body.append(text);
+  if (e.label) {
+    const l = document.createElement("p");
+    l.className = "event-label";
+    l.textContent = e.label;
+    body.prepend(l);
+  }
+  if (e.chips && e.chips.length) body.append(chipsOf(e.chips));
+  if (e.message) {
+    const q = document.createElement("blockquote");
+    q.className = "chat-message";
+    q.textContent = e.message; // the chatter's words, as text: never HTML
+    body.append(q);
+  }
   if (e.detail) {
     const d = document.createElement("p");
     d.className = "event-detail";
@@ -345,6 +383,212 @@ function notice(text) {
   li.textContent = text;
   list.prepend(li);
   empty.hidden = true;
+}
+
+// ---- chat highlights: what each notice shows ----
+
+const TIER = { 1: "Tier 1", 2: "Tier 2", 3: "Tier 3", prime: "Prime" };
+const plural = (n, one, many) => n + " " + (n === 1 ? one : many || one + "s");
+const nameOf = (a) => (a && (a.name || a.login)) || "Someone";
+
+// describeNotice fills a chat notice's row: the headline (the server's summary without the
+// chatter's message, which gets its own quoted line), chips for tier, months and counts, an
+// announcement's colour, a community gift's group id.
+function describeNotice(e, n) {
+  e.notice = n;
+  if (n.text && e.summary.endsWith(": " + n.text)) e.summary = e.summary.slice(0, -(n.text.length + 2));
+  if (n.text && n.type !== "system_message") e.message = n.text;
+  const chips = [];
+  if (TIER[n.tier]) chips.push(TIER[n.tier]);
+  switch (n.type) {
+    case "sub":
+      if (n.paid > 1) chips.push(plural(n.paid, "month") + " at once");
+      break;
+    case "resub":
+      if (n.months) chips.push(plural(n.months, "month"));
+      if (n.streak) chips.push(n.streak + " in a row");
+      if (n.gifter) chips.push("gift from " + nameOf(n.gifter));
+      break;
+    case "sub_gift":
+      if (n.paid > 1) chips.push(plural(n.paid, "month"));
+      if (n.gifter_total) chips.push(plural(n.gifter_total, "gift") + " in this channel");
+      if (n.gift_id) { e.giftID = n.gift_id; e.quiet = true; }
+      break;
+    case "community_sub_gift":
+      e.giftID = n.gift_id;
+      if (n.gifter_total) chips.push(plural(n.gifter_total, "gift") + " in this channel");
+      break;
+    case "raid":
+      chips.push(plural(n.viewers || 0, "viewer"));
+      break;
+    case "announcement":
+      e.color = n.color || "primary";
+      e.label = "Announcement";
+      e.summary = "from " + nameOf(e.actor);
+      break;
+    case "bits_badge_tier":
+      chips.push(n.bits_tier + " bits");
+      break;
+    case "charity_donation":
+      if (n.amount) chips.push(n.amount);
+      break;
+  }
+  if (n.shared && n.source) chips.push("in " + nameOf(n.source) + "’s chat");
+  e.chips = chips;
+}
+
+function chipsOf(chips) {
+  const p = document.createElement("p");
+  p.className = "chips";
+  for (const c of chips) {
+    const span = document.createElement("span");
+    span.className = "chip";
+    span.textContent = c;
+    p.append(span);
+  }
+  return p;
+}
+
+// ---- gift bombs: one entry per community gift ----
+// A community gift of N arrives as one community_sub_gift and up to N sub_gift notices that
+// share its id. They become one row, "N gifted subs by X", whose recipients unfold. Each
+// notice counts once, by its message id (a resume or a second epoch may bring it again).
+
+const gifts = new Map(); // gift id → { li, total, gifter, tier, ids: Set, recipients: Map }
+
+function showGift(e) {
+  let g = gifts.get(e.giftID);
+  if (!g || !g.li.isConnected) {
+    g = { total: 0, gifter: null, tier: "", ids: new Set(), recipients: new Map(), li: renderGiftRow(e) };
+    gifts.set(e.giftID, g);
+    list.prepend(g.li);
+    while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
+    empty.hidden = true;
+    if (scrolledAway()) $("new-events").hidden = false;
+  }
+  if (e.id && g.ids.has(e.id)) return;
+  if (e.id) g.ids.add(e.id);
+  const n = e.notice;
+  if (n.type === "community_sub_gift") {
+    g.total = n.total || 0;
+    g.gifter = e.actor;
+    g.tier = TIER[n.tier] || "";
+  } else {
+    g.gifter ||= e.actor;
+    g.tier ||= TIER[n.tier] || "";
+    if (n.recipient) g.recipients.set(n.recipient.id || n.recipient.login || e.id, n.recipient);
+  }
+  g.li.dataset.seq = String(e.seq);
+  setTime(g.li.querySelector("time"), e.when);
+  renderGift(g);
+}
+
+function renderGiftRow(e) {
+  const row = renderRow({ ...e, key: "gift\n" + e.giftID, summary: "", chips: [], message: "" });
+  row.classList.add("gift-bomb");
+  row.dataset.giftId = e.giftID;
+  const body = row.querySelector(".event-body");
+  const more = document.createElement("details");
+  more.className = "gift-recipients";
+  const sum = document.createElement("summary");
+  const ol = document.createElement("ol");
+  more.append(sum, ol);
+  body.append(more);
+  return row;
+}
+
+function renderGift(g) {
+  const count = Math.max(g.total, g.recipients.size);
+  const text = g.li.querySelector(".event-text");
+  const who = document.createElement("strong");
+  who.textContent = nameOf(g.gifter);
+  text.replaceChildren(plural(count, "gifted sub") + " by ", who);
+  text.title = text.textContent;
+  const chips = [g.tier].filter(Boolean);
+  if (g.total && g.recipients.size < g.total) chips.push(g.recipients.size + " of " + g.total + " recipients so far");
+  g.li.querySelector(".chips")?.remove();
+  if (chips.length) text.after(chipsOf(chips));
+  const more = g.li.querySelector(".gift-recipients");
+  more.hidden = g.recipients.size === 0;
+  more.querySelector("summary").textContent = "Show " + plural(g.recipients.size, "recipient");
+  const ol = more.querySelector("ol");
+  ol.replaceChildren(...[...g.recipients.values()].map((r) => {
+    const li = document.createElement("li");
+    li.textContent = nameOf(r);
+    return li;
+  }));
+  g.li.dataset.count = String(count);
+}
+
+// ---- filters and counters ----
+
+const hiddenFeeds = new Set((() => { try { return JSON.parse(localStorage.getItem(STORE.hidden) || "[]"); } catch { return []; } })());
+const typeFeeds = new Map(); // EventSub type → feed, from the filters' data-types
+const counts = { follows: 0, subs: 0, gifts: 0, raids: 0, announcements: 0, other: 0 };
+const feedCounts = new Map();
+
+function feedOf(type) { return typeFeeds.get(type) || ""; }
+
+function setupFilters() {
+  for (const box of document.querySelectorAll("#filters input[data-filter]")) {
+    const feed = box.dataset.filter;
+    for (const t of (box.dataset.types || "").split(" ")) if (t) typeFeeds.set(t, feed);
+    box.checked = !hiddenFeeds.has(feed);
+    box.addEventListener("change", () => {
+      if (box.checked) hiddenFeeds.delete(feed); else hiddenFeeds.add(feed);
+      try { localStorage.setItem(STORE.hidden, JSON.stringify([...hiddenFeeds])); } catch { /* private mode: this page only */ }
+      applyFilters();
+    });
+  }
+  applyFilters();
+}
+
+function applyFilters() {
+  for (const li of list.querySelectorAll("li.event")) li.hidden = hiddenFeeds.has(li.dataset.feed);
+  const shown = [...list.querySelectorAll("li.event")].some((li) => !li.hidden);
+  list.dataset.filtered = hiddenFeeds.size ? "yes" : "no";
+  $("filters").dataset.hidden = [...hiddenFeeds].join(" ");
+  if (list.querySelector("li.event") && !shown) {
+    empty.textContent = "Every event so far is in a feed you hid.";
+    empty.hidden = false;
+  } else if (list.querySelector("li.event")) {
+    empty.hidden = true;
+  }
+}
+
+// countEvent counts an event once for the session: per feed (next to its filter) and in
+// words ("12 subs · 3 raids since you opened this page"). A community gift counts its total
+// once; its individual gifts do not count again. A raid that also arrives as a chat notice
+// counts once.
+function countEvent(e) {
+  feedCounts.set(e.feed, (feedCounts.get(e.feed) || 0) + (e.quiet ? 0 : 1));
+  const n = e.notice;
+  if (e.type === "channel.follow") counts.follows++;
+  else if (e.type === "channel.raid") counts.raids++;
+  else if (n) {
+    switch (n.type) {
+      case "sub": case "resub": counts.subs++; break;
+      case "sub_gift": if (!n.gift_id) counts.gifts++; break;
+      case "community_sub_gift": counts.gifts += n.total || 0; break;
+      case "raid": if (!typeFeeds.has("channel.raid") || feedStatus("raids") !== "active") counts.raids++; break;
+      case "announcement": counts.announcements++; break;
+      default: counts.other++;
+    }
+  }
+  renderCounts();
+}
+
+const feedStatus = (feed) => feedsList.querySelector(`li.feed[data-feed="${feed}"]`)?.dataset.status || "";
+
+function renderCounts() {
+  for (const el of document.querySelectorAll("#filters [data-count-for]")) {
+    el.textContent = String(feedCounts.get(el.dataset.countFor) || 0);
+  }
+  const words = [
+    [counts.subs, "sub"], [counts.gifts, "gifted sub"], [counts.raids, "raid"],
+    [counts.follows, "new follower"], [counts.announcements, "announcement"], [counts.other, "other highlight"],
+  ].filter(([n]) => n > 0).map(([n, w]) => plural(n, w));
+  $("counters").textContent = words.length ? words.join(" · ") + " since you opened this page" : "Nothing yet since you opened this page.";
 }
 
 // ---- times that age ----
@@ -428,6 +672,7 @@ function setAway(away) {
 // ---- noticing without staring: unread count, sound, desktop notification ----
 
 function alertUser(e) {
+  if (e.quiet) return; // one gift of a community gift: its summary already alerted
   if (state.away) {
     state.unread++;
     renderTitle();
@@ -590,6 +835,7 @@ setInterval(refreshTimes, TIME_REFRESH_MS);
 
 fitLayout();
 setupTools();
+setupFilters();
 setupAlerts();
 renderTitle();
 connect();
