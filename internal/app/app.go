@@ -66,6 +66,9 @@ type Options struct {
 	// protocol's) and the idle time after which a cached token source is dropped (the
 	// session idle timeout): tests shorten them. 0 = those.
 	HelloTimeout, TokenIdle time.Duration
+	// FeedTransports sets feeds' transports (relay.Config.Transports). Tests put chat
+	// highlights on webhooks for a reader with the bot scopes, which Twitch allows.
+	FeedTransports map[string]string
 }
 
 // App is one wired twitchrelay process.
@@ -192,7 +195,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		PublicURL: cfg.PublicURL, ServerSecret: []byte(cfg.ServerSecret),
 		Helix: helixClient, Hub: a.Hub, Store: state,
 		Lease: cfg.SubscriptionLease, PollInterval: cfg.FollowingPoll, Logger: log,
-		StreamersPerUser: cfg.StreamersPerUser,
+		StreamersPerUser: cfg.StreamersPerUser, Transports: opt.FeedTransports,
 		OnRelease: func(sid string) { // a lease ended: free what the process holds for it
 			a.Hub.Release(sid)
 			a.Web.ReleaseSession(sid)

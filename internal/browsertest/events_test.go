@@ -105,10 +105,13 @@ func (tb *tab) wantText(sel, want string) {
 	}
 }
 
-// feedsActiveJS holds when the socket is live and all four feeds are active.
+// feedsActiveJS holds when the socket is live and all six feeds have their final status:
+// active, except chat highlights, which this server cannot open without the viewer's Twitch
+// WebSocket session and shows as not available.
 const feedsActiveJS = `document.getElementById("conn-state").dataset.state === "live" &&
-  document.querySelectorAll("#feeds li.feed").length === 4 &&
-  [...document.querySelectorAll("#feeds li.feed")].every((li) => li.dataset.status === "active")`
+  document.querySelectorAll("#feeds li.feed").length === 6 &&
+  [...document.querySelectorAll("#feeds li.feed")].every((li) =>
+    li.dataset.status === (li.dataset.feed === "chat_highlights" ? "unavailable" : "active"))`
 
 // loginAndWatch logs in through the consent page as login and opens login's own stream
 // page, waiting until its socket is live and every feed is active.
@@ -119,7 +122,7 @@ func (tb *tab) loginAndWatch(base, login string) {
 		chromedp.Click(css("#user-"+login)), chromedp.Click(css(`button[name=action][value=authorize]`)),
 		chromedp.WaitVisible(css("#streamer")), chromedp.SendKeys(css("#streamer"), login),
 		chromedp.Click(css(`form[action="/enter_streamer"] button[type=submit]`)), chromedp.WaitVisible(css("#stream")))
-	tb.waitJS("the socket and all four feeds", feedsActiveJS)
+	tb.waitJS("the socket and every feed", feedsActiveJS)
 }
 
 // waitFrame waits until a predicate holds, checking it every animation frame (for state

@@ -43,7 +43,7 @@ func TestUntrustedTextAndCSP(t *testing.T) {
 	tb.step("markup from live events shown as text")
 
 	tb.do("reload the stream page", chromedp.Reload(), chromedp.WaitVisible(css("#stream")))
-	tb.waitJS("the socket and all four feeds", feedsActiveJS)
+	tb.waitJS("the socket and every feed", feedsActiveJS)
 	tb.waitNewest("user.update", "Profile updated") // the kept history comes back
 	tb.checkInert("server-rendered page", title, desc)
 	tb.step("markup from the server-rendered page shown as text")

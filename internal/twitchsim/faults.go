@@ -1,9 +1,11 @@
 package twitchsim
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -80,4 +82,50 @@ func (s *Sim) applyFault(w http.ResponseWriter, r *http.Request, helix bool) boo
 		idError(w, f.Status, msg)
 	}
 	return true
+}
+
+// deliveryPause holds event deliveries after a number of them (PauseDeliveries).
+type deliveryPause struct {
+	left int           // deliveries still let through
+	ch   chan struct{} // closed by resume
+}
+
+// PauseDeliveries lets the next after event notifications through and then holds every
+// further one (the trigger methods wait) until resume is called, so a test can act in the
+// middle of a burst such as a community gift. Challenges and revocations are not held.
+func (s *Sim) PauseDeliveries(after int) (resume func()) {
+	p := &deliveryPause{left: after, ch: make(chan struct{})}
+	s.mu.Lock()
+	s.pause = p
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.pause == p {
+				s.pause = nil
+			}
+			s.mu.Unlock()
+			close(p.ch)
+		})
+	}
+}
+
+// pauseGate lets one notification through or holds it while a pause is on.
+func (s *Sim) pauseGate(ctx context.Context) {
+	s.mu.Lock()
+	p := s.pause
+	if p == nil || p.left > 0 {
+		if p != nil {
+			p.left--
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	select {
+	case <-p.ch:
+	case <-ctx.Done():
+	case <-s.ctx.Done():
+	}
 }

@@ -119,7 +119,8 @@ type Sim struct {
 	faults        []*Fault
 	misbehavior   Misbehavior
 	rng           *rand.Rand
-	activitySteps int // steps the activity generator has taken (its opening shows every chat notice)
+	pause         *deliveryPause // PauseDeliveries
+	activitySteps int            // steps the activity generator has taken (its opening shows every chat notice)
 }
 
 // New returns a simulator with a freshly seeded world.

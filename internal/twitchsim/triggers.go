@@ -224,6 +224,7 @@ func (s *Sim) triggerMany(ctx context.Context, change func() ([]simEvent, error)
 			Subscription eventsub.Subscription `json:"subscription"`
 			Event        any                   `json:"event"`
 		}{m.sub, t.event})
+		s.pauseGate(ctx)
 		d := s.send(ctx, m)
 		out = append(out, d)
 		if dup {
