@@ -190,7 +190,7 @@ func TestSessionEndedState(t *testing.T) {
 	if eval[bool](tb, "top bar", `!!document.querySelector(".topnav") && !document.querySelector(".topnav").closest("[hidden]")`) {
 		t.Error("the top bar still shows the account and Log out after the session ended")
 	}
-	if got := eval[[]string](tb, "feeds", `[...document.querySelectorAll("#feeds .status")].map((s) => s.textContent)`); strings.Join(got, ",") != "Stopped,Stopped,Stopped,Stopped" {
+	if got := eval[[]string](tb, "feeds", `[...document.querySelectorAll("#feeds .status")].map((s) => s.textContent)`); strings.Join(got, ",") != "Stopped,Stopped,Stopped,Stopped,Stopped,Stopped" {
 		t.Errorf("feeds after the session ended: %v, want all Stopped", got)
 	}
 	tb.wantText("#feeds-summary", "Stopped: your session ended")

@@ -153,6 +153,7 @@ func TestChatHighlights(t *testing.T) {
 	tb.wantText(`#filters [data-count-for="`+relay.FeedRaids+`"]`, "1")
 	tb.wantText(`#filters [data-count-for="`+relay.FeedChatHighlights+`"]`, "6")
 	tb.checkA11y("stream with chat highlights")
+	tb.screenshot(screenshotDir(t), "stream-highlights.png", false)
 
 	// Filters: hiding chat highlights leaves only the raid; the choice survives a reload.
 	visible := func() string {
