@@ -26,8 +26,9 @@ var (
 // StartActivity runs a generator of plausible events until ctx ends or the simulator
 // closes: every tick a new follower, a title or category change, a stream going live or
 // offline, a profile change, a raid or a chat notice (sub, resub, gifts, a community gift
-// of 50, upgrades, announcements, bits badges, charity; activity_chat.go). Its first
-// len(openingKinds) ticks play every chat notice once in every streamer's channel. It goes through the trigger methods, so the world stays
+// of 50, upgrades, announcements, bits badges, charity; activity_chat.go). A streamer that
+// gets its first raid or chat notification subscription first plays the opening: one tick
+// each, every chat notice type and a raid (openingStep). It goes through the trigger methods, so the world stays
 // consistent (a stream that is offline never goes offline again) and every event is
 // delivered to the matching subscriptions. every <= 0 means 5 s.
 func (s *Sim) StartActivity(ctx context.Context, every time.Duration) {
@@ -58,16 +59,7 @@ func (s *Sim) activityStep(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	streamers := s.world.order[:len(seedStreamers)]
 	r := s.rng
-	step := s.activitySteps
-	s.activitySteps++
-	if step < len(openingKinds) {
-		kind := openingKinds[step]
-		var fires []func() ([]Delivery, error)
-		for _, id := range streamers {
-			if fire, err := s.chatStep(ctx, r, kind, s.world.users[id]); err == nil {
-				fires = append(fires, fire)
-			}
-		}
+	if fires, kind := s.openingStep(ctx, r); len(fires) > 0 {
 		s.mu.Unlock()
 		var errs []error
 		for _, fire := range fires {

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+
+	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 )
 
 // errNoCandidate: the world offers nobody for this kind of event right now.
 var errNoCandidate = errors.New("twitchsim: nobody can do that right now")
 
-// Chat kinds of the activity generator. Its opening plays openingKinds once, in every
-// streamer's channel, so that whoever is watched shows every notice type in the first
-// minute of a demo (DemoActivityEvery is 2 s); after that they are drawn at random.
+// Chat kinds of the activity generator. Its opening plays openingKinds once in a streamer's
+// channel as soon as someone subscribes to its raids or chat notifications, so that a page
+// watching it shows every notice type within its first minute (DemoActivityEvery is 2 s);
+// otherwise they are drawn at random.
 const (
 	kindRaid     = "raid"
 	kindSub      = "sub"
@@ -144,4 +147,39 @@ func (s *Sim) chatStep(ctx context.Context, r *rand.Rand, kind string, b *User) 
 		return func() ([]Delivery, error) { return s.CharityDonation(ctx, ul, bl, charity, cents, "USD") }, nil
 	}
 	return nil, errNoCandidate
+}
+
+// openingStep picks the next opening kind of every streamer that has an enabled raid or chat
+// notification subscription and has not finished its opening. Caller holds mu.
+func (s *Sim) openingStep(ctx context.Context, r *rand.Rand) ([]func() ([]Delivery, error), string) {
+	var fires []func() ([]Delivery, error)
+	kind := ""
+	for _, id := range s.world.order[:len(seedStreamers)] {
+		next := s.opening[id]
+		if next >= len(openingKinds) || !s.watched(id) {
+			continue
+		}
+		s.opening[id] = next + 1
+		kind = openingKinds[next]
+		if fire, err := s.chatStep(ctx, r, kind, s.world.users[id]); err == nil {
+			fires = append(fires, fire)
+		}
+	}
+	return fires, kind
+}
+
+// watched reports whether a channel has an enabled raid or chat notification subscription.
+// Caller holds mu.
+func (s *Sim) watched(broadcasterID string) bool {
+	for _, id := range s.subOrder {
+		sb := s.subs[id]
+		if sb.Status != eventsub.StatusEnabled {
+			continue
+		}
+		if (sb.Type == eventsub.TypeChannelRaid && sb.Condition["to_broadcaster_user_id"] == broadcasterID) ||
+			(sb.Type == eventsub.TypeChatNotification && sb.Condition["broadcaster_user_id"] == broadcasterID) {
+			return true
+		}
+	}
+	return false
 }

@@ -105,22 +105,22 @@ type Sim struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 
-	mu            sync.Mutex // guards everything below; never held during HTTP deliveries
-	redirectURIs  []string
-	world         *world
-	tokens        map[string]*token        // access token -> token
-	refresh       map[string]*refreshGrant // refresh token -> grant
-	codes         map[string]*authCode     // authorization code -> code
-	grants        map[string]map[string]bool
-	subs          map[string]*sub // subscription id -> subscription
-	subOrder      []string        // subscription ids, oldest first
-	changed       chan struct{}   // closed and replaced whenever a subscription changes
-	buckets       map[bucketKey]*bucket
-	faults        []*Fault
-	misbehavior   Misbehavior
-	rng           *rand.Rand
-	pause         *deliveryPause // PauseDeliveries
-	activitySteps int            // steps the activity generator has taken (its opening shows every chat notice)
+	mu           sync.Mutex // guards everything below; never held during HTTP deliveries
+	redirectURIs []string
+	world        *world
+	tokens       map[string]*token        // access token -> token
+	refresh      map[string]*refreshGrant // refresh token -> grant
+	codes        map[string]*authCode     // authorization code -> code
+	grants       map[string]map[string]bool
+	subs         map[string]*sub // subscription id -> subscription
+	subOrder     []string        // subscription ids, oldest first
+	changed      chan struct{}   // closed and replaced whenever a subscription changes
+	buckets      map[bucketKey]*bucket
+	faults       []*Fault
+	misbehavior  Misbehavior
+	rng          *rand.Rand
+	pause        *deliveryPause // PauseDeliveries
+	opening      map[string]int // streamer id → next opening kind of the activity generator
 }
 
 // New returns a simulator with a freshly seeded world.
@@ -169,6 +169,7 @@ func New(cfg Config) *Sim {
 		codes:        map[string]*authCode{},
 		grants:       map[string]map[string]bool{},
 		subs:         map[string]*sub{},
+		opening:      map[string]int{},
 		changed:      make(chan struct{}),
 		buckets:      map[bucketKey]*bucket{},
 		rng:          rand.New(rand.NewPCG(seed, defaultActivitySeedMix)),
