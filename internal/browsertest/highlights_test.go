@@ -78,14 +78,15 @@ func TestChatHighlights(t *testing.T) {
 	fire(t, "nightowl_tv raids", func(ctx context.Context) ([]twitchsim.Delivery, error) {
 		return h.Sim.Raid(ctx, "nightowl_tv", watched)
 	})
-	tb.waitJS("the raid in both feeds", `!!document.querySelector('#events li.event[data-type="channel.raid"]') && !!document.querySelector('#events li.event[data-notice="raid"]')`)
-	raid := eval[string](tb, "raid row", `document.querySelector('#events li.event[data-type="channel.raid"] .event-text').textContent`)
-	if !strings.HasPrefix(raid, "NightOwl_TV raided with ") || !strings.HasSuffix(raid, " viewers") {
-		t.Errorf("raid row reads %q", raid)
+	tb.waitNewest("channel.raid", "NightOwl_TV raided with ")
+	// The raid also arrives as a chat notice: one row, in both feeds, counted once.
+	tb.waitJS("the raid in both feeds", `document.querySelector('#events li[data-type="channel.raid"]').dataset.feeds === "raids chat_highlights"`)
+	raid := eval[map[string]any](tb, "raid row", `({ text: document.querySelector('#events li.event .event-text').textContent,
+	  rows: document.querySelectorAll("#events li.event").length, chips: [...document.querySelectorAll("#events li.event .chip")].map((c) => c.textContent).join("|") })`)
+	if text := raid["text"].(string); !strings.HasSuffix(text, " viewers") || raid["rows"] != 1.0 || !strings.HasSuffix(raid["chips"].(string), " viewers") {
+		t.Errorf("raid %v, want one row \"NightOwl_TV raided with N viewers\" with the viewers as a chip", raid)
 	}
-	if r := tb.newestNotice("raid"); !strings.HasPrefix(r.Text, "NightOwl_TV is raiding with") {
-		t.Errorf("raid notice reads %q", r.Text)
-	}
+	tb.wantText("#counters", "1 raid since you opened this page")
 
 	fire(t, "h4x0r subscribes", func(ctx context.Context) ([]twitchsim.Delivery, error) {
 		return h.Sim.Subscribe(ctx, "h4x0r", watched, "2000", false)
@@ -163,8 +164,14 @@ func TestChatHighlights(t *testing.T) {
 	if got := visible(); got != "raids" {
 		t.Errorf("with chat highlights hidden the page shows %q, want only the raid", got)
 	}
+	tb.do("hide raids too", chromedp.Click(css(`#filters input[data-filter="raids"]`)))
+	if got := visible(); got != "" {
+		t.Errorf("with raids and chat highlights hidden the page shows %q, want nothing", got)
+	}
+	tb.wantText("#events-empty", "Every event so far is in a feed you hid.")
+	tb.do("show raids", chromedp.Click(css(`#filters input[data-filter="raids"]`)))
 	tb.do("reload", chromedp.Reload(), chromedp.WaitVisible(css("#stream")))
-	tb.waitJS("the history back", `document.querySelectorAll("#events li.event").length >= 7`)
+	tb.waitJS("the history back", `document.querySelectorAll("#events li.event").length >= 6`)
 	if eval[bool](tb, "filter remembered", `document.querySelector('#filters input[data-filter="chat_highlights"]').checked`) {
 		t.Error("the hidden feed is shown again after a reload")
 	}
@@ -172,8 +179,8 @@ func TestChatHighlights(t *testing.T) {
 		t.Errorf("after the reload the page shows %q, want only the raid", got)
 	}
 	tb.do("show chat highlights", chromedp.Click(css(`#filters input[data-filter="chat_highlights"]`)))
-	if got := visible(); strings.Count(got, "chat_highlights") != 6 {
-		t.Errorf("with chat highlights shown again the page shows %q, want 6 chat highlights", got)
+	if got := visible(); got != "chat_highlights chat_highlights chat_highlights chat_highlights chat_highlights raids" {
+		t.Errorf("with chat highlights shown again the page shows %q, want 5 chat highlights and the raid, newest first", got)
 	}
 	if n := eval[float64](tb, "groups after reload", `document.querySelectorAll("#events li.gift-bomb").length`); n != 1 {
 		t.Errorf("%v gift bomb entries after the reload (history), want 1", n)

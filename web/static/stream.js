@@ -249,6 +249,8 @@ function describe(ev, seq) {
   e.feed = feedOf(e.type);
   if (ev.type === "channel.raid") e.chips = [plural(ev.viewers || 0, "viewer")];
   if (ev.notice) describeNotice(e, ev.notice);
+  if (e.type === "channel.raid") e.raider = actor.login || actor.name || "";
+  else if (e.notice && e.notice.type === "raid" && e.notice.raider) e.raider = e.notice.raider.login || e.notice.raider.name || "";
   e.key = e.type + "\n" + e.summary + "\n" + e.detail + "\n" + (e.message || "");
   countEvent(e);
   return e;
@@ -282,6 +284,7 @@ function show(e) {
     showGift(e);
     return;
   }
+  if (e.merged && mergeRaid(e)) return;
   const top = list.querySelector("li.event");
   if (top && top.dataset.key === e.key && list.firstElementChild === top) {
     // The same thing again: one row that counts, with the latest sequence and time.
@@ -294,7 +297,9 @@ function show(e) {
     setTime(top.querySelector("time"), e.when);
     return;
   }
-  list.prepend(renderRow(e));
+  const row = renderRow(e);
+  list.prepend(row);
+  if (e.raider && !e.merged && raids.has(e.raider)) raids.get(e.raider).li = row;
   while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
   empty.hidden = true;
   if (scrolledAway()) $("new-events").hidden = false;
@@ -308,9 +313,11 @@ function renderRow(e) {
   li.dataset.type = e.type;
   li.dataset.key = e.key;
   li.dataset.feed = e.feed;
+  li.dataset.feeds = e.feed;
+  if (e.raider) li.dataset.raider = e.raider;
   if (e.notice) li.dataset.notice = e.notice.type;
   if (e.color) li.classList.add("announce-" + e.color);
-  li.hidden = hiddenFeeds.has(e.feed);
+  li.hidden = isHidden(li);
   const icon = document.createElement("span");
   icon.className = "event-icon";
   icon.setAttribute("aria-hidden", "true");
@@ -529,6 +536,32 @@ const feedCounts = new Map();
 
 function feedOf(type) { return typeFeeds.get(type) || ""; }
 
+// isHidden: a row is hidden when every feed it came through is (a raid arrives through both
+// Raids and Chat highlights).
+const isHidden = (li) => (li.dataset.feeds || li.dataset.feed || "").split(" ").every((f) => hiddenFeeds.has(f));
+
+// A raid arrives twice when both feeds are on: channel.raid (Raids) and the raid chat notice
+// (Chat highlights). Within RAID_SAME_MS of each other, from the same channel, they are one row.
+const RAID_SAME_MS = 120000;
+const raids = new Map(); // raider → { at, li }
+
+function mergeRaid(e) {
+  const r = raids.get(e.raider);
+  if (!r || !r.li || !r.li.isConnected) return false;
+  r.li.dataset.feeds += " " + e.feed;
+  r.li.hidden = isHidden(r.li);
+  if (e.chips && !r.li.querySelector(".chips")) r.li.querySelector(".event-text").after(chipsOf(e.chips));
+  return true;
+}
+
+// sameRaid reports whether e is a raid already counted (the other feed's copy), and notes it.
+function sameRaid(e) {
+  const r = raids.get(e.raider);
+  const dup = !!r && Math.abs(e.when - r.at) <= RAID_SAME_MS && r.feed !== e.feed;
+  if (!dup) raids.set(e.raider, { at: e.when, feed: e.feed, li: null });
+  return dup;
+}
+
 function setupFilters() {
   for (const box of document.querySelectorAll("#filters input[data-filter]")) {
     const feed = box.dataset.filter;
@@ -544,7 +577,7 @@ function setupFilters() {
 }
 
 function applyFilters() {
-  for (const li of list.querySelectorAll("li.event")) li.hidden = hiddenFeeds.has(li.dataset.feed);
+  for (const li of list.querySelectorAll("li.event")) li.hidden = isHidden(li);
   const shown = [...list.querySelectorAll("li.event")].some((li) => !li.hidden);
   list.dataset.filtered = hiddenFeeds.size ? "yes" : "no";
   $("filters").dataset.hidden = [...hiddenFeeds].join(" ");
@@ -563,6 +596,7 @@ function applyFilters() {
 function countEvent(e) {
   feedCounts.set(e.feed, (feedCounts.get(e.feed) || 0) + (e.quiet ? 0 : 1));
   const n = e.notice;
+  if (e.raider !== undefined && sameRaid(e)) { e.merged = true; renderCounts(); return; }
   if (e.type === "channel.follow") counts.follows++;
   else if (e.type === "channel.raid") counts.raids++;
   else if (n) {
@@ -570,15 +604,13 @@ function countEvent(e) {
       case "sub": case "resub": counts.subs++; break;
       case "sub_gift": if (!n.gift_id) counts.gifts++; break;
       case "community_sub_gift": counts.gifts += n.total || 0; break;
-      case "raid": if (!typeFeeds.has("channel.raid") || feedStatus("raids") !== "active") counts.raids++; break;
+      case "raid": counts.raids++; break;
       case "announcement": counts.announcements++; break;
       default: counts.other++;
     }
   }
   renderCounts();
 }
-
-const feedStatus = (feed) => feedsList.querySelector(`li.feed[data-feed="${feed}"]`)?.dataset.status || "";
 
 function renderCounts() {
   for (const el of document.querySelectorAll("#filters [data-count-for]")) {
