@@ -154,7 +154,8 @@ func TestChatHighlights(t *testing.T) {
 	tb.wantText(`#filters [data-count-for="`+relay.FeedRaids+`"]`, "1")
 	tb.wantText(`#filters [data-count-for="`+relay.FeedChatHighlights+`"]`, "6")
 	tb.checkA11y("stream with chat highlights")
-	tb.screenshot(screenshotDir(t), "stream-highlights.png", false)
+	tb.do("scroll to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	tb.screenshot(screenshotDir(t), "stream-highlights.png", true)
 
 	// Filters: hiding chat highlights leaves only the raid; the choice survives a reload.
 	visible := func() string {

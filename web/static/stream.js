@@ -227,10 +227,10 @@ const KINDS = {
 // Chat notices (channel.chat.notification) by notice type: the row's kind and icon.
 const NOTICE_KINDS = {
   sub: { kind: "sub", icon: "★" }, resub: { kind: "sub", icon: "★" },
-  sub_gift: { kind: "gift", icon: "🎁" }, community_sub_gift: { kind: "gift", icon: "🎁" },
-  gift_paid_upgrade: { kind: "sub", icon: "⬆" }, prime_paid_upgrade: { kind: "sub", icon: "⬆" },
+  sub_gift: { kind: "gift", icon: "✿" }, community_sub_gift: { kind: "gift", icon: "✿" },
+  gift_paid_upgrade: { kind: "sub", icon: "↑" }, prime_paid_upgrade: { kind: "sub", icon: "↑" },
   pay_it_forward: { kind: "gift", icon: "↪" }, raid: { kind: "raid", icon: "⚑" }, unraid: { kind: "raid", icon: "⚐" },
-  announcement: { kind: "announce", icon: "📣" }, bits_badge_tier: { kind: "bits", icon: "◆" },
+  announcement: { kind: "announce", icon: "✱" }, bits_badge_tier: { kind: "bits", icon: "◆" },
   charity_donation: { kind: "charity", icon: "♥" }, system_message: { kind: "other", icon: "•" },
 };
 
