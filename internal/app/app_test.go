@@ -121,6 +121,17 @@ func TestDemoRunsAndStopsEverything(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("feeds never became active at the simulator: %v\n%s", err, logs.String())
 	}
+	// The simulator's activity opens every watched channel with a raid (then each chat notice):
+	// the demo shows a raid within seconds of choosing a streamer.
+	for {
+		f, err := s.NextEvent(ctx)
+		if err != nil {
+			t.Fatalf("no raid from the demo's activity within %s: %v", wait, err)
+		}
+		if f.Event.Type == "channel.raid" {
+			break
+		}
+	}
 
 	if err := srv.stop(); err != nil {
 		t.Fatalf("Serve = %v, want nil after cancel", err)
