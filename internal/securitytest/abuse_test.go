@@ -405,7 +405,7 @@ func TestStreamerChurnDoesNotStarveOthers(t *testing.T) {
 		s, err := b.Connect(ctx, "", 0)
 		if err == nil {
 			_, err = s.WaitFeeds(ctx, func(f map[string]apptest.Feed) bool {
-				return len(f) == 4 && f["stream_changed"].Status != "pending" && f["user_changed"].Status != "pending"
+				return len(f) == 6 && f["stream_changed"].Status != "pending" && f["user_changed"].Status != "pending"
 			})
 			s.Close()
 		}
@@ -457,7 +457,7 @@ func TestStreamersPerUserCapped(t *testing.T) {
 		}
 		t.Cleanup(s.Close)
 		feeds[i], err = s.WaitFeeds(ctx, func(f map[string]apptest.Feed) bool {
-			return len(f) == 4 && f["stream_changed"].Status != "pending" && f["user_changed"].Status != "pending"
+			return len(f) == 6 && f["stream_changed"].Status != "pending" && f["user_changed"].Status != "pending"
 		})
 		cancel()
 		if err != nil {
@@ -476,7 +476,8 @@ func TestStreamersPerUserCapped(t *testing.T) {
 	}
 	var held []string
 	for _, sub := range h.Sim.Subscriptions() {
-		held = append(held, sub.Condition["broadcaster_user_id"]+sub.Condition["user_id"]) // user.update has user_id
+		// user.update has user_id, channel.raid to_broadcaster_user_id
+		held = append(held, sub.Condition["broadcaster_user_id"]+sub.Condition["user_id"]+sub.Condition["to_broadcaster_user_id"])
 	}
 	distinct := map[string]bool{}
 	for _, id := range held {

@@ -39,7 +39,7 @@ func TestStreamPageSubscribesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sock.Close()
-	apptest.Wait(t, 10*time.Second, "subscriptions after stream_connected", func() bool { return len(h.Sim.Subscriptions()) == 5 })
+	apptest.Wait(t, 10*time.Second, "subscriptions after stream_connected", func() bool { return len(h.Sim.Subscriptions()) == 6 })
 }
 
 // Every connect sends the feed statuses once: never two identical feed_status frames in a

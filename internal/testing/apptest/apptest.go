@@ -260,7 +260,7 @@ func (h *Harness) Watch(tb testing.TB, login, streamer string) (*Browser, *Socke
 				return false
 			}
 		}
-		return len(f) == 4 && f["stream_changed"].Status == "active" && f["user_changed"].Status == "active"
+		return len(f) == 6 && f["stream_changed"].Status == "active" && f["user_changed"].Status == "active" && f["raids"].Status == "active"
 	}); err != nil {
 		tb.Fatalf("feeds never became active: %v", err)
 	}
