@@ -596,7 +596,7 @@ function applyFilters() {
 function countEvent(e) {
   feedCounts.set(e.feed, (feedCounts.get(e.feed) || 0) + (e.quiet ? 0 : 1));
   const n = e.notice;
-  if (e.raider !== undefined && sameRaid(e)) { e.merged = true; renderCounts(); return; }
+  if (e.raider && sameRaid(e)) { e.merged = e.quiet = true; renderCounts(); return; }
   if (e.type === "channel.follow") counts.follows++;
   else if (e.type === "channel.raid") counts.raids++;
   else if (n) {
@@ -704,7 +704,7 @@ function setAway(away) {
 // ---- noticing without staring: unread count, sound, desktop notification ----
 
 function alertUser(e) {
-  if (e.quiet) return; // one gift of a community gift: its summary already alerted
+  if (e.quiet) return; // a gift of a community gift, or a raid's second copy: already alerted
   if (state.away) {
     state.unread++;
     renderTitle();
