@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,14 @@ func TestLoginFlowReachesStreamPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := au.Query()
+	// The chat highlights feed reads chat notifications as the viewer: the login asks for it
+	// and the landing page says why before the person clicks.
+	if scopes := strings.Fields(q.Get("scope")); !slices.Contains(scopes, "user:read:chat") {
+		t.Errorf("authorize URL asks for %v, want user:read:chat among them", scopes)
+	}
+	if !strings.Contains(body, "chat notifications (subs, gifts, raids, announcements)") || !strings.Contains(body, "Chat highlights") {
+		t.Errorf("the landing page does not say why it asks to read chat notifications:\n%.1500s", body)
+	}
 	if q.Get("client_id") != apptest.ClientID || q.Get("redirect_uri") != h.URL+"/auth" || q.Get("state") == "" || q.Get("response_type") != "code" {
 		t.Fatalf("authorize URL lacks what Twitch needs: %s", au)
 	}
