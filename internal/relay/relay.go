@@ -111,6 +111,16 @@ type Config struct {
 	Logger           *slog.Logger // default: discard
 	Now              func() time.Time
 
+	// Transports chooses the transport of an event type's subscriptions:
+	// eventsub.TransportWebhook (shared, app token) or eventsub.TransportWebSocket (the
+	// user's own Twitch WebSocket session, websocket.go). Types not listed use
+	// DefaultTransport ("" = webhook), e.g. EVENTSUB_TRANSPORT.
+	Transports       map[string]string
+	DefaultTransport string
+	// WebSockets and UserHelix are required when any type goes over websocket.
+	WebSockets UserSessions
+	UserHelix  UserHelix
+
 	// VerifyTimeout is how long a subscription Twitch created pending may wait for its
 	// challenge before we ask Twitch what became of it; default verifyTimeout.
 	VerifyTimeout time.Duration
@@ -134,16 +144,17 @@ type Manager struct {
 	bgMu     sync.Mutex     // guards stopping against wg.Go and inflight.Add
 	stopping bool           // Shutdown has begun: nothing new starts
 
-	mu       sync.Mutex
-	sessions map[string]*session
-	sockets  map[string]int       // open sockets per session id (outlives End: a socket may stay)
-	deleting map[string]struct{}  // subscription ids being deleted in the background
-	ops      map[string]*opLock   // per-session serialisation of state transitions (subscribe, unsubscribe, release)
-	shares   map[string]*shared   // by shareKey: the usable subscription new sessions join
-	subs     map[string]*shared   // by Twitch id: every subscription with live references
-	creating map[string]int       // creates in flight by callback session id
-	created  chan struct{}        // closed and replaced whenever a create returns
-	tooMany  map[string]time.Time // shareKey → no create before then (Twitch's 3-identical cap)
+	mu        sync.Mutex
+	sessions  map[string]*session
+	sockets   map[string]int       // open sockets per session id (outlives End: a socket may stay)
+	deleting  map[string]struct{}  // subscription ids being deleted in the background
+	ops       map[string]*opLock   // per-session serialisation of state transitions (subscribe, unsubscribe, release)
+	shares    map[string]*shared   // by shareKey: the usable subscription new sessions join
+	subs      map[string]*shared   // by Twitch id: every subscription with live references
+	creating  map[string]int       // creates in flight by callback session id
+	created   chan struct{}        // closed and replaced whenever a create returns
+	tooMany   map[string]time.Time // shareKey → no create before then (Twitch's 3-identical cap)
+	wsWaiting map[string]int       // websocket creates in flight by user id
 
 	challengeWaiting func() // tests: a challenge is waiting for a create to return
 }
@@ -164,18 +175,19 @@ func NewManager(cfg Config) *Manager {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		prefix:   strings.TrimSuffix(cfg.PublicURL.String(), "/") + "/callback/",
-		sessions: make(map[string]*session),
-		sockets:  make(map[string]int),
-		deleting: make(map[string]struct{}),
-		ops:      make(map[string]*opLock),
-		shares:   make(map[string]*shared),
-		subs:     make(map[string]*shared),
-		creating: make(map[string]int),
-		created:  make(chan struct{}),
-		tooMany:  make(map[string]time.Time),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		prefix:    strings.TrimSuffix(cfg.PublicURL.String(), "/") + "/callback/",
+		sessions:  make(map[string]*session),
+		sockets:   make(map[string]int),
+		deleting:  make(map[string]struct{}),
+		ops:       make(map[string]*opLock),
+		shares:    make(map[string]*shared),
+		subs:      make(map[string]*shared),
+		creating:  make(map[string]int),
+		created:   make(chan struct{}),
+		tooMany:   make(map[string]time.Time),
+		wsWaiting: make(map[string]int),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m
