@@ -39,6 +39,7 @@ func Demo(getenv Getenv) (*Config, error) {
 		HistoryAge:        DefaultHistoryAge,
 		StreamerChanges:   DefaultStreamerChanges,
 		StreamersPerUser:  DefaultStreamersPerUser,
+		EventSubTransport: p.transport(), // the demo works in both; webhook unless EVENTSUB_TRANSPORT=websocket
 		LogFormat:         p.oneOf("LOG_FORMAT", DemoLogFormat, "text", "json"),
 		LogLevel:          p.logLevel(),
 		ShutdownTimeout:   DemoShutdownTimeout,

@@ -32,15 +32,21 @@ const DefaultURL = "wss://eventsub.wss.twitch.tv/ws"
 
 // Limits and timings, in one place. Durations in "seconds" are Config.Second each.
 const (
-	welcomeWait   = 10              // seconds a new connection may take to say welcome
+	welcomeWait   = 10 // seconds a new connection may take to say welcome
 	dialTimeout   = 15 * time.Second
 	readLimit     = 512 << 10 // bytes of one Twitch message (notifications are a few KiB)
 	dedupeSize    = 1024      // message ids remembered across connections
 	backoffFirst  = 1         // seconds before redialling after a loss, doubling,
 	backoffMax    = 30        // up to this
 	frameBuffer   = 64        // frames read ahead per connection
-	closeWait     = 5 * time.Second
 	closeReasonOK = "reconnected"
+	// oldQuiet: after the new connection's welcome, the previous one is read until it has
+	// been quiet this long (or ends), before anything of the new one: what Twitch wrote to it
+	// before the switch is delivered first, in order. Only then is it closed (a closing
+	// connection's data frames are not read any more). The new connection's welcome took a
+	// new TCP and WebSocket handshake after the last of those frames was written, so they
+	// have arrived by then; the quiet time is only for reading them.
+	oldQuiet = 250 * time.Millisecond
 )
 
 // CodeKeepaliveTimeout is Loss.Code when Twitch sent nothing for longer than the keepalive
@@ -271,7 +277,11 @@ func (c *Client) runSession(ctx context.Context) (welcomed bool, loss Loss) {
 		keepalive = c.sec(welcomeWait)
 		dialing   bool
 		dialed    = make(chan *conn)
+		draining  bool // old is read to its end before cur
+		quiet     = time.NewTimer(oldQuiet)
 	)
+	quiet.Stop()
+	defer quiet.Stop()
 	defer func() {
 		for _, cn := range []*conn{next, old} {
 			if cn != nil {
@@ -285,13 +295,25 @@ func (c *Client) runSession(ctx context.Context) (welcomed bool, loss Loss) {
 		loss.Code, loss.At = code, c.cfg.Now()
 		return welcomed, loss
 	}
+	endDrain := func() {
+		draining = false
+		quiet.Stop()
+		if old != nil {
+			closeConn(old, websocket.StatusNormalClosure, closeReasonOK)
+		}
+		timer.Reset(keepalive)
+	}
 	for {
 		var nextFrames, oldFrames <-chan []byte
+		curFrames := cur.frames
 		if next != nil {
 			nextFrames = next.frames
 		}
 		if old != nil {
 			oldFrames = old.frames
+		}
+		if draining {
+			curFrames = nil
 		}
 		select {
 		case <-ctx.Done():
@@ -308,7 +330,9 @@ func (c *Client) runSession(ctx context.Context) (welcomed bool, loss Loss) {
 			}
 			next = cn
 			start(next)
-		case b, ok := <-cur.frames:
+		case <-quiet.C:
+			endDrain()
+		case b, ok := <-curFrames:
 			if !ok {
 				code := int(websocket.CloseStatus(cur.err))
 				if code == -1 {
@@ -380,13 +404,14 @@ func (c *Client) runSession(ctx context.Context) (welcomed bool, loss Loss) {
 				c.deliver(m) // before its welcome nothing else should come; de-duplicated anyway
 				continue
 			}
-			// The new connection is the session now; the old one is closed, and what it
-			// still had in flight is read to its end.
+			// The new connection is the session now. What the old one still has is
+			// delivered first (draining), then it is closed.
 			if old != nil {
 				old.ws.CloseNow()
 			}
 			old, cur, next = cur, next, nil
-			closeConn(old, websocket.StatusNormalClosure, closeReasonOK)
+			draining = true
+			quiet.Reset(oldQuiet)
 			if ka := m.Payload.Session; ka != nil && ka.KeepaliveTimeoutSeconds != nil && *ka.KeepaliveTimeoutSeconds > 0 {
 				keepalive = c.sec(*ka.KeepaliveTimeoutSeconds)
 			}
@@ -396,7 +421,13 @@ func (c *Client) runSession(ctx context.Context) (welcomed bool, loss Loss) {
 		case b, ok := <-oldFrames:
 			if !ok {
 				old = nil
+				if draining {
+					endDrain()
+				}
 				continue
+			}
+			if draining {
+				quiet.Reset(oldQuiet)
 			}
 			if m, err := decode(b); err == nil && (m.Metadata.MessageType == eventsub.MessageTypeNotification ||
 				m.Metadata.MessageType == eventsub.MessageTypeRevocation) {

@@ -90,8 +90,8 @@ func (p *Pool) startLocked(userID string) *poolEntry {
 	return e
 }
 
-// Close disconnects userID's session (nobody of that user needs it any more) and waits for
-// its Client to stop.
+// Close disconnects userID's session (nobody of that user needs it any more) without
+// waiting: the next Session of that user connects a new one. Shutdown waits for the Client.
 func (p *Pool) Close(userID string) {
 	p.mu.Lock()
 	e := p.users[userID]
@@ -99,7 +99,6 @@ func (p *Pool) Close(userID string) {
 	p.mu.Unlock()
 	if e != nil {
 		e.cancel()
-		<-e.done
 	}
 }
 

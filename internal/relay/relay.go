@@ -155,6 +155,7 @@ type Manager struct {
 	created   chan struct{}        // closed and replaced whenever a create returns
 	tooMany   map[string]time.Time // shareKey → no create before then (Twitch's 3-identical cap)
 	wsWaiting map[string]int       // websocket creates in flight by user id
+	wsMu      sync.Mutex           // orders closeUnusedWS's decision against createWS starting
 
 	challengeWaiting func() // tests: a challenge is waiting for a create to return
 }

@@ -93,9 +93,11 @@ func (m *Manager) createWS(ctx context.Context, s Session, typ string) (eventsub
 	if s.UserToken == nil {
 		return eventsub.Subscription{}, "", errNoUserToken
 	}
+	m.wsMu.Lock() // not while closeUnusedWS decides to close the user's session
 	m.mu.Lock()
 	m.wsWaiting[s.UserID]++
 	m.mu.Unlock()
+	m.wsMu.Unlock()
 	defer func() {
 		m.mu.Lock()
 		if m.wsWaiting[s.UserID]--; m.wsWaiting[s.UserID] <= 0 {
@@ -142,11 +144,14 @@ func (m *Manager) deleteShare(ctx context.Context, transport string, ts helix.To
 }
 
 // closeUnusedWS disconnects userID's Twitch session when nothing of that user uses it any
-// more (no websocket subscription held or being made), in the background.
+// more (no websocket subscription held or being made). A create that starts meanwhile
+// waits for the decision (wsMu), so it never makes a subscription on a closing session.
 func (m *Manager) closeUnusedWS(userID string) {
 	if m.cfg.WebSockets == nil || userID == "" {
 		return
 	}
+	m.wsMu.Lock()
+	defer m.wsMu.Unlock()
 	m.mu.Lock()
 	used := m.wsWaiting[userID] > 0
 	for _, sh := range m.shares {
@@ -157,7 +162,7 @@ func (m *Manager) closeUnusedWS(userID string) {
 	}
 	m.mu.Unlock()
 	if !used {
-		m.goBackground(func(context.Context) { m.cfg.WebSockets.Close(userID) })
+		m.cfg.WebSockets.Close(userID) // does not wait
 	}
 }
 

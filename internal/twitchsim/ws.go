@@ -61,22 +61,26 @@ type wsSession struct {
 	keepalive   int    // seconds
 	connectedAt time.Time
 	subscribed  bool
-	conn        *wsConn // the connection notifications go to
-	old         *wsConn // the previous one, during a reconnect
-	reconnectID string  // pending reconnect, "" when none
-	lastNote    []byte  // the last notification sent (resent on the new connection at a reconnect)
+	conn        *wsConn   // the connection notifications go to
+	old         *wsConn   // the previous one, during a reconnect
+	reconnectID string    // pending reconnect, "" when none
+	lastNote    []byte    // the last notification sent (resent on the new connection at a reconnect)
 	started     time.Time // wall clock at connect, for the subscribe deadline
 	host        string    // the Host the client dialled (the reconnect URL's)
 	tls         bool
+	// sendMu orders a session's messages: held while one is written, and across the switch
+	// to a reconnect's new connection and its welcome, so each message goes to exactly the
+	// connection that is current when it is written.
+	sendMu sync.Mutex
 }
 
 // wsConn is one WebSocket connection. Writes are serialised by wmu.
 type wsConn struct {
-	c         *websocket.Conn
-	done      chan struct{} // closed when the handler is done with it
-	wmu       sync.Mutex
-	lastWrite time.Time
-	silenced  bool      // SilenceWSSession: nothing more is written (a dead network)
+	c           *websocket.Conn
+	done        chan struct{} // closed when the handler is done with it
+	wmu         sync.Mutex
+	lastWrite   time.Time
+	silenced    bool      // SilenceWSSession: nothing more is written (a dead network)
 	reconnectAt time.Time // when session_reconnect was written on it (or, new, when it connected)
 
 	closeOnce sync.Once
@@ -135,6 +139,15 @@ func (s *Sim) handleWS(w http.ResponseWriter, r *http.Request) {
 			c.Close(eventsub.CloseInvalidReconnect, "invalid reconnect")
 			return
 		}
+		s.mu.Unlock()
+		sess.sendMu.Lock() // no message is written while the session switches connections
+		s.mu.Lock()
+		if s.ws.sessions[sid] != sess { // it ended meanwhile
+			s.mu.Unlock()
+			sess.sendMu.Unlock()
+			c.Close(eventsub.CloseInvalidReconnect, "invalid reconnect")
+			return
+		}
 		sess.reconnectID = ""
 		sess.old, sess.conn = sess.conn, conn
 	} else {
@@ -153,12 +166,16 @@ func (s *Sim) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.log.Info("websocket connected", "ws_session", sess.id, "reconnect", reconnectID != "", "keepalive_s", sess.keepalive)
 
-	if err := conn.write(s.ctx, welcome); err != nil {
+	err = conn.write(s.ctx, welcome)
+	if err == nil && resend != nil { // in flight at the switch: it may arrive twice, as on Twitch
+		_ = conn.write(s.ctx, resend)
+	}
+	if reconnectID != "" {
+		sess.sendMu.Unlock()
+	}
+	if err != nil {
 		s.wsEnded(sess, conn, eventsub.CloseNetworkError)
 		return
-	}
-	if resend != nil { // in flight at the switch: it may arrive twice, as on Twitch
-		_ = conn.write(s.ctx, resend)
 	}
 	s.serveWS(sess, conn, keepalive)
 }
@@ -278,6 +295,7 @@ func (s *Sim) wsEnded(sess *wsSession, conn *wsConn, code int) {
 	defer s.mu.Unlock()
 	if sess.old == conn {
 		sess.old = nil
+		s.notifyChanged()
 		return
 	}
 	if sess.conn != conn || s.ws.sessions[sess.id] != sess {

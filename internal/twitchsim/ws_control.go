@@ -197,7 +197,7 @@ func (s *Sim) revokeUserWSLocked(userID string) []wsOut {
 		sb.Status, sb.disabledAt = eventsub.StatusAuthorizationRevoked, s.now()
 		pub := sb.Subscription
 		if ws := s.ws.sessions[sb.Transport.SessionID]; ws != nil {
-			out = append(out, wsOut{conn: ws.conn, sub: pub,
+			out = append(out, wsOut{conn: ws.conn, ws: ws, sub: pub,
 				frame: s.wsFrame(eventsub.MessageTypeRevocation, pub.Type, pub.Version, eventsub.WSPayload{Subscription: &pub})})
 		}
 	}
@@ -242,18 +242,19 @@ func (s *Sim) sendWS(ctx context.Context, outs []wsOut, typ string) []Delivery {
 	var ds []Delivery
 	for _, o := range outs {
 		d := Delivery{SubscriptionID: o.sub.ID, MessageType: typ, Callback: "websocket:" + o.sub.Transport.SessionID, Attempts: 1}
-		d.Err = o.conn.write(ctx, o.frame)
-		if d.Err != nil && o.ws != nil {
-			// The connection ended under us: a reconnect's old one, closed by the client after
-			// the new welcome. The message goes to the session's current connection instead.
+		if o.ws == nil {
+			d.Err = o.conn.write(ctx, o.frame)
+		} else {
+			// To the connection current when it is written (a reconnect may have switched it).
+			o.ws.sendMu.Lock()
 			s.mu.Lock()
-			cur := o.ws.conn
-			live := s.ws.sessions[o.ws.id] == o.ws
+			cur, live := o.ws.conn, s.ws.sessions[o.ws.id] == o.ws
 			s.mu.Unlock()
-			if live && cur != o.conn {
-				d.Attempts++
+			d.Err = ErrUnknownWSSession
+			if live {
 				d.Err = cur.write(ctx, o.frame)
 			}
+			o.ws.sendMu.Unlock()
 		}
 		ds = append(ds, d)
 	}

@@ -3,7 +3,7 @@ package twitchsim
 import (
 	"context"
 	"encoding/json"
-		"net/http"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
