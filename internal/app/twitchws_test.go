@@ -224,7 +224,7 @@ func waitFeed(t *testing.T, s *client.Socket, feed, status string) string {
 	defer cancel()
 	fs, err := s.WaitFeeds(ctx, func(f map[string]client.Feed) bool { return f[feed].Status == status })
 	if err != nil {
-		t.Fatalf("feed %s never %s: %v", feed, status, err)
+		t.Fatalf("feed %s never %s: %v (last: %+v)", feed, status, err, fs)
 	}
 	return fs[feed].Reason
 }
@@ -256,8 +256,14 @@ func TestWebSocketCostLimitIsShown(t *testing.T) {
 	// each (none of these streamers authorized the app). 4 + 4 + 2: the 11th is refused.
 	for _, streamer := range []string{"pixelpaladin", "cozycrafter"} {
 		s := watchRaw(t, h, "lurker_lou", streamer)
-		waitFeed(t, s, "stream_changed", "active")
-		waitFeed(t, s, "user_changed", "active")
+		ctx, cancel := context.WithTimeout(context.Background(), wsWait)
+		_, err := s.WaitFeeds(ctx, func(f map[string]client.Feed) bool {
+			return f["stream_changed"].Status == "active" && f["user_changed"].Status == "active"
+		})
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v", streamer, err)
+		}
 	}
 	third := watchRaw(t, h, "lurker_lou", "nightowl_tv")
 	ctx, cancel := context.WithTimeout(context.Background(), wsWait)
@@ -338,6 +344,7 @@ func TestWebSocketFourthConnectionRefusedIsShown(t *testing.T) {
 func TestWebSocketTokenRefreshedWhileConnected(t *testing.T) {
 	h := wsHarness(t)
 	b, s := h.Watch(t, "modmaria", "pixelpaladin")
+	h.Watch(t, "modmaria", "pixelpaladin") // another browser of hers keeps the Twitch session in use
 	first := twitchSession(t, h, "")
 	h.Clock.Advance(5 * time.Hour) // every access token expired; the socket to Twitch is unaffected
 	if status, _, err := b.ChooseStreamer("cozycrafter"); err != nil || status != http.StatusOK {

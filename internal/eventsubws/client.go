@@ -38,7 +38,7 @@ const (
 	dedupeSize    = 1024      // message ids remembered across connections
 	backoffFirst  = 1         // seconds before redialling after a loss, doubling,
 	backoffMax    = 30        // up to this
-	frameBuffer   = 64        // frames read ahead per connection
+	frameBuffer   = 1024      // frames read ahead per connection: the reader keeps reading (and so answering Pings) while a reconnect drains the old connection
 	closeReasonOK = "reconnected"
 	// oldQuiet: after the new connection's welcome, the previous one is read until it has
 	// been quiet this long (or ends), before anything of the new one: what Twitch wrote to it
