@@ -359,6 +359,9 @@ func TestWebSocketTokenRefreshedWhileConnected(t *testing.T) {
 	}
 	t.Cleanup(s2.Close)
 	waitFeed(t, s2, "stream_changed", "active")
+	if !strings.Contains(h.Logs.String(), "helix token rejected, retrying with a fresh token") {
+		t.Error("no create was refused for the expired token: the test did not refresh anything")
+	}
 	ss := h.Sim.WSSessions()
 	if len(ss) != 1 || ss[0].ID != first.ID {
 		t.Errorf("Twitch sessions %+v, want the same one (%s) throughout", ss, first.ID)
