@@ -310,7 +310,6 @@ func TestWebSocketFourthConnectionRefusedIsShown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.CloseNow() })
 		_, b, err := c.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -319,13 +318,16 @@ func TestWebSocketFourthConnectionRefusedIsShown(t *testing.T) {
 		if err := json.Unmarshal(b, &w); err != nil || w.Payload.Session == nil {
 			t.Fatalf("welcome %s: %v", b, err)
 		}
+		read := make(chan struct{})
 		go func() { // keep reading: pings are answered only while a read is pending
+			defer close(read)
 			for {
 				if _, _, err := c.Read(context.Background()); err != nil {
 					return
 				}
 			}
 		}()
+		t.Cleanup(func() { c.CloseNow(); <-read })
 		body := fmt.Sprintf(`{"type":"stream.online","version":"1","condition":{"broadcaster_user_id":%q},"transport":{"method":"websocket","session_id":%q}}`, u.ID, w.Payload.Session.ID)
 		req, _ := http.NewRequest(http.MethodPost, h.SimURL+"/helix/eventsub/subscriptions", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)

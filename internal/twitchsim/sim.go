@@ -92,6 +92,10 @@ type Config struct {
 	// subscribe deadline and the reconnect grace are counted in it. 0 = time.Second; tests
 	// shorten it.
 	WSSecond time.Duration
+	// WSSubscriptionsPerSession is the limit of enabled subscriptions on one WebSocket
+	// session; 0 = Twitch's 300 (a test lowers it: the simulated world has too few
+	// channels for 300 distinct subscriptions).
+	WSSubscriptionsPerSession int
 }
 
 // Sim is the Twitch simulator: an http.Handler serving OAuth under /id/oauth2, Helix under

@@ -17,7 +17,7 @@ import (
 // Messages of the 429s, matched by internal/helix's sentinels.
 const (
 	wsMsgTooManyConnections = "websocket transport: the user already has 3 websocket connections with enabled subscriptions"
-	wsMsgSessionFull        = "websocket transport: the connection already has 300 enabled subscriptions (per-connection limit)"
+	wsMsgSessionFull        = "websocket transport: the connection already has its maximum of enabled subscriptions (per-connection limit, 300)"
 	wsMsgOverCost           = "websocket transport: the subscription would exceed max_total_cost"
 )
 
@@ -71,7 +71,7 @@ func (s *Sim) wsCreate(w http.ResponseWriter, req eventsub.CreateRequest, c call
 	case !connections[ws.id] && len(connections) >= eventsub.WebSocketMaxConnectionsPerUser:
 		helixError(w, http.StatusTooManyRequests, wsMsgTooManyConnections)
 		return
-	case onSession >= eventsub.WebSocketMaxSubscriptionsPerSession:
+	case onSession >= orInt(s.cfg.WSSubscriptionsPerSession, eventsub.WebSocketMaxSubscriptionsPerSession):
 		helixError(w, http.StatusTooManyRequests, wsMsgSessionFull)
 		return
 	case identical >= maxIdenticalSubs:

@@ -365,3 +365,29 @@ func TestWSCloseCodesDisableSubscriptions(t *testing.T) {
 		t.Errorf("disabled websocket subscriptions still listed after a minute: %d", len(list.Data))
 	}
 }
+
+func TestWSSubscriptionsPerConnectionLimit(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.WSSecond = wsUnit; c.WSSubscriptionsPerSession = 3 })
+	w := e.dialWS(e.wsURL("?keepalive_timeout_seconds=600"))
+	sid := welcomeSession(t, w).ID
+	lou := e.userToken("lurker_lou").AccessToken
+	id := e.userID("pixelpaladin")
+	for i, typ := range []string{eventsub.TypeStreamOnline, eventsub.TypeStreamOffline, eventsub.TypeChannelUpdate, eventsub.TypeUserUpdate} {
+		cond := eventsub.Condition{"broadcaster_user_id": id}
+		if typ == eventsub.TypeUserUpdate {
+			cond = eventsub.Condition{"user_id": id}
+		}
+		r := e.wsSubscribe(lou, sid, typ, cond)
+		switch {
+		case i < 3 && r.status != http.StatusAccepted:
+			t.Fatalf("subscription %d: %d %s", i+1, r.status, r.body)
+		case i == 3 && (r.status != http.StatusTooManyRequests || !strings.Contains(r.message(t), "per-connection")):
+			t.Fatalf("one over the per-connection limit: %d %s, want 429", r.status, r.body)
+		}
+	}
+	// Another connection of the same user takes more.
+	w2 := e.dialWS(e.wsURL("?keepalive_timeout_seconds=600"))
+	if r := e.wsSubscribe(lou, welcomeSession(t, w2).ID, eventsub.TypeUserUpdate, eventsub.Condition{"user_id": id}); r.status != http.StatusAccepted {
+		t.Errorf("on a second connection: %d %s", r.status, r.body)
+	}
+}
