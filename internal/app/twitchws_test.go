@@ -420,3 +420,27 @@ func TestWebSocketSlowBrowserDoesNotBlockTheTwitchReader(t *testing.T) {
 		}
 	}
 }
+
+func TestWebSocketInvalidTokenEndsTheTwitchSession(t *testing.T) {
+	h := wsHarness(t)
+	_, s := h.Watch(t, "modmaria", "pixelpaladin")
+	twitchSession(t, h, "")
+	ctx, cancel := context.WithTimeout(context.Background(), wsWait)
+	defer cancel()
+	// She disconnects the app on Twitch: her tokens stop working and Twitch revokes her
+	// subscriptions. The next validation ends her relay session, as for webhooks.
+	if _, err := h.Sim.RevokeUser(ctx, "modmaria"); err != nil {
+		t.Fatal(err)
+	}
+	h.App.Web.ValidateLive(ctx)
+	var err error
+	for err == nil {
+		_, err = s.Next(ctx)
+	}
+	if code := websocket.CloseStatus(err); code != 4001 {
+		t.Errorf("stream socket ended with %v, want 4001 (session ended)", err)
+	}
+	if _, err := h.Sim.WaitWSSessions(ctx, func(ss []twitchsim.WSSession) bool { return len(ss) == 0 }); err != nil {
+		t.Errorf("her Twitch session is still connected: %v", err)
+	}
+}
