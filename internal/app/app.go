@@ -227,6 +227,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	m.GaugeFunc("hub_subscribers", "Sockets subscribed to the hub.", func() float64 { return float64(a.Hub.Stats().Subscribers) })
 	m.GaugeFunc("callback_bodies_reading", "Callback bodies being read now (at most CALLBACK_MAX_READS).", func() float64 { return float64(a.Web.CallbackBodiesReading()) })
 	m.GaugeFunc("token_sources", "Sessions whose Twitch token source this process caches.", func() float64 { return float64(a.Web.TokenSources()) })
+	m.GaugeFunc("twitch_ws_users", "Twitch users whose EventSub WebSocket session this process keeps.", func() float64 { return float64(a.TwitchWS.Users()) })
 	m.GaugeFunc("hub_history_frames", "Event frames kept for resume, all sessions.", func() float64 { return float64(a.Hub.Stats().Frames) })
 
 	// Web: every route.
