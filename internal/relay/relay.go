@@ -15,6 +15,10 @@
 // references its subscription; the subscription is deleted in Twitch when its last reference
 // drops (End, lease expiry, logout, streamer change). Each session records the subscriptions
 // it references in its own Record, so Reconcile rebuilds the sharing after a restart.
+//
+// The transport is chosen per event type (Config.Transports, Config.DefaultTransport;
+// websocket.go): a type may instead go over the Twitch user's own EventSub WebSocket session,
+// with subscriptions made with that user's token and shared by that user's sessions only.
 package relay
 
 import (
@@ -144,18 +148,18 @@ type Manager struct {
 	bgMu     sync.Mutex     // guards stopping against wg.Go and inflight.Add
 	stopping bool           // Shutdown has begun: nothing new starts
 
-	mu        sync.Mutex
-	sessions  map[string]*session
-	sockets   map[string]int       // open sockets per session id (outlives End: a socket may stay)
-	deleting  map[string]struct{}  // subscription ids being deleted in the background
-	ops       map[string]*opLock   // per-session serialisation of state transitions (subscribe, unsubscribe, release)
-	shares    map[string]*shared   // by shareKey: the usable subscription new sessions join
-	subs      map[string]*shared   // by Twitch id: every subscription with live references
-	creating  map[string]int       // creates in flight by callback session id
-	created   chan struct{}        // closed and replaced whenever a create returns
-	tooMany   map[string]time.Time // shareKey → no create before then (Twitch's 3-identical cap)
-	wsWaiting map[string]int       // websocket creates in flight by user id
-	wsMu      sync.Mutex           // orders closeUnusedWS's decision against createWS starting
+	mu       sync.Mutex
+	sessions map[string]*session
+	sockets  map[string]int       // open sockets per session id (outlives End: a socket may stay)
+	deleting map[string]struct{}  // subscription ids being deleted in the background
+	ops      map[string]*opLock   // per-session serialisation of state transitions (subscribe, unsubscribe, release)
+	shares   map[string]*shared   // by shareKey: the usable subscription new sessions join
+	subs     map[string]*shared   // by Twitch id: every subscription with live references
+	creating map[string]int       // creates in flight by callback session id
+	created  chan struct{}        // closed and replaced whenever a create returns
+	tooMany  map[string]time.Time // shareKey → no create before then (Twitch's 3-identical cap)
+	wsWait   map[string]int       // websocket creates in flight by user id
+	wsMu     sync.Mutex           // orders closeUnusedWS's decision against createWS starting
 
 	challengeWaiting func() // tests: a challenge is waiting for a create to return
 }
@@ -176,19 +180,19 @@ func NewManager(cfg Config) *Manager {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		prefix:    strings.TrimSuffix(cfg.PublicURL.String(), "/") + "/callback/",
-		sessions:  make(map[string]*session),
-		sockets:   make(map[string]int),
-		deleting:  make(map[string]struct{}),
-		ops:       make(map[string]*opLock),
-		shares:    make(map[string]*shared),
-		subs:      make(map[string]*shared),
-		creating:  make(map[string]int),
-		created:   make(chan struct{}),
-		tooMany:   make(map[string]time.Time),
-		wsWaiting: make(map[string]int),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		prefix:   strings.TrimSuffix(cfg.PublicURL.String(), "/") + "/callback/",
+		sessions: make(map[string]*session),
+		sockets:  make(map[string]int),
+		deleting: make(map[string]struct{}),
+		ops:      make(map[string]*opLock),
+		shares:   make(map[string]*shared),
+		subs:     make(map[string]*shared),
+		creating: make(map[string]int),
+		created:  make(chan struct{}),
+		tooMany:  make(map[string]time.Time),
+		wsWait:   make(map[string]int),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m

@@ -95,13 +95,13 @@ func (m *Manager) createWS(ctx context.Context, s Session, typ string) (eventsub
 	}
 	m.wsMu.Lock() // not while closeUnusedWS decides to close the user's session
 	m.mu.Lock()
-	m.wsWaiting[s.UserID]++
+	m.wsWait[s.UserID]++
 	m.mu.Unlock()
 	m.wsMu.Unlock()
 	defer func() {
 		m.mu.Lock()
-		if m.wsWaiting[s.UserID]--; m.wsWaiting[s.UserID] <= 0 {
-			delete(m.wsWaiting, s.UserID)
+		if m.wsWait[s.UserID]--; m.wsWait[s.UserID] <= 0 {
+			delete(m.wsWait, s.UserID)
 		}
 		m.mu.Unlock()
 	}()
@@ -153,7 +153,7 @@ func (m *Manager) closeUnusedWS(userID string) {
 	m.wsMu.Lock()
 	defer m.wsMu.Unlock()
 	m.mu.Lock()
-	used := m.wsWaiting[userID] > 0
+	used := m.wsWait[userID] > 0
 	for _, sh := range m.shares {
 		used = used || (sh.transport == eventsub.TransportWebSocket && sh.userID == userID)
 	}
