@@ -20,6 +20,7 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/auth"
 	"github.com/twitchrelay/twitchrelay/internal/config"
+	"github.com/twitchrelay/twitchrelay/internal/eventsubws"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 	"github.com/twitchrelay/twitchrelay/internal/hub"
 	"github.com/twitchrelay/twitchrelay/internal/metrics"
@@ -62,13 +63,15 @@ type Options struct {
 	SuggestionModerators map[string][]string
 	// Tokens replaces the token store the configuration picks (tests: one that fails).
 	Tokens web.TokenStore
+	// EventSubSecond is Twitch's second for the EventSub WebSocket client (tests: the
+	// simulator's WSSecond); EventSubKeepalive the keepalive_timeout_seconds it asks for.
+	// 0 = a real second, Twitch's default.
+	EventSubSecond    time.Duration
+	EventSubKeepalive int
 	// HelloTimeout and TokenIdle replace the socket's wait for stream_connected (30 s, the
 	// protocol's) and the idle time after which a cached token source is dropped (the
 	// session idle timeout): tests shorten them. 0 = those.
 	HelloTimeout, TokenIdle time.Duration
-	// FeedTransports sets feeds' transports (relay.Config.Transports). Tests put chat
-	// highlights on webhooks for a reader with the bot scopes, which Twitch allows.
-	FeedTransports map[string]string
 }
 
 // App is one wired twitchrelay process.
@@ -79,7 +82,10 @@ type App struct {
 	Relay   *relay.Manager
 	Web     *web.Server
 	Metrics *metrics.Metrics
-	closers []func()
+	// TwitchWS is the users' Twitch EventSub WebSocket sessions (used by every event type
+	// whose transport is websocket).
+	TwitchWS *eventsubws.Pool
+	closers  []func()
 
 	http        *httpServer
 	metricsHTTP *httpServer  // nil unless METRICS_ADDR
@@ -189,13 +195,26 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	})
 	ready["twitch"] = func(ctx context.Context) error { _, err := appToken.Token(ctx); return err }
 
+	// The users' Twitch WebSocket sessions: a message read from one goes the callback's way
+	// (web → relay → hub); a lost one is the relay's to subscribe again.
+	a.TwitchWS = eventsubws.NewPool(eventsubws.PoolConfig{
+		URL: cfg.TwitchEventSubWS, KeepaliveSeconds: opt.EventSubKeepalive, Second: opt.EventSubSecond, Logger: log,
+		HTTPClient: &http.Client{Transport: transport},
+		Message:    func(userID string, msg *webhook.Message) { a.Web.TwitchMessage(a.Relay, userID, msg) },
+		Lost: func(userID string, l eventsubws.Loss) {
+			a.Relay.TwitchSessionLost(userID, relay.SessionLoss{SessionID: l.SessionID, Code: l.Code, Since: l.Since, At: l.At})
+		},
+	})
+
 	// Hub and the subscription lifecycle.
 	a.Hub = hub.New(hub.Config{HistorySize: cfg.HistorySize, HistoryBytes: cfg.HistoryBytes, HistoryAge: cfg.HistoryAge})
 	a.Relay = relay.NewManager(relay.Config{
 		PublicURL: cfg.PublicURL, ServerSecret: []byte(cfg.ServerSecret),
 		Helix: helixClient, Hub: a.Hub, Store: state,
 		Lease: cfg.SubscriptionLease, PollInterval: cfg.FollowingPoll, Logger: log,
-		StreamersPerUser: cfg.StreamersPerUser, Transports: opt.FeedTransports,
+		StreamersPerUser: cfg.StreamersPerUser,
+		DefaultTransport: cfg.EventSubTransport, // chat notifications always go over websocket (relay)
+		WebSockets:       a.TwitchWS, UserHelix: helixClient,
 		OnRelease: func(sid string) { // a lease ended: free what the process holds for it
 			a.Hub.Release(sid)
 			a.Web.ReleaseSession(sid)
@@ -207,6 +226,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	m.GaugeFunc("hub_subscribers", "Sockets subscribed to the hub.", func() float64 { return float64(a.Hub.Stats().Subscribers) })
 	m.GaugeFunc("callback_bodies_reading", "Callback bodies being read now (at most CALLBACK_MAX_READS).", func() float64 { return float64(a.Web.CallbackBodiesReading()) })
 	m.GaugeFunc("token_sources", "Sessions whose Twitch token source this process caches.", func() float64 { return float64(a.Web.TokenSources()) })
+	m.GaugeFunc("twitch_ws_users", "Twitch users whose EventSub WebSocket session this process keeps.", func() float64 { return float64(a.TwitchWS.Users()) })
 	m.GaugeFunc("hub_history_frames", "Event frames kept for resume, all sessions.", func() float64 { return float64(a.Hub.Stats().Frames) })
 
 	// Web: every route.
@@ -275,7 +295,8 @@ func logConfig(log *slog.Logger, cfg *config.Config) {
 	log.Info("config", "demo", cfg.Demo, "listen", cfg.ListenAddr, "public_url", cfg.PublicURL.String(),
 		"twitch_client_id", cfg.TwitchClientID, "twitch_client_secret", redact(cfg.TwitchSecret),
 		"server_secret", redact(cfg.ServerSecret), "redis", redisURL, "oauth_url", cfg.TwitchOAuthURL,
-		"helix_url", cfg.TwitchHelixURL, "subscription_lease", cfg.SubscriptionLease.String(),
+		"helix_url", cfg.TwitchHelixURL, "eventsub_transport", cfg.EventSubTransport, "eventsub_ws_url", cfg.TwitchEventSubWS,
+		"subscription_lease", cfg.SubscriptionLease.String(),
 		"trusted_proxies", len(cfg.TrustedProxies), "callback_max_reads", cfg.CallbackReads,
 		"ws_max_per_session", cfg.SocketsPerSession, "ws_max_per_ip", cfg.SocketsPerIP)
 }

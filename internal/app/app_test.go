@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -33,7 +34,14 @@ const wait = 20 * time.Second
 // that New starts.
 func demoApp(t *testing.T, logs io.Writer) (*app.App, net.Listener) {
 	t.Helper()
-	cfg, err := config.Demo(func(k string) string { return map[string]string{"LISTEN_ADDR": "127.0.0.1:0"}[k] })
+	return demoAppWith(t, logs, "webhook")
+}
+
+// demoAppWith is demoApp with EVENTSUB_TRANSPORT=transport.
+func demoAppWith(t *testing.T, logs io.Writer, transport string) (*app.App, net.Listener) {
+	t.Helper()
+	env := map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "EVENTSUB_TRANSPORT": transport}
+	cfg, err := config.Demo(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +98,14 @@ func (s *served) stop() error {
 // socket was told "going away", and no goroutine of the relay, the hub, the web server, the
 // session sweep or the simulator is left.
 func TestDemoRunsAndStopsEverything(t *testing.T) {
+	for _, transport := range []string{"webhook", "websocket"} {
+		t.Run(transport, func(t *testing.T) { demoRunsAndStops(t, transport) })
+	}
+}
+
+func demoRunsAndStops(t *testing.T, transport string) {
 	var logs syncbuf.Buffer
-	a, ln := demoApp(t, &logs)
+	a, ln := demoAppWith(t, &logs, transport)
 	srv := serve(t, a)
 
 	url := a.PublicURL().String()
@@ -121,23 +135,62 @@ func TestDemoRunsAndStopsEverything(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("feeds never became active at the simulator: %v\n%s", err, logs.String())
 	}
-	// The simulator's activity opens every watched channel with a raid (then each chat notice):
-	// the demo shows a raid within seconds of choosing a streamer.
-	for {
-		f, err := s.NextEvent(ctx)
+	// lurker_lou moderates nobody: raids and chat highlights still arrive, the raid over the
+	// demo's transport, the chat notices over lurker_lou's own Twitch WebSocket session. The
+	// simulator opens every watched channel with a raid, then each chat notice (a gift bomb of
+	// 50, an anonymous gifter, ...): the demo shows them within its first minute.
+	minute, cancelMinute := context.WithTimeout(t.Context(), time.Minute)
+	defer cancelMinute()
+	seen := map[string]bool{}
+	for !seen["channel.raid"] || !seen["bomb of 50"] || !seen["anonymous gift"] {
+		f, err := s.NextEvent(minute)
 		if err != nil {
-			t.Fatalf("no raid from the demo's activity within %s: %v", wait, err)
+			t.Fatalf("%s demo: within a minute saw only %v: %v\n%s", transport, seen, err, logs.String())
 		}
-		if f.Event.Type == "channel.raid" {
-			break
+		var n struct {
+			Event struct {
+				Notice *struct {
+					Type      string `json:"type"`
+					Total     int    `json:"total"`
+					Anonymous bool   `json:"anonymous"`
+				} `json:"notice"`
+			} `json:"event"`
 		}
+		if err := json.Unmarshal(f.Raw, &n); err != nil {
+			t.Fatal(err)
+		}
+		seen[f.Event.Type] = true
+		switch no := n.Event.Notice; {
+		case no == nil:
+		case no.Type == "community_sub_gift" && no.Total == 50:
+			seen["bomb of 50"] = true
+		case no.Type == "sub_gift" && no.Anonymous:
+			seen["anonymous gift"] = true
+		}
+	}
+	// Which subscriptions went over the user's Twitch WebSocket session: in webhook mode only
+	// the chat notifications, in websocket mode everything.
+	wsTypes := map[string]bool{}
+	for line := range strings.SplitSeq(logs.String(), "\n") {
+		var l struct {
+			EventType string `json:"event_type"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && strings.Contains(line, `"msg":"eventsub websocket subscription created"`) {
+			wsTypes[l.EventType] = true
+		}
+	}
+	onlyChat := len(wsTypes) == 1 && wsTypes["channel.chat.notification"]
+	if want := transport == "webhook"; onlyChat != want || !wsTypes["channel.chat.notification"] || wsTypes["channel.raid"] == want {
+		t.Errorf("%s demo: websocket subscriptions made for %v", transport, wsTypes)
 	}
 
 	if err := srv.stop(); err != nil {
 		t.Fatalf("Serve = %v, want nil after cancel", err)
 	}
+	closing, cancelClosing := context.WithTimeout(t.Context(), wait) // the minute above may have used ctx up
+	defer cancelClosing()
 	for err == nil {
-		_, err = s.Next(ctx)
+		_, err = s.Next(closing)
 	}
 	if websocket.CloseStatus(err) != websocket.StatusGoingAway {
 		t.Errorf("socket ended with %v, want 1001 going away", err)

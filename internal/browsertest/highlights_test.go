@@ -8,15 +8,15 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/twitchrelay/twitchrelay/internal/app"
+	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/relay"
 	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 )
 
-// Chat highlights reach this server over webhooks only for a reader with the bot scopes
-// (user:bot, and channel:bot from the broadcaster), as at Twitch: these tests use such a
-// reader until the viewer's own WebSocket session carries them for everyone.
+// Chat highlights come over the viewer's own Twitch WebSocket session: the reader is a plain
+// viewer (no bot scopes, moderates nobody) in webhook mode, so raids come over a shared
+// webhook and chat notices over the reader's session, side by side.
 const (
 	reader  = "quietquinn"
 	watched = "pixelpaladin"
@@ -24,13 +24,7 @@ const (
 
 func startHighlights(t *testing.T) (*apptest.Harness, *cutProxy) {
 	t.Helper()
-	h, p := startBehindProxyWith(t, apptest.Options{App: appOptionsChatOverWebhook()})
-	for login, scope := range map[string]string{reader: "user:bot", watched: "channel:bot"} {
-		if _, err := h.Sim.IssueUserToken(login, scope); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return h, p
+	return startBehindProxy(t, false)
 }
 
 // loginAndWatchAs logs in as login and opens streamer's page, waiting until the socket is
@@ -74,6 +68,7 @@ func TestChatHighlights(t *testing.T) {
 	tb := newTab(t)
 	tb.loginAndWatchAs(h.URL, reader, watched)
 	tb.wantText("#counters", "Nothing yet since you opened this page.")
+	checkChatOverWebSocket(t, h)
 
 	fire(t, "nightowl_tv raids", func(ctx context.Context) ([]twitchsim.Delivery, error) {
 		return h.Sim.Raid(ctx, "nightowl_tv", watched)
@@ -232,6 +227,27 @@ func TestGiftBombReconnect(t *testing.T) {
 	}
 }
 
-func appOptionsChatOverWebhook() app.Options {
-	return app.Options{FeedTransports: map[string]string{relay.FeedChatHighlights: relay.TransportWebhook}}
+// checkChatOverWebSocket: the reader's chat notification subscription is on the reader's own
+// Twitch WebSocket session, made with the reader's token, and none exists over webhook.
+func checkChatOverWebSocket(t *testing.T, h *apptest.Harness) {
+	t.Helper()
+	r, _ := h.Sim.User(reader)
+	b, _ := h.Sim.User(watched)
+	n := 0
+	for _, s := range h.Sim.WSSubscriptions() {
+		if s.Type == eventsub.TypeChatNotification && s.Status == eventsub.StatusEnabled {
+			n++
+			if s.Condition["user_id"] != r.ID || s.Condition["broadcaster_user_id"] != b.ID {
+				t.Errorf("chat notification condition %v, want the reader %s in %s's chat", s.Condition, r.ID, b.ID)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d enabled chat notification subscriptions over websocket, want 1", n)
+	}
+	for _, s := range h.Sim.Subscriptions() {
+		if s.Type == eventsub.TypeChatNotification {
+			t.Errorf("a chat notification subscription over webhook: %+v", s)
+		}
+	}
 }

@@ -20,19 +20,6 @@ const (
 	FeedChatHighlights = "chat_highlights" // channel.chat.notification, user_id = the viewer
 )
 
-// How a feed's subscriptions reach us. Webhook subscriptions are made with the app token
-// and shared (shares.go); a WebSocket one lives on the viewer's own Twitch EventSub
-// WebSocket session, made with the viewer's token (docs/TWITCH.md §5.2: the only way a plain
-// viewer gets chat notifications).
-const (
-	TransportWebhook   = "webhook"
-	TransportWebSocket = "websocket"
-)
-
-// defaultTransports are the feeds that do not use the webhook transport; Config.Transports
-// overrides them per feed.
-var defaultTransports = map[string]string{FeedChatHighlights: TransportWebSocket}
-
 // feedScopes are the scopes the viewer must have granted for a feed, checked before asking
 // Twitch (the login asks for them: internal/auth).
 var feedScopes = map[string]string{FeedChatHighlights: ScopeReadChat}
@@ -40,17 +27,6 @@ var feedScopes = map[string]string{FeedChatHighlights: ScopeReadChat}
 // ScopeReadChat lets us read chat notifications (subs, gifts, raids, announcements) as the
 // viewer.
 const ScopeReadChat = "user:read:chat"
-
-// transport is how feed's subscriptions are made.
-func (m *Manager) transport(feed string) string {
-	if t := m.cfg.Transports[feed]; t != "" {
-		return t
-	}
-	if t := defaultTransports[feed]; t != "" {
-		return t
-	}
-	return TransportWebhook
-}
 
 // Feed statuses the user sees.
 const (

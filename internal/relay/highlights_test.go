@@ -25,8 +25,9 @@ func TestChatHighlightsWithoutScope(t *testing.T) {
 	}
 }
 
-// With the scope but no WebSocket transport (the default for chat highlights), the feed says
-// it needs the viewer's own connection: nothing is faked, nothing is asked of Twitch.
+// Chat notifications go over the viewer's own Twitch WebSocket session whatever the default
+// transport; a relay with no WebSocket sessions configured says the feed needs one: nothing
+// is faked, nothing is asked of Twitch.
 func TestChatHighlightsNeedTheWebSocketSession(t *testing.T) {
 	e := newEnv(t, nil)
 	s := e.session("lurker_lou", "pixelpaladin")
@@ -37,8 +38,12 @@ func TestChatHighlightsNeedTheWebSocketSession(t *testing.T) {
 	if f := statusOf(got, FeedRaids); f.Status != StatusActive || f.Name != "Raids" {
 		t.Fatalf("raids = %+v, want active", f)
 	}
-	if e.m.transport(FeedChatHighlights) != TransportWebSocket || e.m.transport(FeedRaids) != TransportWebhook {
-		t.Fatal("default transports: chat highlights must be websocket, raids webhook")
+	if e.m.transportOf(eventsub.TypeChatNotification) != eventsub.TransportWebSocket || e.m.transportOf(eventsub.TypeChannelRaid) != eventsub.TransportWebhook {
+		t.Fatal("default transports: chat notifications must be websocket, raids webhook")
+	}
+	ws := &Manager{cfg: Config{DefaultTransport: eventsub.TransportWebSocket}} // transportOf reads only cfg
+	if ws.transportOf(eventsub.TypeChatNotification) != eventsub.TransportWebSocket || ws.transportOf(eventsub.TypeChannelRaid) != eventsub.TransportWebSocket {
+		t.Fatal("websocket default: chat notifications and raids must be websocket")
 	}
 	for _, sub := range e.sim.Subscriptions() {
 		if sub.Type == eventsub.TypeChatNotification {
@@ -51,7 +56,9 @@ func TestChatHighlightsNeedTheWebSocketSession(t *testing.T) {
 // says why) and allows them for a bot reader in a channel that granted channel:bot, whose
 // session then receives every notice of a community gift, in order, as Chat highlights.
 func TestChatHighlightsOverWebhook(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.Transports = map[string]string{FeedChatHighlights: TransportWebhook} })
+	e := newEnv(t, func(c *Config) {
+		c.Transports = map[string]string{eventsub.TypeChatNotification: eventsub.TransportWebhook}
+	})
 	viewer := e.session("lurker_lou", "pixelpaladin")
 	if f := statusOf(e.ensure(viewer), FeedChatHighlights); f.Status != StatusUnavailable || f.Reason != reasonChatBot {
 		t.Fatalf("plain viewer's chat_highlights = %+v, want unavailable (%q)", f, reasonChatBot)

@@ -15,6 +15,10 @@
 // references its subscription; the subscription is deleted in Twitch when its last reference
 // drops (End, lease expiry, logout, streamer change). Each session records the subscriptions
 // it references in its own Record, so Reconcile rebuilds the sharing after a restart.
+//
+// The transport is chosen per event type (Config.Transports, Config.DefaultTransport;
+// websocket.go): a type may instead go over the Twitch user's own EventSub WebSocket session,
+// with subscriptions made with that user's token and shared by that user's sessions only.
 package relay
 
 import (
@@ -109,13 +113,20 @@ type Config struct {
 	// StreamersPerUser caps the distinct streamers one Twitch user's sessions on this
 	// instance hold subscriptions for at once (STREAMERS_PER_USER); 0 = no cap.
 	StreamersPerUser int
-	// Transports sets a feed's transport (TransportWebhook or TransportWebSocket) where it
-	// differs from the default: chat highlights over the viewer's WebSocket session, the rest
-	// over shared webhooks. Webhook chat notifications work only for a bot account (user:bot,
-	// and channel:bot from the broadcaster), as at Twitch.
-	Transports map[string]string
-	Logger     *slog.Logger // default: discard
-	Now        func() time.Time
+	Logger           *slog.Logger // default: discard
+	Now              func() time.Time
+
+	// Transports chooses the transport of an event type's subscriptions:
+	// eventsub.TransportWebhook (shared, app token) or eventsub.TransportWebSocket (the
+	// user's own Twitch WebSocket session, websocket.go). Types not listed use their fixed
+	// transport (channel.chat.notification: websocket, the only way a plain viewer gets it;
+	// fixedTransports), else DefaultTransport ("" = webhook), e.g. EVENTSUB_TRANSPORT. Tests
+	// put chat notifications on webhooks for a bot reader, which Twitch allows.
+	Transports       map[string]string
+	DefaultTransport string
+	// WebSockets and UserHelix are required when any type goes over websocket.
+	WebSockets UserSessions
+	UserHelix  UserHelix
 
 	// VerifyTimeout is how long a subscription Twitch created pending may wait for its
 	// challenge before we ask Twitch what became of it; default verifyTimeout.
@@ -150,6 +161,8 @@ type Manager struct {
 	creating map[string]int       // creates in flight by callback session id
 	created  chan struct{}        // closed and replaced whenever a create returns
 	tooMany  map[string]time.Time // shareKey → no create before then (Twitch's 3-identical cap)
+	wsWait   map[string]int       // websocket creates in flight by user id
+	wsMu     sync.Mutex           // orders closeUnusedWS's decision against createWS starting
 
 	challengeWaiting func() // tests: a challenge is waiting for a create to return
 }
@@ -182,6 +195,7 @@ func NewManager(cfg Config) *Manager {
 		creating: make(map[string]int),
 		created:  make(chan struct{}),
 		tooMany:  make(map[string]time.Time),
+		wsWait:   make(map[string]int),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m

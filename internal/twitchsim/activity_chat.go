@@ -33,8 +33,10 @@ const (
 
 const communityGiftSize = 50
 
-var openingKinds = []string{kindRaid, kindSub, kindResub, kindBomb, kindAnonGift, kindAnnounce, kindUpgrade,
-	kindPrime, kindForward, kindBits, kindCharity, kindUnraid, kindGift}
+// The single gifts come before the gift bomb: its 50 recipients may be everyone left who is
+// not subscribed.
+var openingKinds = []string{kindRaid, kindSub, kindResub, kindAnonGift, kindGift, kindBomb, kindAnnounce, kindUpgrade,
+	kindPrime, kindForward, kindBits, kindCharity, kindUnraid}
 
 var (
 	activityMessages = []string{"Love the stream Kappa", "<b>hype</b> <script>alert(1)</script> & more",
@@ -149,14 +151,24 @@ func (s *Sim) chatStep(ctx context.Context, r *rand.Rand, kind string, b *User) 
 	return nil, errNoCandidate
 }
 
-// openingStep picks the next opening kind of every streamer that has an enabled raid or chat
-// notification subscription and has not finished its opening. Caller holds mu.
+// openingStep picks the next opening kind of every streamer that has not finished its
+// opening and has an enabled subscription that kind is delivered to: the raid waits for a
+// raid subscription, the chat notices for a chat notification one (a viewer's arrives a
+// moment after the raids, over the viewer's WebSocket session), so none is played to nobody.
+// Caller holds mu.
 func (s *Sim) openingStep(ctx context.Context, r *rand.Rand) ([]func() ([]Delivery, error), string) {
 	var fires []func() ([]Delivery, error)
 	kind := ""
 	for _, id := range s.world.order[:len(seedStreamers)] {
 		next := s.opening[id]
-		if next >= len(openingKinds) || !s.watched(id) {
+		if next >= len(openingKinds) {
+			continue
+		}
+		typ := eventsub.TypeChatNotification
+		if openingKinds[next] == kindRaid {
+			typ = eventsub.TypeChannelRaid
+		}
+		if !s.watched(id, typ) {
 			continue
 		}
 		s.opening[id] = next + 1
@@ -168,16 +180,23 @@ func (s *Sim) openingStep(ctx context.Context, r *rand.Rand) ([]func() ([]Delive
 	return fires, kind
 }
 
-// watched reports whether a channel has an enabled raid or chat notification subscription.
-// Caller holds mu.
-func (s *Sim) watched(broadcasterID string) bool {
+// watched reports whether a channel has an enabled subscription of typ (channel.raid: its
+// incoming raids; channel.chat.notification) over either transport. Caller holds mu.
+func (s *Sim) watched(broadcasterID, typ string) bool {
+	field := "broadcaster_user_id"
+	if typ == eventsub.TypeChannelRaid {
+		field = "to_broadcaster_user_id"
+	}
+	watches := func(sb eventsub.Subscription) bool {
+		return sb.Status == eventsub.StatusEnabled && sb.Type == typ && sb.Condition[field] == broadcasterID
+	}
 	for _, id := range s.subOrder {
-		sb := s.subs[id]
-		if sb.Status != eventsub.StatusEnabled {
-			continue
+		if watches(s.subs[id].Subscription) {
+			return true
 		}
-		if (sb.Type == eventsub.TypeChannelRaid && sb.Condition["to_broadcaster_user_id"] == broadcasterID) ||
-			(sb.Type == eventsub.TypeChatNotification && sb.Condition["broadcaster_user_id"] == broadcasterID) {
+	}
+	for _, id := range s.ws.order {
+		if watches(s.ws.subs[id].Subscription) {
 			return true
 		}
 	}

@@ -73,7 +73,7 @@ func (s *Sim) checkCreate(req eventsub.CreateRequest, c caller) (int, *createErr
 	}
 	switch req.Transport.Method {
 	case "webhook":
-	case "websocket", "conduit":
+	case "conduit":
 		return bad("the simulator implements only the webhook transport, not %q", req.Transport.Method)
 	default:
 		return bad("invalid transport method %q", req.Transport.Method)
@@ -82,32 +82,10 @@ func (s *Sim) checkCreate(req eventsub.CreateRequest, c caller) (int, *createErr
 		return 0, &createError{status: http.StatusUnauthorized,
 			message: "Invalid OAuth token: the webhook transport requires an app access token"}
 	}
-	rule, ok := subscriptionTypes[req.Type]
-	if !ok || rule.version != req.Version {
-		return bad("unsupported subscription type %q version %q", req.Type, req.Version)
+	if msg := s.checkTypeCondition(req); msg != "" {
+		return bad("%s", msg)
 	}
-	present := 0
-	for _, field := range rule.condition {
-		id, ok := req.Condition[field]
-		if rule.oneOf && !ok {
-			continue
-		}
-		present++
-		if id == "" {
-			return bad("invalid condition: missing %s", field)
-		}
-		if _, ok := s.world.users[id]; !ok {
-			return bad("invalid condition: %s %q is not a user", field, id)
-		}
-	}
-	if rule.oneOf && present != 1 {
-		return bad("invalid condition: exactly one of %s is required", strings.Join(rule.condition, ", "))
-	}
-	for field := range req.Condition {
-		if !slices.Contains(rule.condition, field) {
-			return bad("invalid condition: unexpected field %s for %s", field, req.Type)
-		}
-	}
+	rule := subscriptionTypes[req.Type]
 	if msg := s.checkCallback(req.Transport.Callback); msg != "" {
 		return bad("%s", msg)
 	}
@@ -204,4 +182,36 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkTypeCondition checks the type, version and condition of a create, whatever its
+// transport. "" = fine. Caller holds mu.
+func (s *Sim) checkTypeCondition(req eventsub.CreateRequest) string {
+	rule, ok := subscriptionTypes[req.Type]
+	if !ok || rule.version != req.Version {
+		return fmt.Sprintf("unsupported subscription type %q version %q", req.Type, req.Version)
+	}
+	present := 0
+	for _, field := range rule.condition {
+		id, ok := req.Condition[field]
+		if rule.oneOf && !ok {
+			continue
+		}
+		present++
+		if id == "" {
+			return "invalid condition: missing " + field
+		}
+		if _, ok := s.world.users[id]; !ok {
+			return fmt.Sprintf("invalid condition: %s %q is not a user", field, id)
+		}
+	}
+	if rule.oneOf && present != 1 {
+		return "invalid condition: exactly one of " + strings.Join(rule.condition, ", ") + " is required"
+	}
+	for field := range req.Condition {
+		if !slices.Contains(rule.condition, field) {
+			return fmt.Sprintf("invalid condition: unexpected field %s for %s", field, req.Type)
+		}
+	}
+	return ""
 }

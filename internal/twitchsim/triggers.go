@@ -192,22 +192,27 @@ func (s *Sim) triggerMany(ctx context.Context, change func() ([]simEvent, error)
 	type target struct {
 		m     message
 		event any
+		ws    *wsOut // instead of m: a notification on a WebSocket session
 	}
 	var targets []target
 	for _, ev := range events {
 		rule := subscriptionTypes[ev.typ]
+		about := func(c eventsub.Condition) bool { return rule.matchesUser(c, ev.userID) }
+		if ev.match != nil {
+			about = ev.match
+		}
 		n := 0
 		for _, id := range s.subOrder {
 			sb := s.subs[id]
-			about := rule.matchesUser(sb.Condition, ev.userID)
-			if ev.match != nil {
-				about = ev.match(sb.Condition)
-			}
-			if sb.Type == ev.typ && sb.Status == eventsub.StatusEnabled && about {
-				targets = append(targets, target{message{typ: eventsub.MessageTypeNotification, sub: sb.Subscription,
-					secret: sb.secret, skew: s.misbehavior.TimestampSkew}, ev.event})
+			if sb.Type == ev.typ && sb.Status == eventsub.StatusEnabled && about(sb.Condition) {
+				targets = append(targets, target{m: message{typ: eventsub.MessageTypeNotification, sub: sb.Subscription,
+					secret: sb.secret, skew: s.misbehavior.TimestampSkew}, event: ev.event})
 				n++
 			}
+		}
+		for _, o := range s.wsTargetsLocked(ev.typ, about, ev.event) {
+			targets = append(targets, target{ws: &o})
+			n++
 		}
 		s.log.Info("event", "event_type", ev.typ, "user_id", ev.userID, "subscriptions", n)
 	}
@@ -218,13 +223,17 @@ func (s *Sim) triggerMany(ctx context.Context, change func() ([]simEvent, error)
 	defer cancel()
 	var out []Delivery
 	for _, t := range targets {
+		s.pauseGate(ctx)
+		if t.ws != nil {
+			out = append(out, s.sendWS(ctx, []wsOut{*t.ws}, eventsub.MessageTypeNotification)...)
+			continue
+		}
 		m := t.m
 		m.id = newUUID()
 		m.body = mustJSON(struct {
 			Subscription eventsub.Subscription `json:"subscription"`
 			Event        any                   `json:"event"`
 		}{m.sub, t.event})
-		s.pauseGate(ctx)
 		d := s.send(ctx, m)
 		out = append(out, d)
 		if dup {
