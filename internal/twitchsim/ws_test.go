@@ -391,3 +391,59 @@ func TestWSSubscriptionsPerConnectionLimit(t *testing.T) {
 		t.Errorf("on a second connection: %d %s", r.status, r.body)
 	}
 }
+
+// Over WebSocket a chat notification reader needs only user:read:chat, for itself (no bot
+// scopes, no moderation), and gets every notice of the channel's chat on its session: a
+// community gift of 50 by an anonymous gifter is 51 notification frames, the summary first.
+func TestWSChatNotificationsNeedOnlyTheReadChatScope(t *testing.T) {
+	e := newWSEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), wsWait)
+	defer cancel()
+	w := e.dialWS(e.wsURL("?keepalive_timeout_seconds=600"))
+	sid := welcomeSession(t, w).ID
+	lou := e.userID("lurker_lou")
+	cond := eventsub.Condition{"broadcaster_user_id": e.userID("pixelpaladin"), "user_id": lou}
+	noScope := e.userToken("lurker_lou", "user:read:follows").AccessToken
+	if r := e.wsSubscribe(noScope, sid, eventsub.TypeChatNotification, cond); r.status != http.StatusForbidden {
+		t.Errorf("without user:read:chat: %d %s, want 403", r.status, r.body)
+	}
+	chat := e.userToken("lurker_lou", "user:read:chat").AccessToken
+	other := eventsub.Condition{"broadcaster_user_id": cond["broadcaster_user_id"], "user_id": e.userID("quietquinn")}
+	if r := e.wsSubscribe(chat, sid, eventsub.TypeChatNotification, other); r.status != http.StatusForbidden {
+		t.Errorf("another reader's user_id: %d %s, want 403", r.status, r.body)
+	}
+	if r := e.wsSubscribe(chat, sid, eventsub.TypeChatNotification, cond); r.status != http.StatusAccepted {
+		t.Fatalf("with only user:read:chat: %d %s, want 202", r.status, r.body)
+	}
+	ds, err := e.sim.CommunityGift(ctx, "", "pixelpaladin", 50, "1000")
+	if err != nil || len(ds) != 51 {
+		t.Fatalf("CommunityGift: %d deliveries, %v; want 51", len(ds), err)
+	}
+	for _, d := range ds {
+		if d.Err != nil || d.Callback != "websocket:"+sid {
+			t.Fatalf("delivery %+v, want one on the session", d)
+		}
+	}
+	var n struct {
+		NoticeType         string `json:"notice_type"`
+		ChatterIsAnonymous bool   `json:"chatter_is_anonymous"`
+		CommunitySubGift   *struct {
+			Total int `json:"total"`
+		} `json:"community_sub_gift"`
+	}
+	for i := range 51 {
+		m := w.next(t, eventsub.MessageTypeNotification)
+		if m.Metadata.SubscriptionType != eventsub.TypeChatNotification {
+			t.Fatalf("frame %d: %s", i, m.Metadata.SubscriptionType)
+		}
+		if err := json.Unmarshal(m.Payload.Event, &n); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case i == 0 && (n.NoticeType != "community_sub_gift" || n.CommunitySubGift == nil || n.CommunitySubGift.Total != 50 || !n.ChatterIsAnonymous):
+			t.Fatalf("first frame %s, want the anonymous community gift of 50", m.Payload.Event)
+		case i > 0 && n.NoticeType != "sub_gift":
+			t.Fatalf("frame %d is a %s, want a sub_gift", i, n.NoticeType)
+		}
+	}
+}
