@@ -105,13 +105,11 @@ func (tb *tab) wantText(sel, want string) {
 	}
 }
 
-// feedsActiveJS holds when the socket is live and all six feeds have their final status:
-// active, except chat highlights, which this server cannot open without the viewer's Twitch
-// WebSocket session and shows as not available.
+// feedsActiveJS holds when the socket is live and all six feeds are active (chat highlights
+// over the viewer's own Twitch WebSocket session).
 const feedsActiveJS = `document.getElementById("conn-state").dataset.state === "live" &&
   document.querySelectorAll("#feeds li.feed").length === 6 &&
-  [...document.querySelectorAll("#feeds li.feed")].every((li) =>
-    li.dataset.status === (li.dataset.feed === "chat_highlights" ? "unavailable" : "active"))`
+  [...document.querySelectorAll("#feeds li.feed")].every((li) => li.dataset.status === "active")`
 
 // loginAndWatch logs in through the consent page as login and opens login's own stream
 // page, waiting until its socket is live and every feed is active.

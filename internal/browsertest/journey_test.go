@@ -106,7 +106,7 @@ func journey(t *testing.T, websocket bool) {
 	tb.wantText("#live-badge", "Offline")
 	tb.waitJS("the socket and every feed", feedsActiveJS)
 	tb.wantText("#conn-state", "Connected")
-	tb.wantText("#feeds-summary", "5 of 6 on · 1 not available")
+	tb.wantText("#feeds-summary", "All 6 on")
 	tb.checkAlertsOff()
 	tb.checkA11y("stream")
 	tb.step("5. pasted link → /stream: socket live, feeds on, alerts off")

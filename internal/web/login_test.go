@@ -33,7 +33,8 @@ func TestLoginFlowReachesStreamPage(t *testing.T) {
 	if scopes := strings.Fields(q.Get("scope")); !slices.Contains(scopes, "user:read:chat") {
 		t.Errorf("authorize URL asks for %v, want user:read:chat among them", scopes)
 	}
-	if !strings.Contains(body, "chat notifications (subs, gifts, raids, announcements)") || !strings.Contains(body, "Chat highlights") {
+	if !strings.Contains(body, "chat notifications (subs, gifts, raids, announcements)") || !strings.Contains(body, "Chat highlights") ||
+		!strings.Contains(body, "untick it, every other feed still works") {
 		t.Errorf("the landing page does not say why it asks to read chat notifications:\n%.1500s", body)
 	}
 	if q.Get("client_id") != apptest.ClientID || q.Get("redirect_uri") != h.URL+"/auth" || q.Get("state") == "" || q.Get("response_type") != "code" {
