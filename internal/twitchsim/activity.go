@@ -27,8 +27,8 @@ var (
 // closes: every tick a new follower, a title or category change, a stream going live or
 // offline, a profile change, a raid or a chat notice (sub, resub, gifts, a community gift
 // of 50, upgrades, announcements, bits badges, charity; activity_chat.go). A streamer that
-// gets its first raid or chat notification subscription first plays the opening: one tick
-// each, every chat notice type and a raid (openingStep). It goes through the trigger methods, so the world stays
+// gets its first raid or chat notification subscription, over either transport, first
+// plays the opening: one tick each, a raid and every chat notice type (openingStep). It goes through the trigger methods, so the world stays
 // consistent (a stream that is offline never goes offline again) and every event is
 // delivered to the matching subscriptions. every <= 0 means 5 s.
 func (s *Sim) StartActivity(ctx context.Context, every time.Duration) {

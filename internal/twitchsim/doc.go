@@ -40,12 +40,13 @@
 //     see exactly what Twitch would do.
 //   - The authorize page is always shown, force_verify or not, because a person (or a
 //     browser test) picks which simulated user signs in.
-//   - Only the authorization code flow (response_type=code), the webhook transport and the
-//     seven subscription types twitchrelay uses are implemented; other flows, transports
-//     and types are rejected with a 400 that says so rather than half-simulated.
-//     channel.chat.notification over webhook is refused (403) unless its reader granted
-//     user:read:chat and user:bot and the broadcaster channel:bot (or the reader moderates
-//     the channel), as at Twitch.
+//   - Only the authorization code flow (response_type=code), the webhook and WebSocket
+//     transports and the seven subscription types twitchrelay uses are implemented; other
+//     flows, transports and types are rejected with a 400 that says so rather than
+//     half-simulated. channel.chat.notification over webhook is refused (403) unless its
+//     reader granted user:read:chat and user:bot and the broadcaster channel:bot (or the
+//     reader moderates the channel); over WebSocket user:read:chat of the token's own user
+//     (the condition's user_id) is enough, as at Twitch.
 //   - With Config.AllowInsecureCallbacks, callbacks may be plain http on a loopback host,
 //     because tests and the demo have no public https endpoint. Other hosts still need
 //     https on 443.
