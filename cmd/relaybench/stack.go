@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -61,6 +62,8 @@ func startStack(redisURL, logLevel string, logTo io.Writer) (*stack, error) {
 		// The harness is one address opening thousands of sockets on purpose: lift the caps
 		// a real deployment keeps (docs/SECURITY.md, "Bounds under abuse").
 		"WS_MAX_PER_SESSION": "1048576", "WS_MAX_PER_IP": "1048576",
+		// Chat highlights go over each user's Twitch WebSocket session: the simulator's.
+		"TWITCH_EVENTSUB_WS_URL": "ws" + strings.TrimPrefix(st.simSrv.URL, "http") + "/ws",
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
