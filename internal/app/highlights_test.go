@@ -144,3 +144,36 @@ func TestChatHighlightsWithoutTheReadChatScope(t *testing.T) {
 		})
 	}
 }
+
+// In webhook mode a lost Twitch WebSocket session touches only chat highlights: the page is
+// told which span may be missing, the chat notification is subscribed again on the viewer's
+// next session, the webhook feeds keep their subscriptions, and a notice after the loss
+// arrives.
+func TestChatHighlightsSessionLostInWebhookMode(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	_, s := h.Watch(t, "lurker_lou", "pixelpaladin")
+	hooks := len(h.Sim.Subscriptions())
+	first := twitchSession(t, h, "")
+	if err := h.Sim.CloseWSSession(first.ID, eventsub.CloseNetworkError, "test"); err != nil {
+		t.Fatal(err)
+	}
+	gap := missingOf(t, nextOf(t, s, "events_missing"))
+	if !strings.Contains(gap.Reason, "network failed") {
+		t.Errorf("events_missing %+v, want the network failure said", gap)
+	}
+	second := twitchSession(t, h, first.ID)
+	if subs := enabledOn(h, second.ID); len(subs) != 1 || subs[0].Type != eventsub.TypeChatNotification {
+		t.Errorf("subscriptions on the new session %+v, want the chat notification only", subs)
+	}
+	if n := len(h.Sim.Subscriptions()); n != hooks {
+		t.Errorf("%d webhook subscriptions after the loss, want the %d from before", n, hooks)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), wsWait)
+	defer cancel()
+	if _, err := h.Sim.Announce(ctx, "pixelpaladin", "pixelpaladin", "after the gap", "BLUE"); err != nil {
+		t.Fatal(err)
+	}
+	if f := nextOf(t, s, "event_updated"); f.Event.Type != eventsub.TypeChatNotification || !strings.Contains(string(f.Raw), "after the gap") {
+		t.Errorf("event after the loss %s", f.Raw)
+	}
+}
