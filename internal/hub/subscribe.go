@@ -15,11 +15,13 @@ type Subscriber struct {
 	err   error // set before done is closed
 
 	// Guarded by s.mu.
-	idx     int     // position in s.subs, -1 once dropped
-	q       []Frame // waiting frames, oldest first
-	bytes   int     // of the live frames in q
-	backlog int     // frames of q that Subscribe put there (not counted as falling behind)
-	oldest  int64   // unix ns when q's oldest frame was queued
+	idx     int           // position in s.subs, -1 once dropped
+	q       []Frame       // waiting frames, oldest first
+	bytes   int           // of the live frames in q
+	backlog int           // frames of q that Subscribe put there (not counted as falling behind)
+	oldest  int64         // unix ns when q's oldest frame was queued
+	taken   int64         // unix ns of the last Take (or of Subscribe): is a writer draining us?
+	drained chan struct{} // made by a pacing publisher, closed by the next Take or the drop
 }
 
 // Frame is one frame for a subscriber's socket. Data is shared: don't modify it.
@@ -44,6 +46,7 @@ func (sub *Subscriber) Ready() <-chan struct{} { return sub.ready }
 // the state frame, gap notice and backlog computed by Subscribe, then live
 // frames. After Done, it still returns what was waiting.
 func (sub *Subscriber) Take(dst []Frame) []Frame {
+	now := sub.h.cfg.Now().UnixNano()
 	sub.s.mu.Lock()
 	defer sub.s.mu.Unlock()
 	dst = append(dst, sub.q...)
@@ -54,6 +57,8 @@ func (sub *Subscriber) Take(dst []Frame) []Frame {
 		sub.q = sub.q[:0]
 	}
 	sub.bytes, sub.backlog = 0, 0
+	sub.taken = now
+	sub.signalDrained()
 	select { // taken: a token left by an earlier signal means nothing now
 	case <-sub.ready:
 	default:
@@ -156,7 +161,7 @@ func (h *Hub) Subscribe(id string, r Resume) (*Subscriber, error) {
 	from := s.hist.index(after)
 
 	gap := stale || first > after+1
-	sub := &Subscriber{h: h, s: s, ready: make(chan struct{}, 1), done: make(chan struct{}), idx: len(s.subs)}
+	sub := &Subscriber{h: h, s: s, ready: make(chan struct{}, 1), done: make(chan struct{}), idx: len(s.subs), taken: now}
 	if s.state != nil {
 		sub.q = append(sub.q, Frame{Data: s.state})
 	}

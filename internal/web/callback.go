@@ -82,8 +82,17 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 			m, err := hub.EventMessage(rt.Event, start)
 			if err != nil { // cannot happen with webhook.Event's plain fields; never retried
 				rt.Outcome, rt.Detail = "encode_error", err
-			} else {
-				s.opt.Hub.PublishTo(rt.To, m)
+			} else if pace := s.opt.Hub.PublishPaced(rt.To, m); pace != nil {
+				// A receiving socket is far behind but draining: answer when it has caught up
+				// (at most callbackPaceWait), so that a burst of callbacks cannot outrun it by
+				// more than the history holds. The event is already published and kept.
+				t := time.NewTimer(callbackPaceWait)
+				select {
+				case <-pace:
+				case <-t.C:
+				case <-r.Context().Done():
+				}
+				t.Stop()
 			}
 		}
 		answer(w, code)

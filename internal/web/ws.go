@@ -113,19 +113,10 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	ping := time.NewTicker(wsPingInterval)
 	defer ping.Stop()
 	var batch []hub.Frame
-	// writeAll writes everything the hub has queued for this socket, in order.
+	// writeAll writes everything the hub has queued for this socket, in order, batched.
 	writeAll := func() error {
 		batch = sub.Take(batch[:0])
-		for i, f := range batch {
-			if err := write(ctx, c, f.Data); err != nil {
-				return err
-			}
-			if sent := f.Sent(); !sent.IsZero() {
-				s.obs.Delivered(time.Since(sent))
-			}
-			batch[i] = hub.Frame{}
-		}
-		return nil
+		return s.writeFrames(ctx, c, batch)
 	}
 	for {
 		select {

@@ -1,0 +1,91 @@
+package hub
+
+import (
+	"testing"
+	"time"
+)
+
+// closed reports whether ch is closed (nil never is).
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// PublishPaced hands back a channel only while a receiver is behind (more than a quarter of
+// what may wait for it) and draining; Take closes it, and so does a drop. A receiver whose
+// writer took nothing for PaceWindow is stalled: nobody waits for it.
+func TestPublishPaced(t *testing.T) {
+	c := newClock()
+	h := newHub(Config{HistorySize: 1000, BufferSize: 40, MaxPendingBytes: 1 << 20, Now: c.Now})
+	defer h.Close()
+	sub := subscribe(t, h, "s", Resume{})
+	other := subscribe(t, h, "quiet", Resume{})
+	for i := 1; i <= 10; i++ { // BufferSize/4 = 10 frames may wait without pacing
+		if pace := h.PublishPaced([]string{"s", "quiet"}, event(i)); pace != nil {
+			t.Fatalf("frame %d: paced with %d frames waiting, want none up to 10", i, sub.Pending())
+		}
+	}
+	pace := h.PublishPaced([]string{"s", "quiet"}, event(11))
+	if pace == nil {
+		t.Fatal("11 frames waiting: want a pace channel")
+	}
+	again := h.PublishPaced([]string{"s"}, event(12))
+	if again != pace {
+		t.Fatal("a second publisher got another channel for the same receiver")
+	}
+	if closed(pace) {
+		t.Fatal("pace channel closed before the receiver took anything")
+	}
+	if got := len(sub.Take(nil)); got != 12 {
+		t.Fatalf("took %d frames, want 12", got)
+	}
+	if !closed(pace) {
+		t.Fatal("Take did not close the pace channel")
+	}
+	if p := h.PublishPaced([]string{"s"}, event(13)); p != nil {
+		t.Fatal("paced right after the receiver caught up")
+	}
+	other.Take(nil)
+
+	// Behind again, then stalled: after PaceWindow without a Take nobody waits for it.
+	for i := 14; i <= 30; i++ {
+		h.PublishPaced([]string{"s"}, event(i))
+	}
+	if h.PublishPaced([]string{"s"}, event(31)) == nil {
+		t.Fatal("behind and recently drained: want a pace channel")
+	}
+	c.Advance(DefaultPaceWindow + time.Millisecond)
+	if p := h.PublishPaced([]string{"s"}, event(32)); p != nil {
+		t.Fatal("paced for a receiver that took nothing for longer than the pace window")
+	}
+
+	// A drop wakes the waiters too.
+	sub.Take(nil)
+	for i := 33; i <= 50; i++ {
+		h.PublishPaced([]string{"s"}, event(i))
+	}
+	p := h.PublishPaced([]string{"s"}, event(51))
+	if p == nil {
+		t.Fatal("want a pace channel")
+	}
+	sub.Close()
+	if !closed(p) {
+		t.Fatal("closing the subscriber did not close the pace channel")
+	}
+
+	// By bytes: a quarter of MaxPendingBytes.
+	hb := newHub(Config{HistorySize: 1000, MaxPendingBytes: 400, Now: c.Now})
+	defer hb.Close()
+	subscribe(t, hb, "s", Resume{})
+	var got <-chan struct{}
+	for i := 1; i <= 10 && got == nil; i++ {
+		got = hb.PublishPaced([]string{"s"}, event(i))
+	}
+	if got == nil {
+		t.Fatal("more than 100 bytes waiting: want a pace channel")
+	}
+}
