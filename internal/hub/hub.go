@@ -262,6 +262,9 @@ func (h *Hub) drop(s *session, sub *Subscriber, reason error, now int64) {
 	sub.err = reason
 	close(sub.done)
 	sub.signalDrained()
+	if sub.notify != nil {
+		sub.notify()
+	}
 	h.subscribers.Add(-1)
 	if reason == ErrSlow {
 		h.slow.Add(1)

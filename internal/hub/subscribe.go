@@ -22,6 +22,7 @@ type Subscriber struct {
 	oldest  int64         // unix ns when q's oldest frame was queued
 	taken   int64         // unix ns of the last Take (or of Subscribe): is a writer draining us?
 	drained chan struct{} // made by a pacing publisher, closed by the next Take or the drop
+	notify  func()        // OnReady's hook
 }
 
 // Frame is one frame for a subscriber's socket. Data is shared: don't modify it.
@@ -80,9 +81,25 @@ func (sub *Subscriber) push(f Frame, cfg *Config, now int64) bool {
 	sub.bytes += len(f.Data)
 	select {
 	case sub.ready <- struct{}{}:
+		if sub.notify != nil {
+			sub.notify()
+		}
 	default: // already signalled
 	}
 	return true
+}
+
+// OnReady has f called whenever frames start waiting (when Ready gets its value) and once
+// when the subscriber is dropped or closed, so that a socket's writer need only run while
+// there is something to do. f runs under the session's lock: it must not block or call the
+// hub. If frames wait already, or Done is closed, f is called at once.
+func (sub *Subscriber) OnReady(f func()) {
+	sub.s.mu.Lock()
+	defer sub.s.mu.Unlock()
+	sub.notify = f
+	if len(sub.q) > 0 || sub.idx < 0 {
+		f()
+	}
 }
 
 // Pending is how many frames wait for Take.
