@@ -40,12 +40,12 @@ type wsSocket struct {
 func (w *wsSocket) run() {
 	s := w.s
 	defer s.sockets.Done()
-	defer func() { <-w.subscribed }()
-	defer s.live.remove(w.sid)
-	defer s.obs.WSClosed()
-	defer s.opt.Relay.SocketClosed(w.sid)
-	defer s.open.close(w.entry)
 	defer w.c.CloseNow()
+	defer s.open.close(w.entry)
+	defer s.opt.Relay.SocketClosed(w.sid)
+	defer s.obs.WSClosed()
+	defer s.live.remove(w.sid)
+	defer func() { <-w.subscribed }() // first: the session's subscribe has returned
 
 	w.ping = time.AfterFunc(wsPingInterval, func() {
 		w.pingDue.Store(true)
