@@ -89,3 +89,41 @@ func TestPublishPaced(t *testing.T) {
 		t.Fatal("more than 100 bytes waiting: want a pace channel")
 	}
 }
+
+// OnReady's hook runs when frames start waiting (once until they are taken), when the
+// subscriber is dropped, and at once when frames already wait.
+func TestOnReady(t *testing.T) {
+	h := newHub(Config{HistorySize: 100})
+	defer h.Close()
+	h.Publish("s", event(1))
+	sub := subscribe(t, h, "s", Resume{})
+	calls := 0
+	sub.OnReady(func() { calls++ }) // the backlog waits already
+	if calls != 1 {
+		t.Fatalf("%d calls with the backlog waiting, want 1", calls)
+	}
+	sub.Take(nil)
+	h.Publish("s", event(2))
+	h.Publish("s", event(3))
+	if calls != 2 {
+		t.Fatalf("%d calls after two publishes with nothing taken in between, want 2", calls)
+	}
+	if got := len(sub.Take(nil)); got != 2 {
+		t.Fatalf("took %d frames, want 2", got)
+	}
+	h.Publish("s", event(4))
+	if calls != 3 {
+		t.Fatalf("%d calls after a publish following a Take, want 3", calls)
+	}
+	sub.Close()
+	if calls != 4 {
+		t.Fatalf("%d calls after Close, want 4", calls)
+	}
+
+	quiet := subscribe(t, h, "q", Resume{})
+	n := 0
+	quiet.OnReady(func() { n++ })
+	if n != 0 {
+		t.Fatal("called with nothing waiting")
+	}
+}
