@@ -127,3 +127,41 @@ func TestOnReady(t *testing.T) {
 		t.Fatal("called with nothing waiting")
 	}
 }
+
+// TakeUpTo takes the oldest frames of at most maxBytes (at least one), keeps the rest waiting
+// with Ready's value, and counts as progress: a socket that keeps taking is not stalled
+// however long its queue is, and pacing keeps waiting for it while it is still behind.
+func TestTakeUpTo(t *testing.T) {
+	c := newClock()
+	h := newHub(Config{HistorySize: 1000, BufferSize: 40, StallTimeout: 10 * time.Second, Now: c.Now})
+	defer h.Close()
+	h.Publish("s", event(1))
+	sub := subscribe(t, h, "s", Resume{}) // one backlog frame
+	publish(t, h, "s", 2, 20)
+	size := len(sub.TakeUpTo(nil, 1)) // one frame, whatever its size
+	if size != 1 || sub.Pending() != 19 {
+		t.Fatalf("took %d, %d left; want 1 and 19", size, sub.Pending())
+	}
+	if !closed(sub.Ready()) {
+		t.Fatal("frames wait but Ready has no value")
+	}
+	got := sub.TakeUpTo(nil, 3*len(`{"type":"event_updated","seq":2,"epoch":"0123456789abcdef","time":"2026-01-01T00:00:00Z","event":{"n":2}}`)+10)
+	if len(got) < 2 || len(got) > 4 || sub.Pending() != 19-len(got) {
+		t.Fatalf("took %d frames (%d left) of about 3 frames' bytes", len(got), sub.Pending())
+	}
+	if seq := decode(t, got[0].Data).Seq; seq != 2 {
+		t.Fatalf("took seq %d first, want 2", seq)
+	}
+	// Progress resets the stall clock: 9 s, take a few, 9 s more, publish: not stalled.
+	c.Advance(9 * time.Second)
+	sub.TakeUpTo(nil, 1)
+	c.Advance(9 * time.Second)
+	h.Publish("s", event(21))
+	if err := sub.Err(); err != nil {
+		t.Fatalf("a socket taking every 9 s was dropped: %v", err)
+	}
+	sub.Take(nil)
+	if sub.Pending() != 0 || closed(sub.Ready()) {
+		t.Fatal("Take did not take the rest")
+	}
+}

@@ -67,6 +67,37 @@ func (sub *Subscriber) Take(dst []Frame) []Frame {
 	return dst
 }
 
+// TakeUpTo is Take bounded by size: it takes the oldest waiting frames of at most maxBytes
+// together (at least one frame), so that a writer takes again after each write and the hub
+// sees it progress: the stall rule and pacing count from its last take, and what it has not
+// taken yet still counts as waiting. Frames left keep Ready's value.
+func (sub *Subscriber) TakeUpTo(dst []Frame, maxBytes int) []Frame {
+	now := sub.h.cfg.Now().UnixNano()
+	sub.s.mu.Lock()
+	n, size := 0, 0
+	for n < len(sub.q) && (n == 0 || size+len(sub.q[n].Data) <= maxBytes) {
+		size += len(sub.q[n].Data)
+		n++
+	}
+	if n == len(sub.q) {
+		sub.s.mu.Unlock()
+		return sub.Take(dst)
+	}
+	defer sub.s.mu.Unlock()
+	dst = append(dst, sub.q[:n]...)
+	fromBacklog := min(n, sub.backlog)
+	for _, f := range sub.q[fromBacklog:n] {
+		sub.bytes -= len(f.Data)
+	}
+	sub.backlog -= fromBacklog
+	clear(sub.q[:n])
+	sub.q = sub.q[n:]
+	sub.oldest = now // what is left has waited since this take, as far as stalling goes
+	sub.taken = now
+	sub.signalDrained()
+	return dst
+}
+
 // push queues f, or reports false when the subscriber has stalled (ErrSlow).
 // The caller holds s.mu.
 func (sub *Subscriber) push(f Frame, cfg *Config, now int64) bool {

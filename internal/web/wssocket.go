@@ -124,8 +124,10 @@ func (w *wsSocket) step() bool {
 	select {
 	case <-w.sub.Done():
 		// What the hub queued before it let go of us still goes out.
-		if w.writeAll(ctx) != nil {
-			return false
+		for w.sub.Pending() > 0 {
+			if w.writeBatch(ctx) != nil {
+				return false
+			}
 		}
 		switch err := w.sub.Err(); {
 		case errors.Is(err, hub.ErrSlow):
@@ -145,7 +147,7 @@ func (w *wsSocket) step() bool {
 		return false
 	default:
 	}
-	if w.writeAll(ctx) != nil {
+	if w.writeBatch(ctx) != nil {
 		return false
 	}
 	if w.pingDue.Swap(false) {
@@ -160,9 +162,11 @@ func (w *wsSocket) step() bool {
 	return true
 }
 
-// writeAll writes everything the hub has queued for this socket, in order, batched.
-func (w *wsSocket) writeAll(ctx context.Context) error {
-	w.batch = w.sub.Take(w.batch[:0])
+// writeBatch writes the oldest frames the hub has queued for this socket, one batch message
+// of them: taking one batch at a time lets the hub see the socket progress (pacing, stalls),
+// and write loops while more waits.
+func (w *wsSocket) writeBatch(ctx context.Context) error {
+	w.batch = w.sub.TakeUpTo(w.batch[:0], wsBatchBytes) // writeFrames splits the rare batch its commas overflow
 	err := w.s.writeFrames(ctx, w.c, w.batch)
 	if cap(w.batch) > 64 { // a burst's slice: let its memory go
 		w.batch = nil
