@@ -25,7 +25,8 @@
 //     long backlog never makes a new subscriber slow.
 //   - The socket's writer waits on Ready (or is started by the OnReady hook, so that
 //     it need not exist while nothing waits) and takes everything waiting with Take,
-//     writing it in order. PublishPaced lets a publisher (the callback) wait, for a
+//     writing it in order; TakeUpTo takes one batch at a time, so that the stall
+//     rule and pacing count from the writer's last take. PublishPaced lets a publisher (the callback) wait, for a
 //     time it bounds itself, while a receiver is behind by a quarter of what may wait
 //     for it and still draining: a burst is then paced by the socket instead of
 //     outrunning it, and Publish itself still never waits. A subscriber ends when Done is closed, which the hub
