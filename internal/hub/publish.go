@@ -37,7 +37,8 @@ func (h *Hub) Publish(id string, m Message) uint64 {
 	if !ok {
 		return 0
 	}
-	return h.publish(id, m, event)
+	seq, _ := h.publish(id, m, event, false)
+	return seq
 }
 
 // PublishTo publishes m to each of the sessions ids (every receiver of one Twitch event),
@@ -48,7 +49,7 @@ func (h *Hub) PublishTo(ids []string, m Message) {
 		return
 	}
 	for _, id := range ids {
-		h.publish(id, m, event)
+		h.publish(id, m, event, false)
 	}
 }
 
@@ -65,7 +66,9 @@ func (h *Hub) checked(m Message) ([]byte, bool) {
 	return event, true
 }
 
-func (h *Hub) publish(id string, m Message, event []byte) uint64 {
+// publish sequences, records and fans out m for session id; with pace, it also returns the
+// channel of a subscriber that is behind (see PublishPaced).
+func (h *Hub) publish(id string, m Message, event []byte, pace bool) (uint64, <-chan struct{}) {
 	now := h.cfg.Now()
 	at := m.Time
 	if at.IsZero() {
@@ -75,7 +78,7 @@ func (h *Hub) publish(id string, m Message, event []byte) uint64 {
 
 	s := h.lock(id)
 	if s == nil {
-		return 0
+		return 0, nil
 	}
 	defer s.mu.Unlock()
 	s.lastSeq++
@@ -89,7 +92,10 @@ func (h *Hub) publish(id string, m Message, event []byte) uint64 {
 	h.frames.Add(int64(delta))
 	s.lastActive = nowNano
 	h.fanOut(s, Frame{Data: frame, sent: at.UnixNano()}, nowNano)
-	return seq
+	if pace {
+		return seq, h.behind(s, nowNano)
+	}
+	return seq, nil
 }
 
 // SendState stores frame as the latest state of session id (for example feed
