@@ -72,6 +72,8 @@ type Options struct {
 	// protocol's) and the idle time after which a cached token source is dropped (the
 	// session idle timeout): tests shorten them. 0 = those.
 	HelloTimeout, TokenIdle time.Duration
+	// TokenClock is the clock TokenIdle is measured on (tests: a settable one); nil = time.Now.
+	TokenClock func() time.Time
 }
 
 // App is one wired twitchrelay process.
@@ -244,6 +246,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		SuggestionModerators: opt.SuggestionModerators,
 		StreamerChanges:      cfg.StreamerChanges,
 		StateKey:             deriveKey(cfg.ServerSecret, "twitchrelay oauth state v1"),
+		Now:                  opt.TokenClock,
 		Limits: web.Limits{
 			CallbackReads: cfg.CallbackReads, SocketsPerSession: cfg.SocketsPerSession, SocketsPerIP: cfg.SocketsPerIP,
 			HelloTimeout: opt.HelloTimeout, TokenIdle: opt.TokenIdle,

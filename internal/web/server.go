@@ -69,6 +69,8 @@ type Relay interface {
 
 // Options wires a Server. Every field but Metrics and Ready is required.
 type Options struct {
+	// Now is the clock of the token sources' idle sweep (tests: a settable one); nil = time.Now.
+	Now            func() time.Time
 	Logger         *slog.Logger
 	PublicURL      *url.URL
 	Sessions       *scs.SessionManager
@@ -152,6 +154,9 @@ func New(opt Options) (*Server, error) {
 	}
 	s.bodies = make(chan struct{}, s.limits.CallbackReads)
 	s.tokens.idle = s.limits.TokenIdle
+	if opt.Now != nil {
+		s.tokens.now = opt.Now
+	}
 	s.tokens.live = s.open.has
 	var err error
 	if s.assets, err = loadAssets(); err != nil {
