@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/twitchrelay/twitchrelay/internal/auth"
+	"github.com/twitchrelay/twitchrelay/internal/broker"
 	"github.com/twitchrelay/twitchrelay/internal/config"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 	"github.com/twitchrelay/twitchrelay/internal/hub"
@@ -79,9 +80,10 @@ type App struct {
 	closers []func()
 
 	http        *httpServer
-	metricsHTTP *httpServer  // nil unless METRICS_ADDR
-	sessions    *memSessions // nil with Redis
-	demo        *demoTwitch  // nil unless -demo
+	metricsHTTP *httpServer    // nil unless METRICS_ADDR
+	sessions    *memSessions   // nil with Redis
+	broker      *broker.Broker // nil without Redis: the hub alone numbers events
+	demo        *demoTwitch    // nil unless -demo
 }
 
 // New builds every part from cfg, to serve on ln (which the App now owns). Nothing is served
@@ -154,6 +156,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		state = store.NewRedisRelay(rclient, keys)
 		dedupe = store.NewRedisDedupe(rclient, keys, webhook.DedupeTTL)
 		ready["redis"] = func(ctx context.Context) error { return rclient.Ping(ctx).Err() }
+
+		// The broker between instances: its own client (its appends and its Pub/Sub
+		// connection are not queued behind the state pool's requests, and are named apart).
+		bopt := *ropt
+		bopt.ClientName = redisClientName("broker", cfg.RedisKeyPrefix)
+		bclient := redis.NewClient(&bopt)
+		a.closers = append(a.closers, func() { bclient.Close() })
+		a.broker = broker.New(broker.Config{
+			Redis: bclient, Keys: keys, HistorySize: cfg.HistorySize, HistoryAge: cfg.HistoryAge,
+			MessageTTL: webhook.DedupeTTL, Logger: log,
+		})
+		ready["broker"] = a.broker.Check
 		if err := rclient.Ping(ctx).Err(); err != nil {
 			log.Warn("redis not reachable yet; serving 503 where it is needed until it is", "err", err)
 		}
@@ -187,7 +201,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	ready["twitch"] = func(ctx context.Context) error { _, err := appToken.Token(ctx); return err }
 
 	// Hub and the subscription lifecycle.
-	a.Hub = hub.New(hub.Config{HistorySize: cfg.HistorySize, HistoryBytes: cfg.HistoryBytes, HistoryAge: cfg.HistoryAge})
+	var hubBroker hub.Broker // with Redis, the broker numbers events for every instance
+	if a.broker != nil {
+		hubBroker = a.broker
+	}
+	a.Hub = hub.New(hub.Config{HistorySize: cfg.HistorySize, HistoryBytes: cfg.HistoryBytes, HistoryAge: cfg.HistoryAge, Broker: hubBroker})
 	a.Relay = relay.NewManager(relay.Config{
 		PublicURL: cfg.PublicURL, ServerSecret: []byte(cfg.ServerSecret),
 		Helix: helixClient, Hub: a.Hub, Store: state,

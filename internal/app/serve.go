@@ -30,6 +30,12 @@ func (a *App) Serve(ctx context.Context) error {
 		a.demo.sim.StartActivity(gctx, config.DemoActivityEvery)
 	}
 	g.Go(func() error { a.Hub.Run(gctx); return nil })
+	// The broker outlives gctx: the relay's shutdown still sends feed statuses through it.
+	bctx, bcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer bcancel()
+	if a.broker != nil {
+		g.Go(func() error { return a.broker.Run(bctx, a.Hub) })
+	}
 	g.Go(func() error { a.Relay.Run(gctx); return nil })
 	g.Go(func() error { a.Web.RunValidator(gctx); return nil })
 	if a.sessions != nil {
@@ -62,6 +68,7 @@ func (a *App) Serve(ctx context.Context) error {
 	if err := a.Relay.Shutdown(sctx, cfg.RedisURL != ""); err != nil {
 		log.Warn("subscription shutdown", "err", err)
 	}
+	bcancel()
 	if a.demo != nil {
 		a.demo.sim.Close() // stops the activity and the deliveries, and waits for them
 		a.demo.http.shutdown(sctx, log)

@@ -83,7 +83,14 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 			if err != nil { // cannot happen with webhook.Event's plain fields; never retried
 				rt.Outcome, rt.Detail = "encode_error", err
 			} else {
-				s.opt.Hub.PublishTo(rt.To, m)
+				m.ID = sid + ":" + msg.ID // a broker stores Twitch's retry of it once
+				if err := s.opt.Hub.Deliver(rt.To, m); err != nil {
+					// Not stored (Redis unreachable): unmark the id, so that Twitch's retry is accepted.
+					if ferr := s.verifier.Forget(context.WithoutCancel(r.Context()), msg); ferr != nil {
+						s.log.Error("webhook: forget message id", "message_id", msg.ID, "err", ferr)
+					}
+					code, rt.Outcome, rt.Detail = http.StatusServiceUnavailable, "broker_error", err
+				}
 			}
 		}
 		answer(w, code)
