@@ -23,6 +23,7 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/config"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 	"github.com/twitchrelay/twitchrelay/internal/hub"
+	"github.com/twitchrelay/twitchrelay/internal/lock"
 	"github.com/twitchrelay/twitchrelay/internal/metrics"
 	"github.com/twitchrelay/twitchrelay/internal/relay"
 	"github.com/twitchrelay/twitchrelay/internal/store"
@@ -38,8 +39,9 @@ const (
 	sessionCookieName  = "twitchrelay_session"
 	sessionSweepEvery  = time.Minute // expired in-memory sessions are forgotten this often
 
-	twitchHTTPTimeout = 15 * time.Second // one call to Twitch (or the simulator)
-	reconcileTimeout  = 30 * time.Second // the start-up reconcile of subscriptions
+	twitchHTTPTimeout   = 15 * time.Second // one call to Twitch (or the simulator)
+	reconcileTimeout    = 30 * time.Second // the start-up reconcile of subscriptions
+	reconcileLockMargin = 5 * time.Second  // its lock outlives it by this much (one reconcile at a time)
 
 	readHeaderTimeout = 10 * time.Second // every http.Server: main, metrics, the demo's simulator
 	readTimeout       = 30 * time.Second
@@ -83,6 +85,8 @@ type App struct {
 	metricsHTTP *httpServer    // nil unless METRICS_ADDR
 	sessions    *memSessions   // nil with Redis
 	broker      *broker.Broker // nil without Redis: the hub alone numbers events
+	locks       *lock.Redis    // nil without Redis: one process owns all the work
+	claims      *lock.Claims   // which instance runs each relay session (with Redis)
 	demo        *demoTwitch    // nil unless -demo
 }
 
@@ -168,6 +172,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 			MessageTTL: webhook.DedupeTTL, Logger: log,
 		})
 		ready["broker"] = a.broker.Check
+		a.locks = lock.NewRedis(rclient, keys, a.broker.Instance())
+		a.claims = lock.NewClaims(a.locks, 0)
 		if err := rclient.Ping(ctx).Err(); err != nil {
 			log.Warn("redis not reachable yet; serving 503 where it is needed until it is", "err", err)
 		}
@@ -202,15 +208,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 
 	// Hub and the subscription lifecycle.
 	var hubBroker hub.Broker // with Redis, the broker numbers events for every instance
+	var owners relay.Owners  // and claims say which instance runs each session
 	if a.broker != nil {
-		hubBroker = a.broker
+		hubBroker, owners = a.broker, a.claims
 	}
 	a.Hub = hub.New(hub.Config{HistorySize: cfg.HistorySize, HistoryBytes: cfg.HistoryBytes, HistoryAge: cfg.HistoryAge, Broker: hubBroker})
 	a.Relay = relay.NewManager(relay.Config{
 		PublicURL: cfg.PublicURL, ServerSecret: []byte(cfg.ServerSecret),
 		Helix: helixClient, Hub: a.Hub, Store: state,
 		Lease: cfg.SubscriptionLease, PollInterval: cfg.FollowingPoll, Logger: log,
-		StreamersPerUser: cfg.StreamersPerUser,
+		StreamersPerUser: cfg.StreamersPerUser, Owners: owners,
 		OnRelease: func(sid string) { // a lease ended: free what the process holds for it
 			a.Hub.Release(sid)
 			a.Web.ReleaseSession(sid)

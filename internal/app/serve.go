@@ -41,11 +41,7 @@ func (a *App) Serve(ctx context.Context) error {
 	if a.sessions != nil {
 		g.Go(func() error { a.sessions.run(gctx, sessionSweepEvery); return nil })
 	}
-	rctx, rcancel := context.WithTimeout(gctx, reconcileTimeout)
-	if err := a.Relay.Reconcile(rctx); err != nil {
-		log.Warn("reconcile subscriptions at start-up", "err", err)
-	}
-	rcancel()
+	a.reconcile(gctx)
 	g.Go(a.http.serve)
 	if a.metricsHTTP != nil {
 		g.Go(a.metricsHTTP.serve)
@@ -76,6 +72,25 @@ func (a *App) Serve(ctx context.Context) error {
 	err := g.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// reconcile runs the start-up reconcile; with several instances, only while no other
+// instance runs one (the "reconcile" lock, held at most reconcileTimeout plus a margin), and
+// adopting only sessions no live instance claims (relay.Owners).
+func (a *App) reconcile(ctx context.Context) {
+	rctx, rcancel := context.WithTimeout(ctx, reconcileTimeout)
+	defer rcancel()
+	if a.locks != nil {
+		lease, ok, err := a.locks.TryAcquire(rctx, "reconcile", reconcileTimeout+reconcileLockMargin)
+		if err != nil || !ok {
+			a.log.Info("start-up reconcile skipped: another instance is running one (or Redis is unreachable)", "err", err)
+			return
+		}
+		defer lease.Release(context.WithoutCancel(ctx))
+	}
+	if err := a.Relay.Reconcile(rctx); err != nil {
+		a.log.Warn("reconcile subscriptions at start-up", "err", err)
+	}
 }
 
 // httpServer is an http.Server on its listener, with the shutdown every server here needs.

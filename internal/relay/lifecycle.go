@@ -147,6 +147,9 @@ func (m *Manager) markDirty(ids map[string]time.Time) {
 
 // release ends a session whose lease ended, unless a socket opened meanwhile.
 func (m *Manager) release(ctx context.Context, id string, now time.Time) error {
+	if !m.claimForEnd(ctx, id) { // another instance owns it now, or Redis cannot say
+		return nil
+	}
 	unlock, err := m.lockSession(ctx, id)
 	if err != nil {
 		return err
@@ -160,6 +163,9 @@ func (m *Manager) release(ctx context.Context, id string, now time.Time) error {
 		return nil
 	}
 	err = m.endLocked(ctx, id, "lease ended")
+	if m.cfg.Owners != nil {
+		m.cfg.Owners.Drop(ctx, id)
+	}
 	if m.cfg.OnRelease != nil {
 		m.cfg.OnRelease(id)
 	}
@@ -197,7 +203,13 @@ func (m *Manager) Shutdown(ctx context.Context, keep bool) error {
 		if len(leases) == 0 {
 			return nil
 		}
-		return m.cfg.Store.Touch(ctx, leases, m.storeTTL())
+		err := m.cfg.Store.Touch(ctx, leases, m.storeTTL())
+		if m.cfg.Owners != nil { // another instance may take them over at once
+			for id := range leases {
+				m.cfg.Owners.Drop(ctx, id)
+			}
+		}
+		return err
 	}
 	var errs []error
 	for id := range leases {

@@ -43,6 +43,7 @@ const (
 	backgroundTimeout = 30 * time.Second // deletes of stray subscriptions
 	tooManyRetryAfter = 10 * time.Minute // no new create after Twitch's "too many identical" 429
 	verifyTimeout     = 10 * time.Second // a pending subscription's wait for its challenge, per check
+	reconcileGrace    = 2 * time.Minute  // several instances: a subscription this young may be another's create in flight
 	verifyChecks      = 3                // checks of a pending subscription before we give it up
 	followedPageSize  = 100
 )
@@ -110,6 +111,12 @@ type Config struct {
 	StreamersPerUser int
 	Logger           *slog.Logger // default: discard
 	Now              func() time.Time
+
+	// Owners, with several instances, decides which one runs each session (owners.go);
+	// nil: this process runs every session. ClaimEvery is how often claims are renewed
+	// (DefaultClaimEvery when 0).
+	Owners     Owners
+	ClaimEvery time.Duration
 
 	// VerifyTimeout is how long a subscription Twitch created pending may wait for its
 	// challenge before we ask Twitch what became of it; default verifyTimeout.
@@ -183,6 +190,11 @@ func NewManager(cfg Config) *Manager {
 
 // Run sweeps expired leases and refreshes the stored state of live sessions until ctx ends.
 func (m *Manager) Run(ctx context.Context) {
+	if m.cfg.Owners != nil {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { m.runClaims(ctx) })
+	}
 	t := time.NewTicker(m.sweepEvery())
 	defer t.Stop()
 	for {

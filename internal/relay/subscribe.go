@@ -161,6 +161,18 @@ func (m *Manager) sessionFor(ctx context.Context, s Session) (*session, error) {
 			m.log.Warn("streamer change: unsubscribe", "session", shortID(s.ID), "err", err)
 		}
 	}
+	if m.cfg.Owners != nil { // several instances: claim it, and adopt what another left
+		ok, err := m.cfg.Owners.Claim(ctx, s.ID)
+		if err != nil {
+			return nil, fmt.Errorf("relay: claim session %s: %w", shortID(s.ID), err)
+		}
+		if !ok {
+			return nil, ErrOwnedElsewhere
+		}
+		if ss, err := m.adoptStored(ctx, s); ss != nil || err != nil {
+			return ss, err
+		}
+	}
 	ss = newSession(s)
 	m.mu.Lock()
 	if m.sockets[s.ID] == 0 {
