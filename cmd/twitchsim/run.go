@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	timeout := fs.Duration("delivery-timeout", 0, "bound of one POST to a callback (0 = 10s)")
 	activity := fs.Duration("activity", 0, "generate plausible events this often (0 = none)")
 	seed := fs.Uint64("seed", 0, "seed of the activity generator (0 = random)")
+	fresh := fs.Bool("fresh-connections", false, "open a new connection for every delivery (no keep-alive), so a TCP balancer in front of several relays spreads them")
 	verbose := fs.Bool("v", false, "log at debug level")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: twitchsim [flags]\n\nA simulated Twitch (OAuth, Helix, EventSub webhooks) for tests and local clusters.\n\n")
@@ -71,8 +72,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
+	var deliveries *http.Client
+	if *fresh {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DisableKeepAlives = true
+		deliveries = &http.Client{Transport: tr}
+	}
 	sim := twitchsim.New(twitchsim.Config{
-		ClientID: *clientID, ClientSecret: *clientSecret,
+		HTTPClient: deliveries,
+		ClientID:   *clientID, ClientSecret: *clientSecret,
 		RedirectURIs:            redirects,
 		AllowInsecureCallbacks:  *insecure,
 		DeliveryRetries:         *retries,

@@ -170,6 +170,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		a.broker = broker.New(broker.Config{
 			Redis: bclient, Keys: keys, HistorySize: cfg.HistorySize, HistoryAge: cfg.HistoryAge,
 			MessageTTL: webhook.DedupeTTL, Logger: log,
+			OnHandover: func(sid string) { a.Relay.Handover(sid) }, // a.Relay is set before the broker runs
 		})
 		ready["broker"] = a.broker.Check
 		a.locks = lock.NewRedis(rclient, keys, a.broker.Instance())
@@ -210,7 +211,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	var hubBroker hub.Broker // with Redis, the broker numbers events for every instance
 	var owners relay.Owners  // and claims say which instance runs each session
 	if a.broker != nil {
-		hubBroker, owners = a.broker, a.claims
+		hubBroker, owners = a.broker, clusterOwners{a.claims, a.broker}
 	}
 	a.Hub = hub.New(hub.Config{HistorySize: cfg.HistorySize, HistoryBytes: cfg.HistoryBytes, HistoryAge: cfg.HistoryAge, Broker: hubBroker})
 	a.Relay = relay.NewManager(relay.Config{
@@ -273,6 +274,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	}
 	return a, nil
 }
+
+// clusterOwners are the relay's Owners with several instances: claims are Redis locks, and a
+// handover request goes out on the broker's channel.
+type clusterOwners struct {
+	*lock.Claims
+	b *broker.Broker
+}
+
+func (o clusterOwners) Handover(ctx context.Context, sid string) error { return o.b.Handover(ctx, sid) }
 
 // PublicURL is where users and Twitch reach this process (with -demo, the loopback URL of
 // New's listener).

@@ -67,6 +67,9 @@ type Config struct {
 	// it was read back (tests, metrics). Neither may block.
 	OnRebuild    func(reason error)
 	OnSubscribed func()
+	// OnHandover is called when another instance asks for a relay session (RequestHandover);
+	// it must not block.
+	OnHandover func(sid string)
 }
 
 // Broker implements hub.Broker on Redis. Create it with New, give it to hub.Config.Broker and
@@ -211,6 +214,15 @@ func (b *Broker) Publish(ids []string, m hub.Message, event []byte) ([]uint64, e
 		seqs = append(seqs, n)
 	}
 	return seqs, nil
+}
+
+// Handover asks every instance to let relay session sid go (relay.Owners): the one holding it
+// does, unless it has a socket of it open.
+func (b *Broker) Handover(ctx context.Context, sid string) error {
+	if err := b.cfg.Redis.Publish(ctx, b.keys.Bus(), "H\n"+sid).Err(); err != nil {
+		return fmt.Errorf("broker: ask for a handover: %w", err)
+	}
+	return nil
 }
 
 // SendState implements hub.Broker: the frame is written (and published) by Run's writer,

@@ -120,7 +120,7 @@ func (b *Broker) consume(ctx context.Context, h *hub.Hub) error {
 	}
 }
 
-// handle applies one channel message: E(vent), S(tate), R(elease) or P(robe).
+// handle applies one channel message: E(vent), S(tate), R(elease), H(andover) or P(robe).
 func (b *Broker) handle(ctx context.Context, h *hub.Hub, payload string) {
 	kind, rest, _ := bytes.Cut([]byte(payload), []byte("\n"))
 	switch string(kind) {
@@ -154,6 +154,10 @@ func (b *Broker) handle(ctx context.Context, h *hub.Hub, payload string) {
 		h.ApplyState(string(id), bytes.Clone(frame), false)
 	case "R":
 		h.ApplyRelease(string(rest))
+	case "H":
+		if b.cfg.OnHandover != nil {
+			b.cfg.OnHandover(string(rest))
+		}
 	case "P":
 	}
 }

@@ -21,6 +21,9 @@ type Broker interface {
 	Sync(h *Hub, id string, then func())
 }
 
+// Brokered reports whether a Broker numbers this hub's events (several instances).
+func (h *Hub) Brokered() bool { return h.cfg.Broker != nil }
+
 // Sequenced is one event as a Broker numbered it.
 type Sequenced struct {
 	Seq   uint64

@@ -17,18 +17,25 @@ import (
 // when several instances share Redis; internal/lock's Claims implements it. Nil: this
 // process owns every session (one instance).
 //
-// The rules: an instance holds a session in memory only while it holds the session's claim.
-// It renews the claim every ClaimEvery while it has a socket of the session open, and lets it
-// lapse otherwise, so that an instance that has the session's socket now can take it over
-// (within the claim's TTL plus ClaimEvery) and adopt it from the store. A lease that ends is
-// acted on only after claiming the session again: if another instance holds it, this one
-// forgets the session without deleting anything.
+// The rules: an instance holds a session in memory only while it holds the session's claim,
+// renewed every ClaimEvery. An instance that has a session's socket but not its claim asks the
+// holder to hand it over; the holder lets go if it has none of the session's sockets itself,
+// and the asker claims and adopts it from the store (its subscriptions kept as they are in
+// Twitch) in the next round. A holder that dies stops renewing: the instance with the socket
+// takes over after the claim's TTL, and a session nobody has a socket for is adopted by the
+// first instance whose sweep finds it unclaimed, so its lease still ends and its
+// subscriptions are still deleted. A lease that ends is acted on only after renewing the
+// claim: if another instance holds it, this one forgets the session without deleting
+// anything.
 type Owners interface {
 	// Claim makes this instance the session's owner, or renews its claim; ok is false while
 	// another instance holds it.
 	Claim(ctx context.Context, sid string) (ok bool, err error)
 	// Drop gives the claim up (the session ended here or another instance took it).
 	Drop(ctx context.Context, sid string)
+	// Handover asks whichever instance holds the session to let it go (Manager.Handover
+	// there), because this one has its socket now.
+	Handover(ctx context.Context, sid string) error
 }
 
 // DefaultClaimEvery is how often claims are renewed, and taken over for sockets held here.
@@ -62,14 +69,19 @@ func (m *Manager) runClaims(ctx context.Context) {
 // renewClaims is one round of runClaims.
 func (m *Manager) renewClaims(ctx context.Context) {
 	m.mu.Lock()
-	ids := make([]string, 0, len(m.sockets))
+	ids := make(map[string]bool, len(m.sockets)+len(m.sessions))
 	for id, n := range m.sockets {
 		if n > 0 {
-			ids = append(ids, id)
+			ids[id] = true
+		}
+	}
+	for id := range m.sessions {
+		if _, ok := ids[id]; !ok {
+			ids[id] = false
 		}
 	}
 	m.mu.Unlock()
-	for _, id := range ids {
+	for id, socket := range ids {
 		ok, err := m.cfg.Owners.Claim(ctx, id)
 		if err != nil {
 			m.hookError("claim", err)
@@ -83,6 +95,61 @@ func (m *Manager) renewClaims(ctx context.Context) {
 			m.takeOver(ctx, id)
 		case !ok && held:
 			m.forgetLocal(ctx, id, "claimed by another instance")
+		case !ok && socket:
+			if err := m.cfg.Owners.Handover(ctx, id); err != nil {
+				m.hookError("handover", err)
+			}
+		}
+	}
+}
+
+// Handover lets another instance have session sid, unless a socket of it is open here: the
+// session is forgotten here (nothing deleted) and its claim dropped. The broker calls it when
+// another instance asks.
+func (m *Manager) Handover(sid string) {
+	if m.cfg.Owners == nil {
+		return
+	}
+	m.goBackground(func(ctx context.Context) {
+		m.mu.Lock()
+		busy := m.sockets[sid] > 0
+		held := m.sessions[sid] != nil
+		m.mu.Unlock()
+		if busy || !held {
+			return
+		}
+		m.forgetLocal(ctx, sid, "handed over to the instance with its socket")
+		m.mu.Lock()
+		still := m.sessions[sid] == nil && m.sockets[sid] == 0
+		m.mu.Unlock()
+		if still {
+			m.cfg.Owners.Drop(ctx, sid)
+		}
+	})
+}
+
+// adoptOrphans adopts every stored session no instance holds (its owner died with no socket
+// open, or before its lease ended), so that its lease still runs somewhere.
+func (m *Manager) adoptOrphans(ctx context.Context) {
+	recs, err := m.cfg.Store.List(ctx)
+	if err != nil {
+		m.hookError("store list", err)
+		return
+	}
+	for _, rec := range recs {
+		m.mu.Lock()
+		held := m.sessions[rec.SessionID] != nil
+		m.mu.Unlock()
+		if held {
+			continue
+		}
+		ok, err := m.cfg.Owners.Claim(ctx, rec.SessionID)
+		if err != nil || !ok {
+			continue
+		}
+		m.log.Info("adopting a session no instance holds", "session", shortID(rec.SessionID))
+		if err := m.adoptOne(ctx, rec); err != nil {
+			m.log.Warn("adopt orphaned session", "session", shortID(rec.SessionID), "err", err)
 		}
 	}
 }

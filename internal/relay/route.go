@@ -136,12 +136,37 @@ func (m *Manager) expectsChallenge(ctx context.Context, sid string, msg *webhook
 		}
 	}
 	// Not in this instance's memory: another instance (or a previous process) created it.
-	rec, ok, err := m.cfg.Store.Load(ctx, sid)
-	if err != nil || !ok {
-		return false, err
+	// With several instances the challenge can beat the creator's record of it: look again,
+	// every storePoll, within the same bound.
+	var rec store.Record
+	var owned store.OwnedSub
+	for {
+		var ok bool
+		var err error
+		rec, ok, err = m.cfg.Store.Load(ctx, sid)
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			if owned, ok = rec.Subs[sub.ID]; ok {
+				break
+			}
+		}
+		if m.cfg.Owners == nil {
+			return false, nil
+		}
+		poll := time.NewTimer(storePoll)
+		select {
+		case <-poll.C:
+		case <-timer.C:
+			poll.Stop()
+			return false, nil
+		case <-ctx.Done():
+			poll.Stop()
+			return false, ctx.Err()
+		}
 	}
-	owned, ok := rec.Subs[sub.ID]
-	if !ok || !matchesRecord(rec, owned, sub) ||
+	if !matchesRecord(rec, owned, sub) ||
 		!(owned.Status == StatusPending || (msg.Duplicate && owned.Status == StatusActive)) {
 		return false, nil
 	}

@@ -166,7 +166,10 @@ func (m *Manager) sessionFor(ctx context.Context, s Session) (*session, error) {
 		if err != nil {
 			return nil, fmt.Errorf("relay: claim session %s: %w", shortID(s.ID), err)
 		}
-		if !ok {
+		if !ok { // ask for it: the next claims round takes it over once it is let go
+			if err := m.cfg.Owners.Handover(ctx, s.ID); err != nil {
+				m.hookError("handover", err)
+			}
 			return nil, ErrOwnedElsewhere
 		}
 		if ss, err := m.adoptStored(ctx, s); ss != nil || err != nil {

@@ -51,7 +51,11 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.logWebhook(r.Context(), sid, msg, http.StatusServiceUnavailable, "busy", err, start)
 		return
 	}
-	if err != nil && !repeatedChallenge {
+	// With a broker the append is itself idempotent by message id, and a mark without an
+	// append (left by an instance that died in between) must not swallow Twitch's retry: a
+	// repeated notification goes on to it, and is stored at most once.
+	repeatedNotification := errors.Is(err, webhook.ErrDuplicate) && msg.Type == eventsub.MessageTypeNotification && s.opt.Hub.Brokered()
+	if err != nil && !repeatedChallenge && !repeatedNotification {
 		code := webhook.StatusCode(err)
 		answer(w, code)
 		s.logRefusedWebhook(r.Context(), sid, msg, code, webhook.Outcome(err), err, start)
