@@ -259,3 +259,56 @@ func waitUntil(t *testing.T, c *cluster.Cluster, what string, cond func() bool) 
 		<-tick.C
 	}
 }
+
+// TestLeaseTakenOverFromKilledOwner: the page is closed, so its session's lease runs on the
+// instance that owned it; that instance is killed with SIGKILL. Another instance finds the
+// session unclaimed, adopts it, and ends it when the lease ends: its subscriptions are
+// deleted, none left behind.
+func TestLeaseTakenOverFromKilledOwner(t *testing.T) {
+	rc := redistest.Client(t)
+	c := cluster.Start(t, bin, cluster.Options{Instances: 2, RedisURL: redistest.URL(t), Prefix: redistest.Prefix(t, rc),
+		Env: []string{"SUBSCRIPTION_LEASE=10s"}}) // longer than a claim (6 s): the record outlives its dead owner's claim
+	_, s := watch(t, c, "modmaria")
+	if n := checkSubscriptions(t, c); n == 0 {
+		t.Fatal("no subscription to take over")
+	}
+	owner := socketHolder(t, c)
+	s.Close()
+	waitUntil(t, c, "the socket closed on its instance", func() bool { return c.Sockets(owner) == 0 })
+	c.Kill(owner)
+	t.Logf("killed %s, the session's owner, with its lease running", owner.Name)
+	waitUntil(t, c, "the lease to end on another instance", func() bool { return checkSubscriptions(t, c) == 0 })
+	var survivor *cluster.Relay
+	for _, r := range c.Relays {
+		if r != owner {
+			survivor = r
+		}
+	}
+	if !strings.Contains(survivor.Log.String(), `"msg":"adopting a session no instance holds"`) ||
+		!strings.Contains(survivor.Log.String(), `"reason":"lease ended"`) {
+		t.Fatalf("%s did not adopt the session and end its lease:\n%s", survivor.Name, c.Logs())
+	}
+}
+
+// TestRedisRestartedMidStream: the Redis the cluster shares is restarted (its own
+// redis-server on a free loopback port, with an append-only file so that logins and numbering
+// survive, as a production Redis would) under a steady stream of events. While it is down
+// Twitch's deliveries are refused (5xx) and retried; afterwards the page has every event
+// once, in order.
+func TestRedisRestartedMidStream(t *testing.T) {
+	rs := startRedis(t)
+	c := cluster.Start(t, bin, cluster.Options{Instances: 2, RedisURL: rs.url(), Prefix: "twitchrelay:"})
+	_, s := watch(t, c, "modmaria")
+	next := 1
+	p := startProducer(c)
+	expect(t, c, s, &next, 9)
+	rs.restart(t)
+	t.Log("redis restarted")
+	expect(t, c, s, &next, next+19)
+	last := p.finish(t)
+	expect(t, c, s, &next, last)
+	t.Logf("%d events, %d resumes", last, s.Resumes())
+	if !strings.Contains(c.Logs(), `"msg":"broker: rebuilding the Pub/Sub subscription"`) {
+		t.Fatalf("no broker noticed Redis going away\n%s", c.Logs())
+	}
+}

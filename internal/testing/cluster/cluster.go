@@ -119,7 +119,7 @@ func Start(t testing.TB, bin Binaries, opt Options) *Cluster {
 	})
 	simLog := &syncbuf.Buffer{}
 	sim := exec.Command(bin.Sim, "-client-id", clientID, "-client-secret", clientSecret,
-		"-redirect-uri", c.URL()+"/auth", "-retries", "8", "-retry-backoff", "150ms", "-max-failures", "1000", "-fresh-connections")
+		"-redirect-uri", c.URL()+"/auth", "-retries", "40", "-retry-backoff", "100ms", "-max-failures", "1000", "-fresh-connections")
 	line, done := startProcess(t, sim, simLog, regexp.MustCompile(`twitchsim listening on (\S+)`), true)
 	t.Cleanup(func() {
 		sim.Process.Signal(syscall.SIGTERM)
@@ -243,6 +243,21 @@ func (c *Cluster) Trigger(form url.Values) error {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("trigger %v: %s %s", form, resp.Status, body)
+	}
+	var got struct {
+		Deliveries []struct {
+			Status   int    `json:"status"`
+			Attempts int    `json:"attempts"`
+			Error    string `json:"error"`
+		} `json:"deliveries"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		return fmt.Errorf("trigger %v: %w", form, err)
+	}
+	for _, d := range got.Deliveries {
+		if d.Status < 200 || d.Status > 299 { // Twitch gave up: not the relay's to recover
+			return fmt.Errorf("trigger %v: delivery failed after %d attempts: %d %s", form, d.Attempts, d.Status, d.Error)
+		}
 	}
 	return nil
 }
