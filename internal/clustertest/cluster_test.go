@@ -156,6 +156,7 @@ func checkSubscriptions(t *testing.T, c *cluster.Cluster) int {
 // gets every one once, in order; no subscription is ever created twice, and after logout
 // none is left behind.
 func TestThreeInstances(t *testing.T) {
+	t.Parallel()
 	rc := redistest.Client(t)
 	prefix := redistest.Prefix(t, rc)
 	c := cluster.Start(t, bin, cluster.Options{Instances: 3, RedisURL: redistest.URL(t), Prefix: prefix})
@@ -265,6 +266,7 @@ func waitUntil(t *testing.T, c *cluster.Cluster, what string, cond func() bool) 
 // session unclaimed, adopts it, and ends it when the lease ends: its subscriptions are
 // deleted, none left behind.
 func TestLeaseTakenOverFromKilledOwner(t *testing.T) {
+	t.Parallel()
 	rc := redistest.Client(t)
 	c := cluster.Start(t, bin, cluster.Options{Instances: 2, RedisURL: redistest.URL(t), Prefix: redistest.Prefix(t, rc),
 		Env: []string{"SUBSCRIPTION_LEASE=10s"}}) // longer than a claim (6 s): the record outlives its dead owner's claim
@@ -296,6 +298,7 @@ func TestLeaseTakenOverFromKilledOwner(t *testing.T) {
 // Twitch's deliveries are refused (5xx) and retried; afterwards the page has every event
 // once, in order.
 func TestRedisRestartedMidStream(t *testing.T) {
+	t.Parallel()
 	rs := startRedis(t)
 	c := cluster.Start(t, bin, cluster.Options{Instances: 2, RedisURL: rs.url(), Prefix: "twitchrelay:"})
 	_, s := watch(t, c, "modmaria")
