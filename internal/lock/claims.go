@@ -11,7 +11,7 @@ import (
 // owner has the session's socket, so a dead owner's sessions are free again within it.
 const DefaultClaimTTL = 6 * time.Second
 
-// Claims holds per-session claims ("session:<id>" locks) for internal/relay's Owners.
+// Claims holds per-session claims ("claim:<id>" locks) for internal/relay's Owners.
 type Claims struct {
 	l   *Redis
 	ttl time.Duration
@@ -28,7 +28,7 @@ func NewClaims(l *Redis, ttl time.Duration) *Claims {
 	return &Claims{l: l, ttl: ttl, held: map[string]*Lease{}}
 }
 
-func claimName(sid string) string { return "session:" + sid }
+func claimName(sid string) string { return "claim:" + sid }
 
 // Claim renews our claim on sid, or takes it if nobody holds it; false while another
 // instance does.
