@@ -285,3 +285,39 @@ func (m *Manager) adoptStored(ctx context.Context, s Session) (*session, error) 
 	}
 	return ss, nil
 }
+
+// verifiedElsewhere watches, for up to d, the record of sh's creator for another instance's
+// answer to its challenge (the challenge reached that instance: it stored the subscription
+// active), and makes sh active when it sees it. It reports whether it did, or whether sh is
+// no longer pending.
+func (m *Manager) verifiedElsewhere(ctx context.Context, sh *shared, d time.Duration) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(verifiedPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return true
+		case <-deadline.C:
+			return false
+		case <-tick.C:
+		}
+		id, pending := m.stillPending(sh)
+		if !pending {
+			return true
+		}
+		m.mu.Lock()
+		creator := sh.creator
+		m.mu.Unlock()
+		rec, ok, err := m.cfg.Store.Load(ctx, creator)
+		if err != nil || !ok {
+			continue
+		}
+		if o, ok := rec.Subs[id]; ok && o.Status == StatusActive {
+			m.log.Info("subscription verified by another instance", "subscription_id", id, "event_type", sh.typ)
+			m.setShareStatus(ctx, sh, StatusActive, "", false)
+			return true
+		}
+	}
+}

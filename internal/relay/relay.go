@@ -38,14 +38,15 @@ import (
 // Internal limits of the lifecycle, in one place (what is configurable has its default in
 // internal/config).
 const (
-	maxSweepEvery     = 30 * time.Second      // Run's Expire/Touch ticker, at most
-	challengeWait     = 5 * time.Second       // how long a challenge waits for our create to return
-	backgroundTimeout = 30 * time.Second      // deletes of stray subscriptions
-	tooManyRetryAfter = 10 * time.Minute      // no new create after Twitch's "too many identical" 429
-	verifyTimeout     = 10 * time.Second      // a pending subscription's wait for its challenge, per check
-	reconcileGrace    = 2 * time.Minute       // several instances: a subscription this young may be another's create in flight
-	storePoll         = 50 * time.Millisecond // several instances: a challenge looks for the creator's record this often
-	verifyChecks      = 3                     // checks of a pending subscription before we give it up
+	maxSweepEvery     = 30 * time.Second       // Run's Expire/Touch ticker, at most
+	challengeWait     = 5 * time.Second        // how long a challenge waits for our create to return
+	backgroundTimeout = 30 * time.Second       // deletes of stray subscriptions
+	tooManyRetryAfter = 10 * time.Minute       // no new create after Twitch's "too many identical" 429
+	verifyTimeout     = 10 * time.Second       // a pending subscription's wait for its challenge, per check
+	reconcileGrace    = 2 * time.Minute        // several instances: a subscription this young may be another's create in flight
+	storePoll         = 50 * time.Millisecond  // several instances: a challenge looks for the creator's record this often
+	verifiedPoll      = 250 * time.Millisecond // several instances: a pending subscription's watchdog looks for another's answer this often
+	verifyChecks      = 3                      // checks of a pending subscription before we give it up
 	followedPageSize  = 100
 )
 

@@ -25,7 +25,14 @@ func (m *Manager) watchVerification(sh *shared) {
 		return
 	}
 	m.goBackground(func(ctx context.Context) {
-		t := time.NewTimer(m.cfg.VerifyTimeout)
+		wait := m.cfg.VerifyTimeout
+		if m.cfg.Owners != nil { // another instance may answer the challenge: its record says so
+			if m.verifiedElsewhere(ctx, sh, wait) {
+				return
+			}
+			wait = time.Nanosecond // that was the first wait: ask Twitch now
+		}
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		for check := 1; ; check++ {
 			select {
