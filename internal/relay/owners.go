@@ -158,8 +158,9 @@ func (m *Manager) adoptOrphans(ctx context.Context) {
 // as they are in Twitch (nothing created twice), missing ones created again.
 func (m *Manager) takeOver(ctx context.Context, sid string) {
 	rec, ok, err := m.cfg.Store.Load(ctx, sid)
-	if err != nil || !ok {
-		return // nothing to adopt: the socket's next stream_connected subscribes afresh
+	if err != nil || !ok { // nothing to adopt: the socket's next stream_connected subscribes afresh
+		m.log.Info("take over session: no record", "session", shortID(sid), "err", err)
+		return
 	}
 	if err := m.adoptOne(ctx, rec); err != nil {
 		m.log.Warn("take over session", "session", shortID(sid), "err", err)
