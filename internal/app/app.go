@@ -21,6 +21,7 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/auth"
 	"github.com/twitchrelay/twitchrelay/internal/broker"
 	"github.com/twitchrelay/twitchrelay/internal/config"
+	"github.com/twitchrelay/twitchrelay/internal/eventsubws"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 	"github.com/twitchrelay/twitchrelay/internal/hub"
 	"github.com/twitchrelay/twitchrelay/internal/lock"
@@ -65,6 +66,11 @@ type Options struct {
 	SuggestionModerators map[string][]string
 	// Tokens replaces the token store the configuration picks (tests: one that fails).
 	Tokens web.TokenStore
+	// EventSubSecond is Twitch's second for the EventSub WebSocket client (tests: the
+	// simulator's WSSecond); EventSubKeepalive the keepalive_timeout_seconds it asks for.
+	// 0 = a real second, Twitch's default.
+	EventSubSecond    time.Duration
+	EventSubKeepalive int
 	// HelloTimeout and TokenIdle replace the socket's wait for stream_connected (30 s, the
 	// protocol's) and the idle time after which a cached token source is dropped (the
 	// session idle timeout): tests shorten them. 0 = those.
@@ -79,7 +85,10 @@ type App struct {
 	Relay   *relay.Manager
 	Web     *web.Server
 	Metrics *metrics.Metrics
-	closers []func()
+	// TwitchWS is the users' Twitch EventSub WebSocket sessions (used by every event type
+	// whose transport is websocket).
+	TwitchWS *eventsubws.Pool
+	closers  []func()
 
 	http        *httpServer
 	metricsHTTP *httpServer    // nil unless METRICS_ADDR
@@ -207,6 +216,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	})
 	ready["twitch"] = func(ctx context.Context) error { _, err := appToken.Token(ctx); return err }
 
+	// The users' Twitch WebSocket sessions: a message read from one goes the callback's way
+	// (web → relay → hub); a lost one is the relay's to subscribe again.
+	a.TwitchWS = eventsubws.NewPool(eventsubws.PoolConfig{
+		URL: cfg.TwitchEventSubWS, KeepaliveSeconds: opt.EventSubKeepalive, Second: opt.EventSubSecond, Logger: log,
+		HTTPClient: &http.Client{Transport: transport},
+		Message:    func(userID string, msg *webhook.Message) { a.Web.TwitchMessage(a.Relay, userID, msg) },
+		Lost: func(userID string, l eventsubws.Loss) {
+			a.Relay.TwitchSessionLost(userID, relay.SessionLoss{SessionID: l.SessionID, Code: l.Code, Since: l.Since, At: l.At})
+		},
+	})
+	transports := map[string]string{} // per type; issue 14's chat notifications go over websocket whatever the default
+
 	// Hub and the subscription lifecycle.
 	var hubBroker hub.Broker // with Redis, the broker numbers events for every instance
 	var owners relay.Owners  // and claims say which instance runs each session
@@ -219,6 +240,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		Helix: helixClient, Hub: a.Hub, Store: state,
 		Lease: cfg.SubscriptionLease, PollInterval: cfg.FollowingPoll, Logger: log,
 		StreamersPerUser: cfg.StreamersPerUser, Owners: owners,
+		DefaultTransport: cfg.EventSubTransport, Transports: transports,
+		WebSockets: a.TwitchWS, UserHelix: helixClient,
 		OnRelease: func(sid string) { // a lease ended: free what the process holds for it
 			a.Hub.Release(sid)
 			a.Web.ReleaseSession(sid)
@@ -230,6 +253,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	m.GaugeFunc("hub_subscribers", "Sockets subscribed to the hub.", func() float64 { return float64(a.Hub.Stats().Subscribers) })
 	m.GaugeFunc("callback_bodies_reading", "Callback bodies being read now (at most CALLBACK_MAX_READS).", func() float64 { return float64(a.Web.CallbackBodiesReading()) })
 	m.GaugeFunc("token_sources", "Sessions whose Twitch token source this process caches.", func() float64 { return float64(a.Web.TokenSources()) })
+	m.GaugeFunc("twitch_ws_users", "Twitch users whose EventSub WebSocket session this process keeps.", func() float64 { return float64(a.TwitchWS.Users()) })
 	m.GaugeFunc("hub_history_frames", "Event frames kept for resume, all sessions.", func() float64 { return float64(a.Hub.Stats().Frames) })
 
 	// Web: every route.
@@ -307,7 +331,8 @@ func logConfig(log *slog.Logger, cfg *config.Config) {
 	log.Info("config", "demo", cfg.Demo, "listen", cfg.ListenAddr, "public_url", cfg.PublicURL.String(),
 		"twitch_client_id", cfg.TwitchClientID, "twitch_client_secret", redact(cfg.TwitchSecret),
 		"server_secret", redact(cfg.ServerSecret), "redis", redisURL, "oauth_url", cfg.TwitchOAuthURL,
-		"helix_url", cfg.TwitchHelixURL, "subscription_lease", cfg.SubscriptionLease.String(),
+		"helix_url", cfg.TwitchHelixURL, "eventsub_transport", cfg.EventSubTransport, "eventsub_ws_url", cfg.TwitchEventSubWS,
+		"subscription_lease", cfg.SubscriptionLease.String(),
 		"trusted_proxies", len(cfg.TrustedProxies), "callback_max_reads", cfg.CallbackReads,
 		"ws_max_per_session", cfg.SocketsPerSession, "ws_max_per_ip", cfg.SocketsPerIP)
 }

@@ -33,7 +33,14 @@ const wait = 20 * time.Second
 // that New starts.
 func demoApp(t *testing.T, logs io.Writer) (*app.App, net.Listener) {
 	t.Helper()
-	cfg, err := config.Demo(func(k string) string { return map[string]string{"LISTEN_ADDR": "127.0.0.1:0"}[k] })
+	return demoAppWith(t, logs, "webhook")
+}
+
+// demoAppWith is demoApp with EVENTSUB_TRANSPORT=transport.
+func demoAppWith(t *testing.T, logs io.Writer, transport string) (*app.App, net.Listener) {
+	t.Helper()
+	env := map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "EVENTSUB_TRANSPORT": transport}
+	cfg, err := config.Demo(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +97,14 @@ func (s *served) stop() error {
 // socket was told "going away", and no goroutine of the relay, the hub, the web server, the
 // session sweep or the simulator is left.
 func TestDemoRunsAndStopsEverything(t *testing.T) {
+	for _, transport := range []string{"webhook", "websocket"} {
+		t.Run(transport, func(t *testing.T) { demoRunsAndStops(t, transport) })
+	}
+}
+
+func demoRunsAndStops(t *testing.T, transport string) {
 	var logs syncbuf.Buffer
-	a, ln := demoApp(t, &logs)
+	a, ln := demoAppWith(t, &logs, transport)
 	srv := serve(t, a)
 
 	url := a.PublicURL().String()
@@ -120,6 +133,9 @@ func TestDemoRunsAndStopsEverything(t *testing.T) {
 		return f["stream_changed"].Status == "active" && f["user_changed"].Status == "active"
 	}); err != nil {
 		t.Fatalf("feeds never became active at the simulator: %v\n%s", err, logs.String())
+	}
+	if ws := strings.Contains(logs.String(), "eventsub websocket subscription created"); ws != (transport == "websocket") {
+		t.Errorf("%s demo: websocket subscriptions made = %v", transport, ws)
 	}
 
 	if err := srv.stop(); err != nil {

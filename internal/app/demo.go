@@ -40,6 +40,7 @@ func newDemoTwitch(cfg *config.Config, relayAddr net.Addr, log *slog.Logger) (*d
 	base := "http://" + ln.Addr().String()
 	cfg.TwitchClientID, cfg.TwitchSecret = sim.ClientID(), sim.ClientSecret()
 	cfg.TwitchOAuthURL, cfg.TwitchHelixURL = base+"/id/oauth2", base+"/helix"
+	cfg.TwitchEventSubWS = "ws://" + ln.Addr().String() + "/ws"
 	log.Info("demo: simulated Twitch", "url", base)
 	return &demoTwitch{sim: sim, http: newHTTPServer("demo: twitch simulator", ln, sim, log)}, nil
 }

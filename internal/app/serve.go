@@ -64,6 +64,9 @@ func (a *App) Serve(ctx context.Context) error {
 	if err := a.Relay.Shutdown(sctx, cfg.RedisURL != ""); err != nil {
 		log.Warn("subscription shutdown", "err", err)
 	}
+	if err := a.TwitchWS.Shutdown(sctx); err != nil { // after the relay: its deletes used the sessions' tokens, not the sockets
+		log.Warn("twitch websocket shutdown", "err", err)
+	}
 	bcancel()
 	if a.demo != nil {
 		a.demo.sim.Close() // stops the activity and the deliveries, and waits for them

@@ -21,11 +21,21 @@ const streamer = "cozycrafter"
 // page → Authorize → /auth → /enter_streamer (an invalid name first) → /stream → the socket
 // connects → one event of each feed appears → the network drops while two more events
 // happen → after the reconnect both are there, once each, in order → log out → the
-// session's EventSub subscriptions are deleted on Twitch.
+// session's EventSub subscriptions are deleted on Twitch. It runs with each transport
+// (EVENTSUB_TRANSPORT): webhooks, and the user's own Twitch WebSocket session; the page
+// cannot tell them apart. The screenshots are the webhook run's.
 func TestJourney(t *testing.T) {
-	h, proxy := startBehindProxy(t)
+	t.Run("webhook", func(t *testing.T) { journey(t, false) })
+	t.Run("websocket", func(t *testing.T) { journey(t, true) })
+}
+
+func journey(t *testing.T, websocket bool) {
+	h, proxy := startBehindProxy(t, websocket)
 	tb := newTab(t)
 	shots := screenshotDir(t)
+	if websocket {
+		shots = t.TempDir()
+	}
 
 	// 1. The landing page.
 	tb.do("open the landing page", chromedp.Navigate(h.URL+"/"), chromedp.WaitVisible(css("a.btn-twitch")))
@@ -154,6 +164,9 @@ func TestJourney(t *testing.T) {
 	tb.step("8. stream screenshots (desktop, phone, light)")
 
 	// 9. Log out: the session's subscriptions are deleted on Twitch.
+	if n := len(h.Sim.Subscriptions()); websocket && n != 0 {
+		t.Errorf("the websocket run made %d webhook subscriptions, want none", n)
+	}
 	tb.logout(h)
 
 	if ex := tb.exceptions(); len(ex) > 0 {
@@ -241,6 +254,11 @@ func (tb *tab) logout(h *apptest.Harness) {
 	ours := func() (n int) {
 		for _, s := range h.Sim.Subscriptions() {
 			if strings.HasPrefix(s.Transport.Callback, prefix) {
+				n++
+			}
+		}
+		for _, s := range h.Sim.WSSubscriptions() { // the websocket run's, on the user's own session
+			if s.Status == "enabled" {
 				n++
 			}
 		}

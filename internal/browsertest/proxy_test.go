@@ -28,12 +28,12 @@ type cutProxy struct {
 }
 
 // startBehindProxy runs the relay with the simulator, reachable only through a cutProxy.
-func startBehindProxy(t *testing.T) (*apptest.Harness, *cutProxy) {
+func startBehindProxy(t *testing.T, websocket bool) (*apptest.Harness, *cutProxy) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	mustf(t, err, "proxy listen")
 	public := "http://" + ln.Addr().String()
-	h := apptest.Start(t, apptest.Options{Env: map[string]string{"PUBLIC_URL": public}})
+	h := apptest.Start(t, apptest.Options{Env: map[string]string{"PUBLIC_URL": public}, WebSocket: websocket})
 	h.URL = public
 	h.Sim.SetRedirectURIs(public + "/auth")
 	p := &cutProxy{ln: ln, target: h.Addr, sockets: map[net.Conn]net.Conn{}, conns: map[net.Conn]bool{}}

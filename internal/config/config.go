@@ -20,6 +20,8 @@ const (
 	DefaultListenAddr        = ":8080"
 	DefaultTwitchOAuthURL    = "https://id.twitch.tv/oauth2"
 	DefaultTwitchHelixURL    = "https://api.twitch.tv/helix"
+	DefaultTwitchEventSubWS  = "wss://eventsub.wss.twitch.tv/ws"
+	DefaultEventSubTransport = "webhook"          // or "websocket": no public https needed (docs/TWITCH.md §7)
 	DefaultSubscriptionLease = 1000 * time.Second // the original design's "default subscription time"
 	DefaultFollowingPoll     = 60 * time.Second   // Get Followed Channels costs a Helix point per poll
 	DefaultHistorySize       = 10000              // most events kept per session for resume (a ceiling: bytes and age bound it first)
@@ -60,6 +62,8 @@ type Config struct {
 	StreamersPerUser  int           // STREAMERS_PER_USER: distinct streamers held at once across a user's sessions
 	TwitchOAuthURL    string        // TWITCH_OAUTH_URL (demo: the simulator's, set by the wiring)
 	TwitchHelixURL    string        // TWITCH_HELIX_URL (demo: the simulator's, set by the wiring)
+	TwitchEventSubWS  string        // TWITCH_EVENTSUB_WS_URL: Twitch's EventSub WebSocket server (demo: the simulator's)
+	EventSubTransport string        // EVENTSUB_TRANSPORT: webhook (Twitch calls PUBLIC_URL back) or websocket (we dial Twitch)
 	SubscriptionLease time.Duration // SUBSCRIPTION_LEASE
 	FollowingPoll     time.Duration // FOLLOWING_POLL_INTERVAL: how often "channels they follow" is polled
 	HistorySize       int           // HISTORY_SIZE: most events kept per session for resume
@@ -98,6 +102,8 @@ func Load(getenv Getenv) (*Config, error) {
 		StreamersPerUser:  p.integer("STREAMERS_PER_USER", DefaultStreamersPerUser, 1, 1000),
 		TwitchOAuthURL:    strings.TrimRight(p.str("TWITCH_OAUTH_URL", DefaultTwitchOAuthURL), "/"),
 		TwitchHelixURL:    strings.TrimRight(p.str("TWITCH_HELIX_URL", DefaultTwitchHelixURL), "/"),
+		TwitchEventSubWS:  p.str("TWITCH_EVENTSUB_WS_URL", DefaultTwitchEventSubWS),
+		EventSubTransport: p.transport(),
 		SubscriptionLease: p.duration("SUBSCRIPTION_LEASE", DefaultSubscriptionLease),
 		FollowingPoll:     p.duration("FOLLOWING_POLL_INTERVAL", DefaultFollowingPoll),
 		HistorySize:       p.integer("HISTORY_SIZE", DefaultHistorySize, 1, 1000000),
@@ -115,6 +121,9 @@ func Load(getenv Getenv) (*Config, error) {
 	c.PublicURL = p.publicURL("PUBLIC_URL")
 	p.urlValue("TWITCH_OAUTH_URL", c.TwitchOAuthURL)
 	p.urlValue("TWITCH_HELIX_URL", c.TwitchHelixURL)
+	if u, err := url.Parse(c.TwitchEventSubWS); err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
+		p.fail("TWITCH_EVENTSUB_WS_URL must be a wss:// URL (ws:// for a local simulator)")
+	}
 	if c.RedisURL != "" {
 		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			p.fail("REDIS_URL must be a redis:// or rediss:// URL")
@@ -144,6 +153,11 @@ func Load(getenv Getenv) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// transport reads EVENTSUB_TRANSPORT.
+func (p *parser) transport() string {
+	return p.oneOf("EVENTSUB_TRANSPORT", DefaultEventSubTransport, "webhook", "websocket")
 }
 
 type parser struct {

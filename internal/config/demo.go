@@ -13,7 +13,7 @@ var realOnly = []string{"TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET", "TWITCH_CLIE
 // Demo is the configuration of -demo: loopback only, in-memory sessions, a random server
 // secret, short leases. Twitch is the simulator the wiring starts: its credentials and URLs,
 // and PUBLIC_URL (from the listener), are filled in there. Demo refuses a real deployment's
-// variables so that a real deployment never runs as a demo; it reads only LISTEN_ADDR,
+// variables so that a real deployment never runs as a demo; it reads only LISTEN_ADDR, EVENTSUB_TRANSPORT,
 // LOG_FORMAT and LOG_LEVEL.
 func Demo(getenv Getenv) (*Config, error) {
 	var set []string
@@ -39,6 +39,7 @@ func Demo(getenv Getenv) (*Config, error) {
 		HistoryAge:        DefaultHistoryAge,
 		StreamerChanges:   DefaultStreamerChanges,
 		StreamersPerUser:  DefaultStreamersPerUser,
+		EventSubTransport: p.transport(), // the demo works in both; webhook unless EVENTSUB_TRANSPORT=websocket
 		LogFormat:         p.oneOf("LOG_FORMAT", DemoLogFormat, "text", "json"),
 		LogLevel:          p.logLevel(),
 		ShutdownTimeout:   DemoShutdownTimeout,

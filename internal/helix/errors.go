@@ -20,7 +20,13 @@ var (
 	// and condition (docs/TWITCH.md §3.1): not a rate limit, so waiting a minute won't help.
 	ErrTooManyIdentical = errors.New("helix: too many identical subscriptions")
 	// ErrOverCost is Twitch's 429 for going over the app's max_total_cost (§3.5).
-	ErrOverCost    = errors.New("helix: subscription cost limit reached")
+	ErrOverCost = errors.New("helix: subscription cost limit reached")
+	// ErrTooManyConnections is Twitch's 429 for a subscription on a 4th WebSocket connection
+	// of one user token (§7).
+	ErrTooManyConnections = errors.New("helix: too many websocket connections")
+	// ErrSessionFull is Twitch's 429 for a 301st enabled subscription on one WebSocket
+	// connection (§7).
+	ErrSessionFull = errors.New("helix: websocket connection has 300 subscriptions")
 	ErrUnavailable = errors.New("helix: unavailable") // 5xx or no answer, after retries
 )
 
@@ -60,6 +66,10 @@ func (e *APIError) Is(target error) bool {
 		msg := strings.ToLower(e.Message)
 		return e.Status == http.StatusTooManyRequests &&
 			(strings.Contains(msg, "too many subscriptions") || strings.Contains(msg, "same type"))
+	case ErrTooManyConnections:
+		return e.Status == http.StatusTooManyRequests && strings.Contains(strings.ToLower(e.Message), "websocket connections")
+	case ErrSessionFull:
+		return e.Status == http.StatusTooManyRequests && strings.Contains(strings.ToLower(e.Message), "per-connection")
 	case ErrOverCost:
 		return e.Status == http.StatusTooManyRequests && strings.Contains(strings.ToLower(e.Message), "max_total_cost")
 	case ErrUnavailable:

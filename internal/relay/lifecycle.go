@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/helix"
 )
 
 // UnsubscribeFromAllEvents drops every subscription reference of a session now and forgets
@@ -28,9 +31,11 @@ func (m *Manager) UnsubscribeFromAllEvents(ctx context.Context, sessionID, reaso
 // references are deleted in Twitch. Caller holds the session's op lock.
 func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 	ids := map[string]struct{}{}
-	shared := 0
+	wsIDs := map[string]helix.TokenSource{} // websocket subscriptions: deleted with the user's token
+	shared, userID := 0, ""
 	m.mu.Lock()
 	if ss := m.sessions[sid]; ss != nil {
+		userID = ss.s.UserID
 		delete(m.sessions, sid)
 		if ss.pollStop != nil {
 			ss.pollStop()
@@ -39,7 +44,9 @@ func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 			if st.sh == nil {
 				continue
 			}
-			if id := m.unref(st.sh, sid); id != "" {
+			if id := m.unref(st.sh, sid); id != "" && st.sh.transport == eventsub.TransportWebSocket {
+				wsIDs[id] = ss.s.UserToken
+			} else if id != "" {
 				ids[id] = struct{}{}
 			} else if len(st.sh.refs) > 0 {
 				shared++
@@ -69,11 +76,17 @@ func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 			errs = append(errs, err) // the next Reconcile, or its next callback, deletes it
 		}
 	}
+	for id, ts := range wsIDs {
+		if err := m.deleteShare(ctx, eventsub.TransportWebSocket, ts, id); err != nil {
+			errs = append(errs, err) // it ends with its Twitch session anyway
+		}
+	}
+	m.closeUnusedWS(userID)
 	if err := m.cfg.Store.Delete(ctx, sid); err != nil {
 		m.hookError("store delete", err)
 		errs = append(errs, fmt.Errorf("relay: forget session %s: %w", shortID(sid), err))
 	}
-	m.log.Info("session ended", "session", shortID(sid), "reason", reason, "subscriptions", len(ids),
+	m.log.Info("session ended", "session", shortID(sid), "reason", reason, "subscriptions", len(ids)+len(wsIDs),
 		"still_shared", shared, "errors", len(errs))
 	return errors.Join(errs...)
 }

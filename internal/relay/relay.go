@@ -15,6 +15,10 @@
 // references its subscription; the subscription is deleted in Twitch when its last reference
 // drops (End, lease expiry, logout, streamer change). Each session records the subscriptions
 // it references in its own Record, so Reconcile rebuilds the sharing after a restart.
+//
+// The transport is chosen per event type (Config.Transports, Config.DefaultTransport;
+// websocket.go): a type may instead go over the Twitch user's own EventSub WebSocket session,
+// with subscriptions made with that user's token and shared by that user's sessions only.
 package relay
 
 import (
@@ -120,6 +124,16 @@ type Config struct {
 	Owners     Owners
 	ClaimEvery time.Duration
 
+	// Transports chooses the transport of an event type's subscriptions:
+	// eventsub.TransportWebhook (shared, app token) or eventsub.TransportWebSocket (the
+	// user's own Twitch WebSocket session, websocket.go). Types not listed use
+	// DefaultTransport ("" = webhook), e.g. EVENTSUB_TRANSPORT.
+	Transports       map[string]string
+	DefaultTransport string
+	// WebSockets and UserHelix are required when any type goes over websocket.
+	WebSockets UserSessions
+	UserHelix  UserHelix
+
 	// VerifyTimeout is how long a subscription Twitch created pending may wait for its
 	// challenge before we ask Twitch what became of it; default verifyTimeout.
 	VerifyTimeout time.Duration
@@ -153,6 +167,8 @@ type Manager struct {
 	creating map[string]int       // creates in flight by callback session id
 	created  chan struct{}        // closed and replaced whenever a create returns
 	tooMany  map[string]time.Time // shareKey → no create before then (Twitch's 3-identical cap)
+	wsWait   map[string]int       // websocket creates in flight by user id
+	wsMu     sync.Mutex           // orders closeUnusedWS's decision against createWS starting
 
 	challengeWaiting func() // tests: a challenge is waiting for a create to return
 }
@@ -185,6 +201,7 @@ func NewManager(cfg Config) *Manager {
 		creating: make(map[string]int),
 		created:  make(chan struct{}),
 		tooMany:  make(map[string]time.Time),
+		wsWait:   make(map[string]int),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -176,6 +175,9 @@ func (m *Manager) expectsChallenge(ctx context.Context, sid string, msg *webhook
 
 // storeSub records a subscription a session references, with its status, best effort.
 func (m *Manager) storeSub(ctx context.Context, sid, subID, typ, status string) {
+	if m.transportOf(typ) == eventsub.TransportWebSocket {
+		return // it lives and dies with this process's Twitch session: nothing to adopt after a restart
+	}
 	owned := store.OwnedSub{ID: subID, Feed: feedOf(typ), Type: typ, Status: status}
 	if err := m.cfg.Store.SaveSub(ctx, sid, owned, m.storeTTL()); err != nil {
 		m.hookError("store save", err)
@@ -200,14 +202,7 @@ func (m *Manager) routeNotification(ctx context.Context, sid string, msg *webhoo
 	case OutcomeMismatch, OutcomeNotDelivering:
 		return Route{Outcome: outcome}, nil
 	}
-	ev, err := webhook.Normalize(msg)
-	switch {
-	case err == nil:
-		return Route{Outcome: OutcomeAccepted, Event: ev, To: to}, nil
-	case errors.Is(err, webhook.ErrUnknownType): // delivered as a generic event, logged at Warn
-		return Route{Outcome: OutcomeUnknownType, Event: ev, To: to, Detail: err}, nil
-	}
-	return Route{Outcome: OutcomeMalformedEvent, Detail: err}, nil
+	return routeEvent(msg, to), nil
 }
 
 // receivers returns the live sessions of this instance that hold sub while it delivers, or

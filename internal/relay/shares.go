@@ -27,6 +27,10 @@ type shared struct {
 	// message when our answer was lost, and it is answered again.
 	verifiedBy string
 	refs       map[string]*session // by session id
+
+	transport string // eventsub.TransportWebSocket, or webhook ("" after a Reconcile)
+	userID    string // websocket: the user whose Twitch session it is on
+	wsSession string // websocket: that Twitch session's id
 }
 
 // shareKey identifies a subscription by type, version and condition.

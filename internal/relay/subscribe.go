@@ -202,7 +202,7 @@ func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 	m.mu.Lock()
 	s, st := ss.s, ss.types[typ]
 	st.inflight = false
-	key := shareKey(typ, condition(typ, s))
+	key := m.keyFor(typ, s)
 	if m.sessions[s.ID] != ss {
 		m.mu.Unlock()
 		return
@@ -224,13 +224,14 @@ func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 		m.publish(ss)
 		return
 	}
-	sh := &shared{key: key, typ: typ, cond: condition(typ, s), creator: s.ID, status: StatusPending, refs: map[string]*session{}}
+	sh := &shared{key: key, typ: typ, cond: condition(typ, s), creator: s.ID, status: StatusPending, refs: map[string]*session{},
+		transport: m.transportOf(typ), userID: s.UserID}
 	m.shares[key] = sh
 	m.attach(ss, typ, sh)
 	m.creating[s.ID]++
 	m.mu.Unlock()
 
-	sub, err := m.create(ctx, s, typ)
+	sub, wsid, err := m.create(ctx, s, typ)
 
 	m.mu.Lock()
 	if m.creating[s.ID]--; m.creating[s.ID] <= 0 {
@@ -248,7 +249,7 @@ func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 			m.noteTooMany(key)
 		}
 	case !orphan:
-		sh.id = sub.ID
+		sh.id, sh.wsSession = sub.ID, wsid
 		sh.status, sh.reason = twitchStatus(sub.Status)
 		m.register(sh)
 	}
@@ -259,13 +260,16 @@ func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 	case err != nil:
 		m.log.Warn("subscribe", "session", shortID(s.ID), "event_type", typ, "broadcaster_id", s.Streamer.ID, "status", status, "err", err)
 		m.setShareStatus(ctx, sh, status, reason, true)
+		if sh.transport == eventsub.TransportWebSocket {
+			m.closeUnusedWS(s.UserID)
+		}
 	case orphan: // every referencing session ended while we were creating
 		m.mu.Lock()
 		m.forget(sh)
 		m.mu.Unlock()
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backgroundTimeout)
 		defer cancel()
-		if err := m.deleteSub(dctx, sub.ID); err != nil { // the next Reconcile deletes it
+		if err := m.deleteShare(dctx, sh.transport, s.UserToken, sub.ID); err != nil { // the next Reconcile deletes it
 			m.log.Warn("delete subscription of an ended session", "subscription_id", sub.ID, "err", err)
 		} else {
 			m.log.Info("deleted subscription of an ended session", "session", shortID(s.ID), "subscription_id", sub.ID)
@@ -304,7 +308,15 @@ func (m *Manager) refCount(key string) int {
 
 // create creates typ for s. A subscription adopted after a 409 that Twitch has disabled is
 // deleted and created again.
-func (m *Manager) create(ctx context.Context, s Session, typ string) (eventsub.Subscription, error) {
+func (m *Manager) create(ctx context.Context, s Session, typ string) (eventsub.Subscription, string, error) {
+	if m.transportOf(typ) == eventsub.TransportWebSocket {
+		return m.createWS(ctx, s, typ)
+	}
+	sub, err := m.createWebhook(ctx, s, typ)
+	return sub, "", err
+}
+
+func (m *Manager) createWebhook(ctx context.Context, s Session, typ string) (eventsub.Subscription, error) {
 	req := eventsub.CreateRequest{
 		Type: typ, Version: eventsub.Version(typ), Condition: condition(typ, s),
 		Transport: eventsub.Transport{Method: "webhook", Callback: m.CallbackURL(s.ID), Secret: webhook.Secret(m.cfg.ServerSecret, s.ID)},

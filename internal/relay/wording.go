@@ -45,6 +45,18 @@ func reasonStreamerCap(limit int) string {
 // subscription is not possible for this user (unavailable); anything else is a failure that a
 // later attempt may fix.
 func createFailure(typ string, s Session, err error) (status, reason string) {
+	switch { // the user's own limits first (websocket transport, docs/TWITCH.md §7)
+	case errors.Is(err, errNoUserToken):
+		return StatusFailed, reasonNoToken
+	case errors.Is(err, helix.ErrTooManyConnections):
+		return StatusFailed, "Twitch allows 3 live connections per login, and yours are all in use (other apps or servers): close one, then reload"
+	case errors.Is(err, helix.ErrSessionFull):
+		return StatusFailed, "Twitch's limit of 300 subscriptions on one connection was reached"
+	case errors.Is(err, helix.ErrOverCost) && errors.Is(err, errUserToken):
+		return StatusFailed, "Twitch's limit for your login was reached (at most 10 subscriptions to channels that have not authorized this app): watch fewer streamers at once"
+	case errors.Is(err, helix.ErrUnauthorized) && errors.Is(err, errUserToken):
+		return StatusFailed, "Twitch rejected your login: log out and log in again"
+	}
 	switch {
 	case errors.Is(err, helix.ErrForbidden) && typ == eventsub.TypeChannelFollow:
 		if s.UserID == s.Streamer.ID {
@@ -69,6 +81,35 @@ func createFailure(typ string, s Session, err error) (status, reason string) {
 		return StatusFailed, "the subscription request was interrupted; reload to try again"
 	}
 	return StatusFailed, "the subscription could not be created"
+}
+
+// reasonTwitchSessionLost says why a feed on the user's Twitch WebSocket session is being
+// subscribed again, by the close code the session ended with (docs/TWITCH.md §7).
+func reasonTwitchSessionLost(code int) string {
+	why := "the connection to Twitch dropped"
+	switch code {
+	case -1:
+		why = "Twitch sent nothing for longer than the keepalive timeout"
+	case -2:
+		why = "Twitch could not be reached"
+	case eventsub.CloseInternalError:
+		why = "Twitch had an internal error"
+	case eventsub.CloseInboundTraffic:
+		why = "Twitch said this server sent it a message it must not send"
+	case eventsub.CloseFailedPingPong:
+		why = "Twitch's ping went unanswered"
+	case eventsub.CloseConnectionUnused:
+		why = "Twitch closed a connection nothing was subscribed on in time"
+	case eventsub.CloseReconnectGraceEnded:
+		why = "Twitch asked to reconnect and the time to do so ran out"
+	case eventsub.CloseNetworkTimeout:
+		why = "Twitch's network timed out"
+	case eventsub.CloseNetworkError:
+		why = "Twitch's network failed"
+	case eventsub.CloseInvalidReconnect:
+		why = "Twitch refused the reconnect"
+	}
+	return why + "; reconnecting"
 }
 
 // revocationReason puts Twitch's revocation status into words.

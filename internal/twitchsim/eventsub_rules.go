@@ -58,7 +58,7 @@ func (s *Sim) checkCreate(req eventsub.CreateRequest, c caller) (int, *createErr
 	}
 	switch req.Transport.Method {
 	case "webhook":
-	case "websocket", "conduit":
+	case "conduit":
 		return bad("the simulator implements only the webhook transport, not %q", req.Transport.Method)
 	default:
 		return bad("invalid transport method %q", req.Transport.Method)

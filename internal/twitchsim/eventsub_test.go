@@ -61,7 +61,7 @@ func TestCreateSubscriptionRejections(t *testing.T) {
 		{"http non-loopback", e, app, mod(func(r *eventsub.CreateRequest) { r.Transport.Callback = "http://example.com/cb" }), 400, "https on port 443"},
 		{"https other port", e, app, mod(func(r *eventsub.CreateRequest) { r.Transport.Callback = "https://example.com:8443/cb" }), 400, "https on port 443"},
 		{"http loopback when strict", strict, strict.appToken(), mod(func(*eventsub.CreateRequest) {}), 400, "https on port 443"},
-		{"websocket transport", e, app, mod(func(r *eventsub.CreateRequest) { r.Transport = eventsub.Transport{Method: "websocket", SessionID: "x"} }), 400, "webhook"},
+		{"websocket transport", e, app, mod(func(r *eventsub.CreateRequest) { r.Transport = eventsub.Transport{Method: "websocket", SessionID: "x"} }), 400, "user access token"},
 		{"unknown transport", e, app, mod(func(r *eventsub.CreateRequest) { r.Transport.Method = "pigeon" }), 400, "transport"},
 	}
 	for _, tt := range tests {

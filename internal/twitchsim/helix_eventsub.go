@@ -33,6 +33,11 @@ func (s *Sim) helixCreateSubscription(w http.ResponseWriter, r *http.Request, c 
 		return
 	}
 	s.mu.Lock()
+	if req.Transport.Method == eventsub.TransportWebSocket {
+		s.wsCreate(w, req, c)
+		s.mu.Unlock()
+		return
+	}
 	cost, cerr := s.checkCreate(req, c)
 	if cerr != nil {
 		s.mu.Unlock()
@@ -102,6 +107,10 @@ func (s *Sim) helixListSubscriptions(w http.ResponseWriter, r *http.Request, c c
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !c.app() { // user tokens see their WebSocket subscriptions
+		s.wsList(w, r, c, filters)
+		return
+	}
 	var matched []eventsub.Subscription
 	for _, id := range s.subOrder {
 		sb := s.subs[id]
@@ -147,7 +156,11 @@ func (s *Sim) helixDeleteSubscription(w http.ResponseWriter, r *http.Request, c 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.subs[id]; !ok || !c.app() {
+	if !c.app() {
+		s.wsDelete(w, id, c)
+		return
+	}
+	if _, ok := s.subs[id]; !ok {
 		helixError(w, http.StatusNotFound, "subscription not found")
 		return
 	}

@@ -36,7 +36,7 @@ func (s *Sim) RevokeSubscription(ctx context.Context, id, reason string) (Delive
 	sb, ok := s.subs[id]
 	if !ok {
 		s.mu.Unlock()
-		return Delivery{}, fmt.Errorf("%w: %s", ErrUnknownSubscription, id)
+		return s.revokeWS(ctx, id, reason)
 	}
 	if sb.Status != eventsub.StatusEnabled {
 		status := sb.Status
@@ -73,6 +73,7 @@ func (s *Sim) RevokeUser(ctx context.Context, login string) ([]Delivery, error) 
 			msgs = append(msgs, s.revokeLocked(sb, eventsub.StatusAuthorizationRevoked))
 		}
 	}
+	wsMsgs := s.revokeUserWSLocked(u.ID)
 	s.mu.Unlock()
 	ctx, cancel := s.deliveryCtx(ctx)
 	defer cancel()
@@ -80,5 +81,5 @@ func (s *Sim) RevokeUser(ctx context.Context, login string) ([]Delivery, error) 
 	for _, m := range msgs {
 		out = append(out, s.send(ctx, m))
 	}
-	return out, nil
+	return append(out, s.sendWS(ctx, wsMsgs, eventsub.MessageTypeRevocation)...), nil
 }

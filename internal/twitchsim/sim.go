@@ -88,6 +88,14 @@ type Config struct {
 	Now func() time.Time
 	// Seed makes the activity generator's choices reproducible; 0 picks a random seed.
 	Seed uint64
+	// WSSecond is the EventSub WebSocket server's second (ws.go): keepalive timeouts, the
+	// subscribe deadline and the reconnect grace are counted in it. 0 = time.Second; tests
+	// shorten it.
+	WSSecond time.Duration
+	// WSSubscriptionsPerSession is the limit of enabled subscriptions on one WebSocket
+	// session; 0 = Twitch's 300 (a test lowers it: the simulated world has too few
+	// channels for 300 distinct subscriptions).
+	WSSubscriptionsPerSession int
 }
 
 // Sim is the Twitch simulator: an http.Handler serving OAuth under /id/oauth2, Helix under
@@ -119,6 +127,7 @@ type Sim struct {
 	faults       []*Fault
 	misbehavior  Misbehavior
 	rng          *rand.Rand
+	ws           *wsState
 }
 
 // New returns a simulator with a freshly seeded world.
@@ -170,6 +179,7 @@ func New(cfg Config) *Sim {
 		changed:      make(chan struct{}),
 		buckets:      map[bucketKey]*bucket{},
 		rng:          rand.New(rand.NewPCG(seed, defaultActivitySeedMix)),
+		ws:           newWSState(),
 	}
 	s.mux = s.routes()
 	return s
@@ -183,6 +193,7 @@ func (s *Sim) routes() *http.ServeMux {
 	mux.HandleFunc("GET /id/oauth2/validate", s.handleValidate)
 	mux.HandleFunc("POST /id/oauth2/revoke", s.handleRevoke)
 	mux.HandleFunc("/helix/", s.handleHelix)
+	mux.HandleFunc("GET /ws", s.handleWS) // EventSub WebSockets (eventsub.wss.twitch.tv/ws)
 	mux.HandleFunc("GET /sim/state", s.loopbackOnly(s.handleState))
 	mux.HandleFunc("POST /sim/trigger", s.loopbackOnly(s.handleTrigger))
 	mux.HandleFunc("POST /sim/revoke", s.loopbackOnly(s.handleRevokeControl))

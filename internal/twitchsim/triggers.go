@@ -177,6 +177,7 @@ func (s *Sim) trigger(ctx context.Context, typ string, change func() (string, an
 		}
 	}
 	dup := s.misbehavior.DuplicateDelivery
+	wsTargets := s.wsTargetsLocked(typ, field, userID, event)
 	s.mu.Unlock()
 	s.log.Info("event", "event_type", typ, "user_id", userID, "subscriptions", len(targets))
 
@@ -200,7 +201,7 @@ func (s *Sim) trigger(ctx context.Context, typ string, change func() (string, an
 		}
 		out = append(out, s.recordOutcome(ctx, m.sub.ID, d.Err == nil)...)
 	}
-	return out, nil
+	return append(out, s.sendWS(ctx, wsTargets, eventsub.MessageTypeNotification)...), nil
 }
 
 // recordOutcome counts failed notifications in a row; at MaxNotificationFailures the

@@ -180,6 +180,9 @@ function handle(msg) {
     case "feed_status":
       renderFeeds(msg.feeds || []);
       break;
+    case "events_missing":
+      onMissing(msg);
+      break;
     case "history_gap":
       if (msg.first_available_seq <= msg.after_seq) {
         state.lastSeq = 0; // the session started over on the server: take what comes
@@ -188,6 +191,21 @@ function handle(msg) {
       }
       break;
   }
+}
+
+// onMissing is the server's word that Twitch's connection was lost and events in a span of
+// time were never delivered (Twitch replays nothing): it is said once, in the list.
+function onMissing(msg) {
+  if (msg.epoch !== state.epoch) {
+    state.epoch = msg.epoch;
+    state.lastSeq = 0;
+  }
+  if (msg.seq <= state.lastSeq) return;
+  state.lastSeq = msg.seq;
+  const span = msg.event || {};
+  const hhmm = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const why = span.reason ? ` (${span.reason})` : "";
+  notice(`Events between ${hhmm(span.from)} and ${hhmm(span.until)} may be missing${why}.`);
 }
 
 function onEvent(msg) {

@@ -46,9 +46,20 @@ type Options struct {
 	Clock    *Clock // with Sim: that simulator's clock
 	Logs     io.Writer
 	App      app.Options // what the binary would add (suggestions; a token store to test with)
+	// WebSocket runs the relay with EVENTSUB_TRANSPORT=websocket against the simulator's
+	// EventSub WebSocket server, both counting Twitch's seconds in WSSecond, the keepalive
+	// timeout asked for being WSKeepalive of them unless App.EventSubKeepalive says otherwise.
+	WebSocket bool
 
 	redisPrefix string
 }
+
+// The EventSub WebSocket timing of a WebSocket harness: a Twitch second is WSSecond, so the
+// keepalive timeout is 6 s, the subscribe window too, the reconnect grace 3 s.
+const (
+	WSSecond    = 100 * time.Millisecond
+	WSKeepalive = 60
+)
 
 // Harness is a running relay plus its simulated Twitch.
 type Harness struct {
@@ -78,7 +89,7 @@ func Start(tb testing.TB, opt Options) *Harness {
 	} else {
 		h.Sim = twitchsim.New(twitchsim.Config{
 			ClientID: ClientID, ClientSecret: ClientSecret, AllowInsecureCallbacks: true,
-			RetryBackoff: time.Millisecond, Now: h.Clock.Now,
+			RetryBackoff: time.Millisecond, Now: h.Clock.Now, WSSecond: WSSecond,
 		})
 		srv := httptest.NewServer(h.Sim)
 		h.SimURL = srv.URL
@@ -111,6 +122,10 @@ func Start(tb testing.TB, opt Options) *Harness {
 	if opt.Lease > 0 {
 		env["SUBSCRIPTION_LEASE"] = opt.Lease.String()
 	}
+	if opt.WebSocket {
+		env["EVENTSUB_TRANSPORT"] = "websocket"
+		env["TWITCH_EVENTSUB_WS_URL"] = "ws" + strings.TrimPrefix(h.SimURL, "http") + "/ws"
+	}
 	for k, v := range opt.Env {
 		env[k] = v
 	}
@@ -127,6 +142,12 @@ func Start(tb testing.TB, opt Options) *Harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	aopt := opt.App
 	aopt.Version = "test"
+	if opt.WebSocket {
+		aopt.EventSubSecond = WSSecond
+		if aopt.EventSubKeepalive == 0 {
+			aopt.EventSubKeepalive = WSKeepalive
+		}
+	}
 	a, err := app.New(ctx, cfg, log, ln, aopt) // a.Close closes ln
 	if err != nil {
 		cancel()

@@ -124,7 +124,7 @@ func (s *Socket) check(f Frame) error {
 		if resuming { // a fresh page: what went before it came is not owed to it
 			s.Epoch, s.LastSeq = f.Epoch, f.FirstAvailableSeq-1
 		}
-	case "event_updated":
+	case "event_updated", "events_missing": // both are numbered in the session's sequence
 		if f.Epoch != s.Epoch {
 			s.Epoch, s.LastSeq = f.Epoch, 0
 		}
