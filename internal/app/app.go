@@ -261,8 +261,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	if cfg.MetricsAddr == "" {
 		metricsHandler = m.Handler()
 	}
+	var validateClaim func(context.Context, string, time.Duration) (bool, error)
+	if a.locks != nil { // one instance validates each session's token per hour
+		validateClaim = func(ctx context.Context, sid string, ttl time.Duration) (bool, error) {
+			_, ok, err := a.locks.TryAcquire(ctx, "validate:"+sid, ttl)
+			return ok, err
+		}
+	}
 	a.Web, err = web.New(web.Options{
-		Metrics: metricsHandler, Observer: m,
+		Metrics: metricsHandler, Observer: m, ValidateClaim: validateClaim,
 		Logger: log, PublicURL: cfg.PublicURL, Sessions: sessions, Tokens: tokens,
 		Auth: authClient, Helix: helixClient, Relay: a.Relay, Hub: a.Hub,
 		Webhooks:       &webhook.Verifier{ServerSecret: []byte(cfg.ServerSecret), Dedupe: dedupe},

@@ -63,10 +63,13 @@ func NewRedis(rdb redis.UniversalClient, keys store.Keys, owner string) *Redis {
 }
 
 // acquireScript: SET NX PX, and on success the next fence of the name. KEYS: lock, fence.
-// ARGV: token prefix, ttl ms. Returns the token, or false.
+// ARGV: token prefix, ttl ms. Returns the token, or false. The fence counter outlives the
+// lock by a day and then goes: per-session names (claims, validations) would
+// otherwise leave one counter per session behind for ever.
 var acquireScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local fence = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + 86400000)
 local token = fence .. ':' .. ARGV[1]
 redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
 return token

@@ -128,6 +128,7 @@ type Sim struct {
 	misbehavior  Misbehavior
 	rng          *rand.Rand
 	ws           *wsState
+	validations  int // answered /oauth2/validate requests
 }
 
 // New returns a simulator with a freshly seeded world.
