@@ -229,17 +229,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	transports := map[string]string{} // per type; issue 14's chat notifications go over websocket whatever the default
 
 	// Hub and the subscription lifecycle.
-	var hubBroker hub.Broker // with Redis, the broker numbers events for every instance
-	var owners relay.Owners  // and claims say which instance runs each session
+	var hubBroker hub.Broker    // with Redis, the broker numbers events for every instance
+	var owners relay.Owners     // and claims say which instance runs each session
+	var registry relay.Registry // and each shared Twitch subscription is created once, by one of them
 	if a.broker != nil {
-		hubBroker, owners = a.broker, clusterOwners{a.claims, a.broker}
+		hubBroker, owners, registry = a.broker, clusterOwners{a.claims, a.broker}, lock.NewShares(a.locks)
 	}
 	a.Hub = hub.New(hub.Config{HistorySize: cfg.HistorySize, HistoryBytes: cfg.HistoryBytes, HistoryAge: cfg.HistoryAge, Broker: hubBroker})
 	a.Relay = relay.NewManager(relay.Config{
 		PublicURL: cfg.PublicURL, ServerSecret: []byte(cfg.ServerSecret),
 		Helix: helixClient, Hub: a.Hub, Store: state,
 		Lease: cfg.SubscriptionLease, PollInterval: cfg.FollowingPoll, Logger: log,
-		StreamersPerUser: cfg.StreamersPerUser, Owners: owners,
+		StreamersPerUser: cfg.StreamersPerUser, Owners: owners, Registry: registry,
 		DefaultTransport: cfg.EventSubTransport, Transports: transports,
 		WebSockets: a.TwitchWS, UserHelix: helixClient,
 		OnRelease: func(sid string) { // a lease ended: free what the process holds for it

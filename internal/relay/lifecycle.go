@@ -32,6 +32,7 @@ func (m *Manager) UnsubscribeFromAllEvents(ctx context.Context, sessionID, reaso
 func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 	ids := map[string]struct{}{}
 	wsIDs := map[string]helix.TokenSource{} // websocket subscriptions: deleted with the user's token
+	var left []string                       // registered ones still referenced here: the registry forgets sid
 	shared, userID := 0, ""
 	m.mu.Lock()
 	if ss := m.sessions[sid]; ss != nil {
@@ -50,10 +51,16 @@ func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 				ids[id] = struct{}{}
 			} else if len(st.sh.refs) > 0 {
 				shared++
+				if st.sh.id != "" && m.cfg.Registry != nil && st.sh.transport != eventsub.TransportWebSocket {
+					left = append(left, st.sh.id)
+				}
 			}
 		}
 	}
 	m.mu.Unlock()
+	for _, id := range left {
+		m.leaveRegistered(ctx, id, sid) // not the last here: never the last anywhere
+	}
 	// Subscriptions this instance does not hold in memory (created before a restart or by
 	// another instance) are in the store. If it cannot be read, delete what we know.
 	var errs []error
@@ -72,6 +79,10 @@ func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 		m.mu.Unlock()
 	}
 	for id := range ids {
+		if m.cfg.Registry != nil && !m.leaveRegistered(ctx, id, sid) {
+			shared++ // sessions of other instances still reference it
+			continue
+		}
 		if err := m.deleteSub(ctx, id); err != nil {
 			errs = append(errs, err) // the next Reconcile, or its next callback, deletes it
 		}

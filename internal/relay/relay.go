@@ -123,6 +123,9 @@ type Config struct {
 	// (DefaultClaimEvery when 0).
 	Owners     Owners
 	ClaimEvery time.Duration
+	// Registry, with several instances, is where they share each webhook subscription
+	// (registry.go); nil: this process's sessions share among themselves only.
+	Registry Registry
 
 	// Transports chooses the transport of an event type's subscriptions:
 	// eventsub.TransportWebhook (shared, app token) or eventsub.TransportWebSocket (the

@@ -107,9 +107,15 @@ func (m *Manager) expectsChallenge(ctx context.Context, sid string, msg *webhook
 			if first {
 				sh.verifiedBy = msg.ID
 			}
+			_, creatorHere := sh.refs[sid]
 			m.mu.Unlock()
 			if first {
 				m.setShareStatus(ctx, sh, StatusActive, "", false)
+				if !creatorHere && m.cfg.Registry != nil {
+					// Joined from another instance: the creator's record is what the other
+					// instances' watchdogs read (verifiedElsewhere).
+					m.storeSub(ctx, sid, sub.ID, sub.Type, StatusActive)
+				}
 			}
 			return ok, nil
 		}
@@ -188,6 +194,13 @@ func (m *Manager) storeSub(ctx context.Context, sid, subID, typ, status string) 
 // routeNotification finds the sessions a notification is for and normalises its event.
 func (m *Manager) routeNotification(ctx context.Context, sid string, msg *webhook.Message) (Route, error) {
 	to, outcome := m.receivers(msg.Subscription)
+	if outcome == "" && m.cfg.Registry != nil && msg.Subscription.Transport.Method != eventsub.TransportWebSocket {
+		// Several instances: the sessions referencing it anywhere, also after its creator ended.
+		var err error
+		if to, err = m.registeredReceivers(ctx, msg.Subscription, to); err != nil && len(to) == 0 {
+			return Route{}, err // Twitch retries
+		}
+	}
 	if outcome == "" && len(to) == 0 {
 		var err error
 		to, outcome, err = m.storedReceiver(ctx, sid, msg.Subscription)
@@ -276,6 +289,7 @@ func (m *Manager) routeRevocation(ctx context.Context, sid string, msg *webhook.
 	if sh != nil {
 		m.setShareStatus(ctx, sh, StatusRevoked, revocationReason(sub.Status), true)
 	}
+	m.forgetRegistered(ctx, sub.ID) // the next subscribe creates it again
 	return Route{Outcome: OutcomeRevoked}, nil
 }
 

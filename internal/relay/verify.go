@@ -121,6 +121,7 @@ func (m *Manager) failVerification(ctx context.Context, sh *shared, twitch, stat
 		"twitch_status", twitch, "sessions", len(refs))
 	dctx, cancel := context.WithTimeout(ctx, backgroundTimeout)
 	defer cancel()
+	m.forgetRegistered(dctx, id)                  // nobody joins it any more
 	if err := m.deleteSub(dctx, id); err != nil { // the next Reconcile deletes it
 		m.log.Warn("delete unverified subscription", "subscription_id", id, "err", err)
 	}

@@ -31,6 +31,9 @@ const DefaultPrefix = "twitchrelay:"
 //	twitchrelay:ev:msg:<message id>       the seqs an event got (appended once), TTL = 2 × the webhook window
 //	twitchrelay:ev:bus                    Pub/Sub channel: events, states, releases and probes
 //	twitchrelay:lock:<name>               an owner's token (SET NX PX), for exactly-one-owner work
+//	twitchrelay:share:key:<hash>          the Twitch id of the shared webhook subscription of a (type, version, condition)
+//	twitchrelay:share:sub:<twitch id>     hash: key (the hash), creator (session in its callback), status
+//	twitchrelay:share:refs:<twitch id>    set: the relay sessions referencing it, on any instance
 //
 // The relay's two hashes carry the TTL of their last write (a lease plus two sweeps), so the
 // state of a session whose process died expires by itself.
@@ -70,6 +73,10 @@ func (b BrokerKeys) Bus() string             { return b.prefix + "bus" }
 
 // Lock is the key of the named exclusive lock (internal/lock).
 func (k Keys) Lock(name string) string { return k.prefix + "lock:" + name }
+
+// Share is the key of a shared-subscription registry entry (internal/lock's Shares): part is
+// "key:<hash>", "sub:<id>" or "refs:<id>".
+func (k Keys) Share(part string) string { return k.prefix + "share:" + part }
 
 // shortID is how a relay session id appears in errors and logs: a hash prefix, never the id.
 func shortID(sid string) string {
