@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/testing/client"
@@ -258,7 +259,7 @@ func (f *fleet) read(s *sock) {
 		_, err = buf.ReadFrom(r)
 		now := time.Now().UnixNano()
 		if err == nil {
-			f.frame(s, buf.Bytes(), now)
+			f.message(s, buf.Bytes(), now)
 		}
 		f.bufs.Put(buf)
 	}
@@ -293,6 +294,30 @@ func (f *fleet) resume(s *sock, err error) bool {
 		as.Conn.Close(websocket.StatusNormalClosure, "bye")
 	}
 	return true
+}
+
+// message hands each frame of one server message to frame: the message is a frame, or a
+// batch of frames (a JSON array, docs/PROTOCOL.md).
+func (f *fleet) message(s *sock, b []byte, now int64) {
+	if len(b) == 0 || b[0] != '[' {
+		f.frame(s, b, now)
+		return
+	}
+	dec := jsontext.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.ReadToken(); err != nil { // '['
+		f.sockErrs.Add(1)
+		return
+	}
+	for dec.PeekKind() == '{' {
+		v, err := dec.ReadValue()
+		if err != nil {
+			break
+		}
+		f.frame(s, v, now)
+	}
+	if _, err := dec.ReadToken(); err != nil { // ']', or what broke the batch
+		f.sockErrs.Add(1)
+	}
 }
 
 func (f *fleet) frame(s *sock, b []byte, now int64) {

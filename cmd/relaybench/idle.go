@@ -177,7 +177,8 @@ func cookieHeader(b *client.Browser, base string) string {
 }
 
 // holdSockets measures this process before and after a child opens the job's sockets.
-// With heapProfile, it also writes the heap profile of that moment there.
+// With heapProfile, it also writes the heap profile of that moment there, and the goroutines
+// (counted by stack) to heapProfile.goroutines.
 func holdSockets(ctx context.Context, job idleJob, settled func() bool, heapProfile string) (idleSide, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -218,6 +219,10 @@ func holdSockets(ctx context.Context, job idleJob, settled func() bool, heapProf
 	if heapProfile != "" {
 		if fh, err := os.Create(heapProfile); err == nil {
 			pprof.Lookup("heap").WriteTo(fh, 0)
+			fh.Close()
+		}
+		if fh, err := os.Create(heapProfile + ".goroutines"); err == nil { // what the goroutines per socket are
+			pprof.Lookup("goroutine").WriteTo(fh, 1)
 			fh.Close()
 		}
 	}

@@ -66,7 +66,7 @@ func startRemote(f *fleet) (*remote, error) {
 				idx, _ := strconv.Atoi(string(a))
 				ns, _ := strconv.ParseInt(string(c), 10, 64)
 				if idx < len(f.socks) {
-					f.frame(f.socks[idx], frame, ns)
+					f.message(f.socks[idx], frame, ns)
 				}
 			case 'X': // a socket ended
 				if !f.closing.Load() {

@@ -23,8 +23,13 @@
 //     events, in sequence order, with no duplicates and no gaps.
 //   - The backlog is queued at once and does not count as falling behind, so a
 //     long backlog never makes a new subscriber slow.
-//   - The socket's writer waits on Ready and takes everything waiting with Take,
-//     writing it in order. A subscriber ends when Done is closed, which the hub
+//   - The socket's writer waits on Ready (or is started by the OnReady hook, so that
+//     it need not exist while nothing waits) and takes everything waiting with Take,
+//     writing it in order; TakeUpTo takes one batch at a time, so that the stall
+//     rule and pacing count from the writer's last take. PublishPaced lets a publisher (the callback) wait, for a
+//     time it bounds itself, while a receiver is behind by a quarter of what may wait
+//     for it and still draining: a burst is then paced by the socket instead of
+//     outrunning it, and Publish itself still never waits. A subscriber ends when Done is closed, which the hub
 //     does exactly once, under the session lock; Err then says why (ErrSlow,
 //     ErrReleased, ErrGoingAway, ErrUnsubscribed). Frames still waiting stay
 //     for Take.

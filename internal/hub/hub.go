@@ -48,6 +48,7 @@ type Config struct {
 	MaxPendingBytes int              // bytes of live frames a subscriber may fall behind; 0 = HistoryBytes, so a dropped socket can resume from the history
 	StallTimeout    time.Duration    // how old its oldest waiting frame may get
 	SweepInterval   time.Duration    // period of Run's sweeps
+	PaceWindow      time.Duration    // PublishPaced waits only for a subscriber that took frames this recently; 0 = DefaultPaceWindow
 	Now             func() time.Time // clock; time.Now by default
 	// Broker, when set, numbers events and carries them and state frames between instances
 	// (internal/broker on Redis): Publish, SendState and Release go to it, and what it
@@ -136,6 +137,9 @@ func New(cfg Config) *Hub {
 	}
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = DefaultStallTimeout
+	}
+	if cfg.PaceWindow <= 0 {
+		cfg.PaceWindow = DefaultPaceWindow
 	}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = DefaultSweepInterval
@@ -275,6 +279,10 @@ func (h *Hub) drop(s *session, sub *Subscriber, reason error, now int64) {
 	sub.idx = -1
 	sub.err = reason
 	close(sub.done)
+	sub.signalDrained()
+	if sub.notify != nil {
+		sub.notify()
+	}
 	h.subscribers.Add(-1)
 	if reason == ErrSlow {
 		h.slow.Add(1)

@@ -44,7 +44,8 @@ func (h *Hub) Publish(id string, m Message) uint64 {
 		}
 		return 0
 	}
-	return h.publish(id, m, event)
+	seq, _ := h.publish(id, m, event, false)
+	return seq
 }
 
 // PublishTo publishes m to each of the sessions ids (every receiver of one Twitch event),
@@ -66,7 +67,7 @@ func (h *Hub) Deliver(ids []string, m Message) error {
 		return err
 	}
 	for _, id := range ids {
-		h.publish(id, m, event)
+		h.publish(id, m, event, false)
 	}
 	return nil
 }
@@ -84,7 +85,9 @@ func (h *Hub) checked(m Message) ([]byte, bool) {
 	return event, true
 }
 
-func (h *Hub) publish(id string, m Message, event []byte) uint64 {
+// publish sequences, records and fans out m for session id; with pace, it also returns the
+// channel of a subscriber that is behind (see PublishPaced).
+func (h *Hub) publish(id string, m Message, event []byte, pace bool) (uint64, <-chan struct{}) {
 	now := h.cfg.Now()
 	at := m.Time
 	if at.IsZero() {
@@ -94,12 +97,15 @@ func (h *Hub) publish(id string, m Message, event []byte) uint64 {
 
 	s := h.lock(id)
 	if s == nil {
-		return 0
+		return 0, nil
 	}
 	defer s.mu.Unlock()
 	s.lastSeq++
 	h.record(s, s.lastSeq, m.Type, at, event, nowNano)
-	return s.lastSeq
+	if pace {
+		return s.lastSeq, h.behind(s, nowNano)
+	}
+	return s.lastSeq, nil
 }
 
 // record encodes the event numbered seq (the session's lastSeq) in the session's epoch, keeps

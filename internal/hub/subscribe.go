@@ -15,11 +15,14 @@ type Subscriber struct {
 	err   error // set before done is closed
 
 	// Guarded by s.mu.
-	idx     int     // position in s.subs, -1 once dropped
-	q       []Frame // waiting frames, oldest first
-	bytes   int     // of the live frames in q
-	backlog int     // frames of q that Subscribe put there (not counted as falling behind)
-	oldest  int64   // unix ns when q's oldest frame was queued
+	idx     int           // position in s.subs, -1 once dropped
+	q       []Frame       // waiting frames, oldest first
+	bytes   int           // of the live frames in q
+	backlog int           // frames of q that Subscribe put there (not counted as falling behind)
+	oldest  int64         // unix ns when q's oldest frame was queued
+	taken   int64         // unix ns of the last Take (or of Subscribe): is a writer draining us?
+	drained chan struct{} // made by a pacing publisher, closed by the next Take or the drop
+	notify  func()        // OnReady's hook
 }
 
 // Frame is one frame for a subscriber's socket. Data is shared: don't modify it.
@@ -44,6 +47,7 @@ func (sub *Subscriber) Ready() <-chan struct{} { return sub.ready }
 // the state frame, gap notice and backlog computed by Subscribe, then live
 // frames. After Done, it still returns what was waiting.
 func (sub *Subscriber) Take(dst []Frame) []Frame {
+	now := sub.h.cfg.Now().UnixNano()
 	sub.s.mu.Lock()
 	defer sub.s.mu.Unlock()
 	dst = append(dst, sub.q...)
@@ -54,10 +58,43 @@ func (sub *Subscriber) Take(dst []Frame) []Frame {
 		sub.q = sub.q[:0]
 	}
 	sub.bytes, sub.backlog = 0, 0
+	sub.taken = now
+	sub.signalDrained()
 	select { // taken: a token left by an earlier signal means nothing now
 	case <-sub.ready:
 	default:
 	}
+	return dst
+}
+
+// TakeUpTo is Take bounded by size: it takes the oldest waiting frames of at most maxBytes
+// together (at least one frame), so that a writer takes again after each write and the hub
+// sees it progress: the stall rule and pacing count from its last take, and what it has not
+// taken yet still counts as waiting. Frames left keep Ready's value.
+func (sub *Subscriber) TakeUpTo(dst []Frame, maxBytes int) []Frame {
+	now := sub.h.cfg.Now().UnixNano()
+	sub.s.mu.Lock()
+	n, size := 0, 0
+	for n < len(sub.q) && (n == 0 || size+len(sub.q[n].Data) <= maxBytes) {
+		size += len(sub.q[n].Data)
+		n++
+	}
+	if n == len(sub.q) {
+		sub.s.mu.Unlock()
+		return sub.Take(dst)
+	}
+	defer sub.s.mu.Unlock()
+	dst = append(dst, sub.q[:n]...)
+	fromBacklog := min(n, sub.backlog)
+	for _, f := range sub.q[fromBacklog:n] {
+		sub.bytes -= len(f.Data)
+	}
+	sub.backlog -= fromBacklog
+	clear(sub.q[:n])
+	sub.q = sub.q[n:]
+	sub.oldest = now // what is left has waited since this take, as far as stalling goes
+	sub.taken = now
+	sub.signalDrained()
 	return dst
 }
 
@@ -75,6 +112,9 @@ func (sub *Subscriber) push(f Frame, cfg *Config, now int64) bool {
 	sub.bytes += len(f.Data)
 	select {
 	case sub.ready <- struct{}{}:
+		if sub.notify != nil {
+			sub.notify()
+		}
 	default: // already signalled
 	}
 	return true
@@ -85,6 +125,19 @@ func (sub *Subscriber) Epoch() string {
 	sub.s.mu.Lock()
 	defer sub.s.mu.Unlock()
 	return sub.s.epoch
+}
+
+// OnReady has f called whenever frames start waiting (when Ready gets its value) and once
+// when the subscriber is dropped or closed, so that a socket's writer need only run while
+// there is something to do. f runs under the session's lock: it must not block or call the
+// hub. If frames wait already, or Done is closed, f is called at once.
+func (sub *Subscriber) OnReady(f func()) {
+	sub.s.mu.Lock()
+	defer sub.s.mu.Unlock()
+	sub.notify = f
+	if len(sub.q) > 0 || sub.idx < 0 {
+		f()
+	}
 }
 
 // Pending is how many frames wait for Take.
@@ -180,7 +233,7 @@ func (h *Hub) subscribe(id string, r Resume) (*Subscriber, error) {
 	from := s.hist.index(after)
 
 	gap := stale || first > after+1
-	sub := &Subscriber{h: h, s: s, ready: make(chan struct{}, 1), done: make(chan struct{}), idx: len(s.subs)}
+	sub := &Subscriber{h: h, s: s, ready: make(chan struct{}, 1), done: make(chan struct{}), idx: len(s.subs), taken: now}
 	if s.state != nil {
 		sub.q = append(sub.q, Frame{Data: s.state})
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/app"
 	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/client"
 )
 
 // dialFrom opens b's stream socket as if it came through the trusted proxy from addr ("" =
@@ -182,9 +183,11 @@ func receivesTitle(ctx context.Context, c *websocket.Conn, title string) bool {
 		if err != nil {
 			return false
 		}
-		var f apptest.Frame
-		if json.Unmarshal(b, &f) == nil && f.Event != nil && f.Event.Title == title {
-			return true
+		frames, _ := client.DecodeMessage(b) // a frame, or a batch of them
+		for _, f := range frames {
+			if f.Event != nil && f.Event.Title == title {
+				return true
+			}
 		}
 	}
 }

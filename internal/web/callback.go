@@ -20,7 +20,9 @@ import (
 // line: verify the raw request (webhook), ask the relay what the message means and who
 // receives it (relay.Route), answer Twitch, and publish the event, encoded once, to every
 // receiving session in the hub. Twitch sends a few KiB at once: a body that trickles in is cut
-// off after callbackReadTimeout instead of holding a connection for long.
+// off after callbackReadTimeout instead of holding a connection for long. The 204 of an event
+// whose receiving socket is far behind waits until that socket has drained (at most
+// callbackPaceWait): bursts are paced by the sockets instead of outrunning their history.
 //
 // Answers: 413 body too large; 400 missing or malformed headers; 403 bad signature (an unknown
 // session's callback too: one body for all, so ids cannot be probed), stale or future
@@ -83,18 +85,27 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		answer(w, code)
 	default:
 		if len(rt.To) > 0 {
-			m, err := hub.EventMessage(rt.Event, start)
-			if err != nil { // cannot happen with webhook.Event's plain fields; never retried
-				rt.Outcome, rt.Detail = "encode_error", err
-			} else {
-				m.ID = sid + ":" + msg.ID // a broker stores Twitch's retry of it once
-				if err := s.opt.Hub.Deliver(rt.To, m); err != nil {
-					// Not stored (Redis unreachable): unmark the id, so that Twitch's retry is accepted.
-					if ferr := s.verifier.Forget(context.WithoutCancel(r.Context()), msg); ferr != nil {
-						s.log.Error("webhook: forget message id", "message_id", msg.ID, "err", ferr)
-					}
-					code, rt.Outcome, rt.Detail = http.StatusServiceUnavailable, "broker_error", err
+			// Encoded once for every receiver, Twitch's raw event forwarded as received.
+			m := hub.Message{Type: "event_updated", Event: rt.Event.AppendJSON(nil), Time: start, Valid: true}
+			m.ID = sid + ":" + msg.ID // a broker stores Twitch's retry of it once
+			pace, err := s.opt.Hub.DeliverPaced(rt.To, m)
+			if err != nil {
+				// Not stored (Redis unreachable): unmark the id, so that Twitch's retry is accepted.
+				if ferr := s.verifier.Forget(context.WithoutCancel(r.Context()), msg); ferr != nil {
+					s.log.Error("webhook: forget message id", "message_id", msg.ID, "err", ferr)
 				}
+				code, rt.Outcome, rt.Detail = http.StatusServiceUnavailable, "broker_error", err
+			} else if pace != nil {
+				// A receiving socket is far behind but draining: answer when it has caught up
+				// (at most callbackPaceWait), so that a burst of callbacks cannot outrun it by
+				// more than the history holds. The event is already published and kept.
+				t := time.NewTimer(callbackPaceWait)
+				select {
+				case <-pace:
+				case <-t.C:
+				case <-r.Context().Done():
+				}
+				t.Stop()
 			}
 		}
 		answer(w, code)

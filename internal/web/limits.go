@@ -32,6 +32,7 @@ type socketEntry struct {
 	sid, streamerID string
 	ip              netip.Addr
 	changed         chan struct{}
+	wake            func() // called when changed closes; guarded by the registry's mu
 }
 
 // limitReason says which cap refused a socket.
@@ -88,9 +89,19 @@ func (r *socketRegistry) streamerChanged(sid, streamerID string) {
 			case <-e.changed:
 			default:
 				close(e.changed)
+				if e.wake != nil {
+					e.wake()
+				}
 			}
 		}
 	}
+}
+
+// onChange has wake called when e's streamer changes (after changed is closed).
+func (r *socketRegistry) onChange(e *socketEntry, wake func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e.wake = wake
 }
 
 // has reports whether sid has an open socket.

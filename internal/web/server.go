@@ -33,6 +33,7 @@ const (
 	wsPingInterval       = 25 * time.Second
 	wsHelloTimeout       = 30 * time.Second // the client must say stream_connected by then
 	callbackRetryAfter   = "1"              // seconds, when every callback read slot is taken
+	callbackPaceWait     = time.Second      // most a 204 waits for a receiving socket that is far behind (hub.PublishPaced)
 	subscribeTimeout     = 2 * time.Minute  // a SubscribeToAllEvents, rate-limit waits included
 	staticCacheImmutable = "public, max-age=31536000, immutable"
 )
@@ -128,6 +129,7 @@ type Server struct {
 	limits          Limits
 	bodies          chan struct{}  // one token per callback body being read (Limits.CallbackReads)
 	open            socketRegistry // open sockets by session and address
+	batches         batchBuffers   // buffers of the sockets' batch messages
 }
 
 // New parses the embedded templates and assets; a broken template fails here, at start-up.

@@ -38,10 +38,17 @@ type clientMessage struct {
 
 // GET /ws: the live event socket of a logged-in session. Authenticated by the session cookie,
 // origin-checked; the first message must be stream_connected, which starts the subscriptions
-// (the original design's step 8) and resumes from the last sequence the client saw.
+// (the original design's step 8) and resumes from the last sequence the client saw. Once the
+// socket is subscribed the handler returns: the request, its session data and the handler's
+// stack go, and the socket lives on in a wsSocket (wssocket.go), counted in s.sockets.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.sockets.Add(1)
-	defer s.sockets.Done()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.sockets.Done()
+		}
+	}()
 	ctx := r.Context()
 	user, sid, streamer := s.currentUser(ctx), s.sessions.GetString(ctx, keySessionID), s.currentStreamer(ctx)
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns()})
@@ -50,10 +57,10 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("ws: refused", "err", err, "client", ClientIP(r).String())
 		return // Accept has answered (403 for a foreign origin)
 	}
-	defer c.CloseNow()
 	if user == nil || streamer == nil {
 		s.obs.WSRejected("no_session")
 		c.Close(closeNoSession, "log in and choose a streamer first")
+		c.CloseNow()
 		return
 	}
 	c.SetReadLimit(wsReadLimit)
@@ -64,107 +71,55 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.obs.WSRejected("too_many_" + string(over))
 		s.log.Info("ws: refused", "reason", "too many sockets", "per", string(over), "session", shortID(sid), "client", ClientIP(r).String())
 		c.Close(closeTooMany, reasonTooMany)
+		c.CloseNow()
 		return
 	}
-	defer s.open.close(entry)
+	refuse := func(code websocket.StatusCode, reason string) {
+		if code != 0 {
+			c.Close(code, reason)
+		}
+		c.CloseNow()
+		s.open.close(entry)
+	}
 
 	hello, err := readHello(ctx, c, s.limits.HelloTimeout)
 	if err != nil {
 		s.obs.WSRejected("bad_message")
 		closeForReadError(c, err)
+		refuse(0, "")
 		return
 	}
 	src, err := s.tokens.source(ctx, sid)
 	if err != nil {
-		c.Close(closeEnded, "your Twitch login has ended")
+		refuse(closeEnded, "your Twitch login has ended")
 		return
 	}
 	sub, err := s.opt.Hub.Subscribe(sid, hub.Resume{Epoch: hello.Epoch, AfterSeq: hello.LastSeq})
 	if err != nil {
-		c.Close(websocket.StatusGoingAway, "server shutting down")
+		refuse(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
-	defer sub.Close()
-	s.opt.Relay.SocketOpened(sid)
-	defer s.opt.Relay.SocketClosed(sid)
-	s.obs.WSOpened()
-	defer s.obs.WSClosed()
-	s.live.add(sid)
-	defer s.live.remove(sid)
-	// Subscribing may wait on Twitch (rate limits): it runs beside the socket, which this
-	// handler keeps serving, and the handler waits for it before it returns. Its context is
-	// not the socket's: a tab closed mid-create must not leave a half-made subscription.
-	subscribed := make(chan struct{})
-	go func() {
-		defer close(subscribed)
-		s.subscribe(context.WithoutCancel(ctx), &account{User: user, SID: sid, Token: src}, streamer)
-	}()
-	defer func() { <-subscribed }()
-
-	// The reader owns nothing but the read side: a second message must also be valid.
-	readErr := make(chan error, 1)
-	go func() { readErr <- readLoop(ctx, c) }()
-
 	// The feed statuses come from the hub: the session's state frame, the first frame taken.
 	welcome, _ := json.Marshal(map[string]any{"type": "welcome", "epoch": sub.Epoch(), "streamer": streamer.Login})
 	if err := write(ctx, c, welcome); err != nil {
+		sub.Close()
+		refuse(0, "")
 		return
 	}
-	ping := time.NewTicker(wsPingInterval)
-	defer ping.Stop()
-	var batch []hub.Frame
-	// writeAll writes everything the hub has queued for this socket, in order.
-	writeAll := func() error {
-		batch = sub.Take(batch[:0])
-		for i, f := range batch {
-			if err := write(ctx, c, f.Data); err != nil {
-				return err
-			}
-			if sent := f.Sent(); !sent.IsZero() {
-				s.obs.Delivered(time.Since(sent))
-			}
-			batch[i] = hub.Frame{}
-		}
-		return nil
-	}
-	for {
-		select {
-		case <-sub.Ready():
-			if err := writeAll(); err != nil {
-				return
-			}
-		case <-sub.Done():
-			// What the hub queued before it let go of us still goes out.
-			if err := writeAll(); err != nil {
-				return
-			}
-			switch err := sub.Err(); {
-			case errors.Is(err, hub.ErrSlow):
-				s.obs.WSSlow()
-				c.Close(closeSlow, "too slow: reconnect and resume")
-			case errors.Is(err, hub.ErrReleased) && changed(entry):
-				c.Close(closeChanged, reasonChanged)
-			case errors.Is(err, hub.ErrReleased):
-				c.Close(closeEnded, "session ended")
-			default:
-				c.Close(websocket.StatusGoingAway, "server going away: reconnect")
-			}
-			return
-		case <-entry.changed:
-			c.Close(closeChanged, reasonChanged)
-			return
-		case err := <-readErr:
-			closeForReadError(c, err)
-			return
-		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
-			err := c.Ping(pctx)
-			cancel()
-			if err != nil {
-				return
-			}
-		}
-	}
+	s.opt.Relay.SocketOpened(sid)
+	s.obs.WSOpened()
+	s.live.add(sid)
+	sock := &wsSocket{s: s, c: c, sub: sub, entry: entry, sid: sid, subscribed: make(chan struct{})}
+	// Subscribing may wait on Twitch (rate limits): it runs beside the socket, which keeps
+	// being served, and the socket waits for it before it ends. Its context is not the
+	// socket's: a tab closed mid-create must not leave a half-made subscription.
+	a := &account{User: user, SID: sid, Token: src}
+	go func() {
+		defer close(sock.subscribed)
+		s.subscribe(context.WithoutCancel(ctx), a, streamer)
+	}()
+	handedOff = true
+	go sock.run() // owns the socket from here; s.sockets.Done when it ends
 }
 
 func (s *Server) originPatterns() []string {

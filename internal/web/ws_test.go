@@ -14,6 +14,7 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/hub"
 	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
+	"github.com/twitchrelay/twitchrelay/internal/testing/client"
 )
 
 // watcher is a person on the stream page whose subscriptions Twitch has enabled, so that
@@ -149,6 +150,66 @@ func TestReconnectGetsExactlyTheMissedEvents(t *testing.T) {
 	if f := nextEvent(t, s2); f.Event.Title != "four" || f.Seq != 4 {
 		t.Fatalf("live after backlog: %s", f.Raw)
 	}
+}
+
+// TestBacklogComesAsOneBatch: what waits for a socket when it connects (the feed statuses and
+// the missed events) comes in one message after the welcome, a JSON array of the frames in
+// order (docs/PROTOCOL.md, "Batches"); a lone live event then comes as itself.
+func TestBacklogComesAsOneBatch(t *testing.T) {
+	h := apptest.Start(t, apptest.Options{})
+	b, s := watcher(t, h, "chatterbox42", "speedy_sam")
+	ctx := t.Context()
+	if _, err := h.Sim.UpdateChannel(ctx, "speedy_sam", "one", ""); err != nil {
+		t.Fatal(err)
+	}
+	first := nextEvent(t, s)
+	s.Close()
+	for _, title := range []string{"two", "three"} {
+		if _, err := h.Sim.UpdateChannel(ctx, "speedy_sam", title, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s2, err := b.Connect(cctx, first.Epoch, first.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	var got []string
+	for len(got) < 2 {
+		_, msg, err := s2.Conn.Read(cctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		frames, err := client.DecodeMessage(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		for _, f := range frames {
+			types = append(types, f.Type+titleOf(f))
+		}
+		got = append(got, fmt.Sprintf("%t%v", msg[0] == '[', types))
+	}
+	want := []string{"false[welcome]", "true[feed_status event_updated:two event_updated:three]"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("messages (batch? frames) %v, want %v", got, want)
+	}
+	if _, err := h.Sim.UpdateChannel(ctx, "speedy_sam", "four", ""); err != nil {
+		t.Fatal(err)
+	}
+	_, msg, err := s2.Conn.Read(cctx)
+	if err != nil || msg[0] != '{' || !strings.Contains(string(msg), `"title":"four"`) {
+		t.Fatalf("a lone live event: %v %.120s, want it as a frame of its own", err, msg)
+	}
+}
+
+func titleOf(f client.Frame) string {
+	if f.Event == nil {
+		return ""
+	}
+	return ":" + f.Event.Title
 }
 
 // TestThousandEventsInOrder: a burst of 1,000 title changes reaches the page, every one once

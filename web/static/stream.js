@@ -89,7 +89,8 @@ function connect() {
     let msg;
     try { msg = JSON.parse(m.data); } catch { return; }
     state.netDown = false; // a frame arrived: the network is there, whatever the browser said
-    handle(msg);
+    // A batch (docs/PROTOCOL.md) is an array of frames, in order; anything else is one frame.
+    for (const one of Array.isArray(msg) ? msg : [msg]) handle(one);
     renderConn();
   });
   ws.addEventListener("close", (ev) => {

@@ -61,6 +61,7 @@ type Socket struct {
 	maxResumes int
 	fromPoint  bool            // the current connection asked to resume from a point it had reached
 	seen       map[string]bool // event ids received
+	pending    []Frame         // the rest of a batch message, for the next Next calls
 
 	mu      sync.Mutex // guards Conn's replacement, closed and resumes
 	closed  bool
@@ -91,9 +92,16 @@ func (b *Browser) dialStream(ctx context.Context, epoch string, lastSeq uint64) 
 	return c, nil
 }
 
-// Next reads the next frame; a resuming socket reconnects on the way as needed.
+// Next reads the next frame; a resuming socket reconnects on the way as needed. A batch
+// message (a JSON array of frames, docs/PROTOCOL.md) yields its frames one by one.
 func (s *Socket) Next(ctx context.Context) (Frame, error) {
 	for {
+		if len(s.pending) > 0 {
+			f := s.pending[0]
+			s.pending[0] = Frame{}
+			s.pending = s.pending[1:]
+			return f, s.check(f)
+		}
 		_, b, err := s.Conn.Read(ctx)
 		if err != nil {
 			if !s.resumable(ctx, err) {
@@ -104,13 +112,29 @@ func (s *Socket) Next(ctx context.Context) (Frame, error) {
 			}
 			continue
 		}
-		var f Frame
-		if err := json.Unmarshal(b, &f); err != nil {
-			return Frame{}, fmt.Errorf("apptest: frame is not JSON: %w: %s", err, b)
+		if s.pending, err = DecodeMessage(b); err != nil {
+			return Frame{}, err
 		}
-		f.Raw = b
-		return f, s.check(f)
 	}
+}
+
+// DecodeMessage parses one server message: a frame, or a batch of frames (a JSON array).
+func DecodeMessage(b []byte) ([]Frame, error) {
+	raws := []json.RawMessage{b}
+	if len(b) > 0 && b[0] == '[' {
+		raws = nil
+		if err := json.Unmarshal(b, &raws); err != nil || len(raws) == 0 {
+			return nil, fmt.Errorf("client: batch is not a JSON array of frames: %v: %.200s", err, b)
+		}
+	}
+	frames := make([]Frame, len(raws))
+	for i, raw := range raws {
+		if err := json.Unmarshal(raw, &frames[i]); err != nil {
+			return nil, fmt.Errorf("client: frame is not JSON: %w: %.200s", err, raw)
+		}
+		frames[i].Raw = raw
+	}
+	return frames, nil
 }
 
 // check follows the frame's epoch and seq, and fails what breaks the protocol's promises.

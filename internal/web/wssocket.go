@@ -1,0 +1,175 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/twitchrelay/twitchrelay/internal/hub"
+)
+
+// wsSocket is one stream socket after its hello, with the goroutines and buffers it needs and
+// no more: one reader goroutine (run) that owns the socket for its whole life, and a writer
+// goroutine only while something is to be written (frames from the hub, the hub letting go,
+// the streamer changing in another tab, a ping due). An idle socket is one goroutine parked
+// in a read, a timer and the hub's subscriber.
+type wsSocket struct {
+	s     *Server
+	c     *websocket.Conn
+	sub   *hub.Subscriber
+	entry *socketEntry
+	sid   string
+
+	subscribed chan struct{} // closed when the session's subscribe call has returned
+
+	mu      sync.Mutex     // orders wake's start of a writer before the reader's final Wait
+	writing atomic.Bool    // a writer goroutine runs (only it writes frames)
+	stopped atomic.Bool    // the reader ended: writers stop at once; set under mu
+	pingDue atomic.Bool    // the ping timer fired
+	writers sync.WaitGroup // the writer goroutine, when one runs
+	ping    *time.Timer
+	batch   []hub.Frame // the writer's; let go after a burst
+}
+
+// run reads until the socket ends, then stops the writer and lets everything go. It is the
+// goroutine handleWS handed the socket to.
+func (w *wsSocket) run() {
+	s := w.s
+	defer s.sockets.Done()
+	defer w.c.CloseNow()
+	defer s.open.close(w.entry)
+	defer s.opt.Relay.SocketClosed(w.sid)
+	defer s.obs.WSClosed()
+	defer s.live.remove(w.sid)
+	defer func() { <-w.subscribed }() // first: the session's subscribe has returned
+
+	w.ping = time.AfterFunc(wsPingInterval, func() {
+		w.pingDue.Store(true)
+		w.wake()
+	})
+	s.open.onChange(w.entry, w.wake)
+	w.sub.OnReady(w.wake) // wakes at once if the backlog waits already
+	w.wake()              // and the streamer may have changed before onChange
+
+	// The reader owns nothing but the read side: a second message must also be valid. Its
+	// context is not the request's, which is gone: the socket ends by its own close.
+	err := readLoop(context.Background(), w.c)
+	closeForReadError(w.c, err)
+	w.mu.Lock()
+	w.stopped.Store(true)
+	w.mu.Unlock()
+	w.ping.Stop()
+	w.sub.Close()
+	w.c.CloseNow() // a writer blocked on a stalled client gives up now
+	w.writers.Wait()
+}
+
+// wake starts the writer unless it runs. Called from the hub under its lock, from the ping
+// timer and from the socket registry: it never blocks.
+func (w *wsSocket) wake() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped.Load() || !w.writing.CompareAndSwap(false, true) {
+		return
+	}
+	w.writers.Add(1)
+	go w.write()
+}
+
+// write does what is due, then ends; a wake that raced with its end starts it again.
+func (w *wsSocket) write() {
+	defer w.writers.Done()
+	for {
+		if !w.step() {
+			w.c.CloseNow() // the socket is over: the reader's read ends
+			w.writing.Store(false)
+			return
+		}
+		w.writing.Store(false)
+		// Something may have come between the last look and the store above; its wake found
+		// writing set and did nothing, so look again before leaving.
+		if !w.due() || !w.writing.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// due says whether the writer has something to do.
+func (w *wsSocket) due() bool {
+	if w.stopped.Load() {
+		return false
+	}
+	select {
+	case <-w.sub.Done():
+		return true
+	case <-w.entry.changed:
+		return true
+	default:
+	}
+	return w.pingDue.Load() || w.sub.Pending() > 0
+}
+
+// step writes what waits, pings when due, and closes the socket with the right code when the
+// hub let go of it or its streamer changed; false when the socket is over.
+func (w *wsSocket) step() bool {
+	s, c := w.s, w.c
+	ctx := context.Background()
+	if w.stopped.Load() {
+		return true // the reader is ending the socket: nothing more to write
+	}
+	select {
+	case <-w.sub.Done():
+		// What the hub queued before it let go of us still goes out.
+		for w.sub.Pending() > 0 {
+			if w.writeBatch(ctx) != nil {
+				return false
+			}
+		}
+		switch err := w.sub.Err(); {
+		case errors.Is(err, hub.ErrSlow):
+			s.obs.WSSlow()
+			c.Close(closeSlow, "too slow: reconnect and resume")
+		case errors.Is(err, hub.ErrReleased) && changed(w.entry):
+			c.Close(closeChanged, reasonChanged)
+		case errors.Is(err, hub.ErrReleased):
+			c.Close(closeEnded, "session ended")
+		case errors.Is(err, hub.ErrUnsubscribed): // the reader closed it: it is ending the socket
+		default:
+			c.Close(websocket.StatusGoingAway, "server going away: reconnect")
+		}
+		return false
+	case <-w.entry.changed:
+		c.Close(closeChanged, reasonChanged)
+		return false
+	default:
+	}
+	if w.writeBatch(ctx) != nil {
+		return false
+	}
+	if w.pingDue.Swap(false) {
+		pctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
+		err := c.Ping(pctx)
+		cancel()
+		if err != nil {
+			return false
+		}
+		w.ping.Reset(wsPingInterval)
+	}
+	return true
+}
+
+// writeBatch writes the oldest frames the hub has queued for this socket, one batch message
+// of them: taking one batch at a time lets the hub see the socket progress (pacing, stalls),
+// and write loops while more waits.
+func (w *wsSocket) writeBatch(ctx context.Context) error {
+	w.batch = w.sub.TakeUpTo(w.batch[:0], wsBatchBytes) // writeFrames splits the rare batch its commas overflow
+	err := w.s.writeFrames(ctx, w.c, w.batch)
+	if cap(w.batch) > 64 { // a burst's slice: let its memory go
+		w.batch = nil
+	}
+	return err
+}
