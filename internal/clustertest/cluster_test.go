@@ -315,3 +315,56 @@ func TestRedisRestartedMidStream(t *testing.T) {
 		t.Fatalf("no broker noticed Redis going away\n%s", c.Logs())
 	}
 }
+
+// TestSharedAcrossInstances: three people watch the same streamer through the balancer, their
+// sockets (and so their sessions) spread over three instances. The streamer's subscriptions
+// exist once in Twitch (the instances share them through the registry in Redis), an event
+// reaches every page once whichever instance Twitch's callback lands on, and after the three
+// logouts nothing is left.
+func TestSharedAcrossInstances(t *testing.T) {
+	t.Parallel()
+	rc := redistest.Client(t)
+	prefix := redistest.Prefix(t, rc)
+	c := cluster.Start(t, bin, cluster.Options{Instances: 3, RedisURL: redistest.URL(t), Prefix: prefix})
+	var browsers []*client.Browser
+	var sockets []*client.Socket
+	var all []string
+	for _, r := range c.Relays {
+		all = append(all, r.Addr)
+	}
+	for i, login := range []string{"modmaria", "chatterbox42", "lurker_lou"} {
+		c.LB.SetBackends(all[i]) // this person's requests, socket and session on instance i
+		b, s := watch(t, c, login)
+		browsers, sockets = append(browsers, b), append(sockets, s)
+	}
+	c.LB.SetBackends(all...) // Twitch's callbacks round-robin again
+	const subsShared = 4     // stream.online/offline, channel.update, user.update of the streamer
+	for _, r := range c.Relays {
+		if n := c.Sockets(r); n != 1 {
+			t.Fatalf("%s holds %d sockets, want 1", r.Name, n)
+		}
+	}
+	checkSubscriptions(t, c)
+	for i := 1; i <= 3; i++ {
+		if err := c.Trigger(url.Values{"type": {"update"}, "login": {streamer}, "title": {fmt.Sprintf("t-%d", i)}, "category": {"Art"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range sockets {
+		next := 1
+		expect(t, c, s, &next, 3)
+	}
+	checkSubscriptions(t, c)
+	for _, b := range browsers {
+		if status, err := b.Logout(); err != nil || status != 200 {
+			t.Fatalf("logout: %d %v", status, err)
+		}
+	}
+	waitUntil(t, c, "no subscription left after the logouts", func() bool { return checkSubscriptions(t, c) == 0 })
+	if n := strings.Count(c.Logs(), `"msg":"eventsub subscription created"`); n > subsShared+3 {
+		t.Errorf("%d subscriptions created, want the streamer's %d and at most one follow each", n, subsShared)
+	}
+	if keys, err := rc.Keys(t.Context(), prefix+"share:*").Result(); err != nil || len(keys) != 0 {
+		t.Errorf("registry keys left after the logouts: %v %v", keys, err)
+	}
+}

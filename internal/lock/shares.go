@@ -170,6 +170,20 @@ func (s *Shares) Forget(ctx context.Context, id string) error {
 	return nil
 }
 
+// statusScript sets a registered subscription's status. KEYS: sub hash. ARGV: status.
+var statusScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'status', ARGV[1]) end
+return 1
+`)
+
+// SetStatus implements internal/relay's Registry.
+func (s *Shares) SetStatus(ctx context.Context, id, status string) error {
+	if err := statusScript.Run(ctx, s.rdb, []string{s.keys.Share("sub:" + id)}, status).Err(); err != nil {
+		return fmt.Errorf("lock: shared subscription %s status: %w", id, err)
+	}
+	return nil
+}
+
 // forgetScript deletes a registered subscription. KEYS: sub hash, refs, key entry. ARGV: id.
 var forgetScript = redis.NewScript(`
 redis.call('DEL', KEYS[1], KEYS[2])

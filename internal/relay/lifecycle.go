@@ -58,9 +58,6 @@ func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 		}
 	}
 	m.mu.Unlock()
-	for _, id := range left {
-		m.leaveRegistered(ctx, id, sid) // not the last here: never the last anywhere
-	}
 	// Subscriptions this instance does not hold in memory (created before a restart or by
 	// another instance) are in the store. If it cannot be read, delete what we know.
 	var errs []error
@@ -74,9 +71,14 @@ func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 		for id := range rec.Subs {
 			if sh := m.subs[id]; sh == nil || len(sh.refs) == 0 {
 				ids[id] = struct{}{}
+			} else if _, here := sh.refs[sid]; !here && m.cfg.Registry != nil && sh.transport != eventsub.TransportWebSocket {
+				left = append(left, id) // this instance's other sessions hold it: sid leaves it anyway
 			}
 		}
 		m.mu.Unlock()
+	}
+	for _, id := range left {
+		m.leaveRegistered(ctx, id, sid) // still referenced here: never the last anywhere
 	}
 	for id := range ids {
 		if m.cfg.Registry != nil && !m.leaveRegistered(ctx, id, sid) {

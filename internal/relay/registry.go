@@ -39,6 +39,9 @@ type Registry interface {
 	Refs(ctx context.Context, id string) ([]string, error)
 	// Forget removes subscription id (revoked, or never verified).
 	Forget(ctx context.Context, id string) error
+	// SetStatus records subscription id's feed status (it turned active), so that later
+	// joiners need not wait for its challenge.
+	SetStatus(ctx context.Context, id, status string) error
 }
 
 // Registered is a registry entry (store.SharedSub).

@@ -390,5 +390,6 @@ func (m *Manager) deleteSub(ctx context.Context, id string) error {
 		m.hookError("delete subscription", err)
 		return fmt.Errorf("relay: delete subscription %s: %w", id, err)
 	}
+	m.forgetRegistered(ctx, id) // gone from Twitch (a reconcile, a stray): nobody may join it
 	return nil
 }
