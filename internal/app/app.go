@@ -19,10 +19,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/twitchrelay/twitchrelay/internal/auth"
+	"github.com/twitchrelay/twitchrelay/internal/broker"
 	"github.com/twitchrelay/twitchrelay/internal/config"
 	"github.com/twitchrelay/twitchrelay/internal/eventsubws"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 	"github.com/twitchrelay/twitchrelay/internal/hub"
+	"github.com/twitchrelay/twitchrelay/internal/lock"
 	"github.com/twitchrelay/twitchrelay/internal/metrics"
 	"github.com/twitchrelay/twitchrelay/internal/relay"
 	"github.com/twitchrelay/twitchrelay/internal/store"
@@ -38,8 +40,9 @@ const (
 	sessionCookieName  = "twitchrelay_session"
 	sessionSweepEvery  = time.Minute // expired in-memory sessions are forgotten this often
 
-	twitchHTTPTimeout = 15 * time.Second // one call to Twitch (or the simulator)
-	reconcileTimeout  = 30 * time.Second // the start-up reconcile of subscriptions
+	twitchHTTPTimeout   = 15 * time.Second // one call to Twitch (or the simulator)
+	reconcileTimeout    = 30 * time.Second // the start-up reconcile of subscriptions
+	reconcileLockMargin = 5 * time.Second  // its lock outlives it by this much (one reconcile at a time)
 
 	readHeaderTimeout = 10 * time.Second // every http.Server: main, metrics, the demo's simulator
 	readTimeout       = 30 * time.Second
@@ -90,9 +93,12 @@ type App struct {
 	closers  []func()
 
 	http        *httpServer
-	metricsHTTP *httpServer  // nil unless METRICS_ADDR
-	sessions    *memSessions // nil with Redis
-	demo        *demoTwitch  // nil unless -demo
+	metricsHTTP *httpServer    // nil unless METRICS_ADDR
+	sessions    *memSessions   // nil with Redis
+	broker      *broker.Broker // nil without Redis: the hub alone numbers events
+	locks       *lock.Redis    // nil without Redis: one process owns all the work
+	claims      *lock.Claims   // which instance runs each relay session (with Redis)
+	demo        *demoTwitch    // nil unless -demo
 }
 
 // New builds every part from cfg, to serve on ln (which the App now owns). Nothing is served
@@ -165,6 +171,21 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		state = store.NewRedisRelay(rclient, keys)
 		dedupe = store.NewRedisDedupe(rclient, keys, webhook.DedupeTTL)
 		ready["redis"] = func(ctx context.Context) error { return rclient.Ping(ctx).Err() }
+
+		// The broker between instances: its own client (its appends and its Pub/Sub
+		// connection are not queued behind the state pool's requests, and are named apart).
+		bopt := *ropt
+		bopt.ClientName = redisClientName("broker", cfg.RedisKeyPrefix)
+		bclient := redis.NewClient(&bopt)
+		a.closers = append(a.closers, func() { bclient.Close() })
+		a.broker = broker.New(broker.Config{
+			Redis: bclient, Keys: keys, HistorySize: cfg.HistorySize, HistoryAge: cfg.HistoryAge,
+			MessageTTL: webhook.DedupeTTL, Logger: log,
+			OnHandover: func(sid string) { a.Relay.Handover(sid) }, // a.Relay is set before the broker runs
+		})
+		ready["broker"] = a.broker.Check
+		a.locks = lock.NewRedis(rclient, keys, a.broker.Instance())
+		a.claims = lock.NewClaims(a.locks, 0)
 		if err := rclient.Ping(ctx).Err(); err != nil {
 			log.Warn("redis not reachable yet; serving 503 where it is needed until it is", "err", err)
 		}
@@ -209,12 +230,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	})
 
 	// Hub and the subscription lifecycle.
-	a.Hub = hub.New(hub.Config{HistorySize: cfg.HistorySize, HistoryBytes: cfg.HistoryBytes, HistoryAge: cfg.HistoryAge})
+	var hubBroker hub.Broker    // with Redis, the broker numbers events for every instance
+	var owners relay.Owners     // and claims say which instance runs each session
+	var registry relay.Registry // and each shared Twitch subscription is created once, by one of them
+	if a.broker != nil {
+		hubBroker, owners, registry = a.broker, clusterOwners{a.claims, a.broker}, lock.NewShares(a.locks)
+	}
+	a.Hub = hub.New(hub.Config{HistorySize: cfg.HistorySize, HistoryBytes: cfg.HistoryBytes, HistoryAge: cfg.HistoryAge, Broker: hubBroker})
 	a.Relay = relay.NewManager(relay.Config{
 		PublicURL: cfg.PublicURL, ServerSecret: []byte(cfg.ServerSecret),
 		Helix: helixClient, Hub: a.Hub, Store: state,
 		Lease: cfg.SubscriptionLease, PollInterval: cfg.FollowingPoll, Logger: log,
-		StreamersPerUser: cfg.StreamersPerUser,
+		StreamersPerUser: cfg.StreamersPerUser, Owners: owners, Registry: registry,
 		DefaultTransport: cfg.EventSubTransport, // chat notifications always go over websocket (relay)
 		WebSockets:       a.TwitchWS, UserHelix: helixClient,
 		OnRelease: func(sid string) { // a lease ended: free what the process holds for it
@@ -236,8 +263,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	if cfg.MetricsAddr == "" {
 		metricsHandler = m.Handler()
 	}
+	var validateClaim func(context.Context, string, time.Duration) (bool, error)
+	if a.locks != nil { // one instance validates each session's token per hour
+		validateClaim = func(ctx context.Context, sid string, ttl time.Duration) (bool, error) {
+			_, ok, err := a.locks.TryAcquire(ctx, "validate:"+sid, ttl)
+			return ok, err
+		}
+	}
 	a.Web, err = web.New(web.Options{
-		Metrics: metricsHandler, Observer: m,
+		Metrics: metricsHandler, Observer: m, ValidateClaim: validateClaim,
 		Logger: log, PublicURL: cfg.PublicURL, Sessions: sessions, Tokens: tokens,
 		Auth: authClient, Helix: helixClient, Relay: a.Relay, Hub: a.Hub,
 		Webhooks:       &webhook.Verifier{ServerSecret: []byte(cfg.ServerSecret), Dedupe: dedupe},
@@ -274,6 +308,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	}
 	return a, nil
 }
+
+// clusterOwners are the relay's Owners with several instances: claims are Redis locks, and a
+// handover request goes out on the broker's channel.
+type clusterOwners struct {
+	*lock.Claims
+	b *broker.Broker
+}
+
+func (o clusterOwners) Handover(ctx context.Context, sid string) error { return o.b.Handover(ctx, sid) }
 
 // PublicURL is where users and Twitch reach this process (with -demo, the loopback URL of
 // New's listener).

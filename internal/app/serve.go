@@ -30,16 +30,18 @@ func (a *App) Serve(ctx context.Context) error {
 		a.demo.sim.StartActivity(gctx, config.DemoActivityEvery)
 	}
 	g.Go(func() error { a.Hub.Run(gctx); return nil })
+	// The broker outlives gctx: the relay's shutdown still sends feed statuses through it.
+	bctx, bcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer bcancel()
+	if a.broker != nil {
+		g.Go(func() error { return a.broker.Run(bctx, a.Hub) })
+	}
 	g.Go(func() error { a.Relay.Run(gctx); return nil })
 	g.Go(func() error { a.Web.RunValidator(gctx); return nil })
 	if a.sessions != nil {
 		g.Go(func() error { a.sessions.run(gctx, sessionSweepEvery); return nil })
 	}
-	rctx, rcancel := context.WithTimeout(gctx, reconcileTimeout)
-	if err := a.Relay.Reconcile(rctx); err != nil {
-		log.Warn("reconcile subscriptions at start-up", "err", err)
-	}
-	rcancel()
+	a.reconcile(gctx)
 	g.Go(a.http.serve)
 	if a.metricsHTTP != nil {
 		g.Go(a.metricsHTTP.serve)
@@ -65,6 +67,7 @@ func (a *App) Serve(ctx context.Context) error {
 	if err := a.TwitchWS.Shutdown(sctx); err != nil { // after the relay: its deletes used the sessions' tokens, not the sockets
 		log.Warn("twitch websocket shutdown", "err", err)
 	}
+	bcancel()
 	if a.demo != nil {
 		a.demo.sim.Close() // stops the activity and the deliveries, and waits for them
 		a.demo.http.shutdown(sctx, log)
@@ -72,6 +75,25 @@ func (a *App) Serve(ctx context.Context) error {
 	err := g.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// reconcile runs the start-up reconcile; with several instances, only while no other
+// instance runs one (the "reconcile" lock, held at most reconcileTimeout plus a margin), and
+// adopting only sessions no live instance claims (relay.Owners).
+func (a *App) reconcile(ctx context.Context) {
+	rctx, rcancel := context.WithTimeout(ctx, reconcileTimeout)
+	defer rcancel()
+	if a.locks != nil {
+		lease, ok, err := a.locks.TryAcquire(rctx, "reconcile", reconcileTimeout+reconcileLockMargin)
+		if err != nil || !ok {
+			a.log.Info("start-up reconcile skipped: another instance is running one (or Redis is unreachable)", "err", err)
+			return
+		}
+		defer lease.Release(context.WithoutCancel(ctx))
+	}
+	if err := a.Relay.Reconcile(rctx); err != nil {
+		a.log.Warn("reconcile subscriptions at start-up", "err", err)
+	}
 }
 
 // httpServer is an http.Server on its listener, with the shutdown every server here needs.

@@ -208,6 +208,10 @@ func TestComposeServices(t *testing.T) {
 			if !strings.HasPrefix(ps, "127.0.0.1:") && !strings.HasPrefix(ps, "[::1]:") {
 				t.Errorf("twitchrelay publishes %q: bind it to 127.0.0.1 so only the reverse proxy reaches it", ps)
 			}
+			// --scale: each replica needs a host port of its own, so a range, not one port.
+			if !regexp.MustCompile(`:\d+-\d+:8080$`).MatchString(ps) {
+				t.Errorf("twitchrelay publishes %q: one host port; `--scale twitchrelay=3` needs a range (127.0.0.1:8080-8089:8080)", ps)
+			}
 		}
 		if !found {
 			t.Errorf("twitchrelay exposes %v and publishes %v: neither has 8080", relay.Expose, relay.Ports)

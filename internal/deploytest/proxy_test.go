@@ -23,9 +23,16 @@ func TestProxyConfigs(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^\{\$DOMAIN\}\s*\{`).MatchString(src) {
 			t.Error("deploy/Caddyfile does not serve the site {$DOMAIN} (automatic HTTPS)")
 		}
-		// The upstream is the compose service on the port it listens on.
-		if !regexp.MustCompile(`(?m)^\s*reverse_proxy\s+twitchrelay:8080\b`).MatchString(src) {
-			t.Error("deploy/Caddyfile does not reverse_proxy to twitchrelay:8080")
+		// The upstreams are every replica of the compose service, on the port it listens on,
+		// balanced, with a replica that fails skipped (several instances: docs/DEPLOY.md).
+		if !regexp.MustCompile(`(?m)^\s*reverse_proxy\s*\{`).MatchString(src) ||
+			!regexp.MustCompile(`(?s)dynamic a \{\s*name twitchrelay\s+port 8080\b`).MatchString(src) {
+			t.Error("deploy/Caddyfile does not reverse_proxy to every replica of twitchrelay on 8080 (dynamic a)")
+		}
+		for _, want := range []string{"lb_policy round_robin", "lb_try_duration", "fail_duration", "dial_timeout"} {
+			if !strings.Contains(src, want) {
+				t.Errorf("deploy/Caddyfile lacks %q: a dead replica must be skipped, not waited on", want)
+			}
 		}
 		if _, ok := cf.Services["twitchrelay"]; !ok {
 			t.Error("deploy/Caddyfile proxies to a service twitchrelay that docker-compose.yml lacks")

@@ -50,6 +50,11 @@ type Config struct {
 	SweepInterval   time.Duration    // period of Run's sweeps
 	PaceWindow      time.Duration    // PublishPaced waits only for a subscriber that took frames this recently; 0 = DefaultPaceWindow
 	Now             func() time.Time // clock; time.Now by default
+	// Broker, when set, numbers events and carries them and state frames between instances
+	// (internal/broker on Redis): Publish, SendState and Release go to it, and what it
+	// delivers comes back in through Apply, ApplyState and ApplyRelease. Nil: this hub alone
+	// numbers its sessions' events (one process).
+	Broker Broker
 }
 
 // Message is an event to publish.
@@ -60,6 +65,9 @@ type Message struct {
 	// Valid says Event is known to be valid JSON (encoding/json produced it), so
 	// Publish need not scan it again. Publish copies Event: the caller may reuse it.
 	Valid bool
+	// ID names the source message (a webhook's session and message id): a Broker stores
+	// an event with the same ID once, however often it is delivered. Optional.
+	ID string
 }
 
 // Resume says where a subscriber's previous connection stopped.
@@ -103,7 +111,8 @@ type shard struct {
 // session is the state of one relay session, guarded by mu.
 type session struct {
 	mu         sync.Mutex
-	dead       bool // removed from the hub; lookers-up must retry
+	dead       bool   // removed from the hub; lookers-up must retry
+	epoch      string // the epoch of lastSeq: the hub's own, or the broker's for the session
 	lastSeq    uint64
 	hist       ring
 	state      []byte
@@ -152,7 +161,8 @@ func New(cfg Config) *Hub {
 	return h
 }
 
-// Epoch returns the hub's random epoch, a short hex string.
+// Epoch returns the hub's random epoch, a short hex string: the epoch of every session
+// unless a Broker numbers them (then each session has the broker's; Subscriber.Epoch).
 func (h *Hub) Epoch() string { return h.epoch }
 
 // Stats returns counters for metrics.
@@ -169,6 +179,14 @@ func (h *Hub) Stats() Stats {
 // ErrReleased and its history and state are freed. A later Publish or
 // Subscribe for the same id starts a new session at seq 1.
 func (h *Hub) Release(id string) {
+	if b := h.cfg.Broker; b != nil {
+		b.Release(id)
+		return
+	}
+	h.release(id)
+}
+
+func (h *Hub) release(id string) {
 	sh := h.shard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -222,7 +240,7 @@ func (h *Hub) lock(id string) *session {
 				return nil
 			}
 			if s = sh.m[id]; s == nil {
-				s = &session{lastActive: h.cfg.Now().UnixNano()}
+				s = &session{epoch: h.epoch, lastActive: h.cfg.Now().UnixNano()}
 				sh.m[id] = s
 				h.sessions.Add(1)
 			}

@@ -25,9 +25,22 @@ const (
 // or nil when no receiver is behind. It never blocks; the caller chooses how long to wait on
 // the channel (and may ask again: another receiver may be behind too).
 func (h *Hub) PublishPaced(ids []string, m Message) <-chan struct{} {
+	pace, _ := h.DeliverPaced(ids, m) // the broker logs its failures
+	return pace
+}
+
+// DeliverPaced is PublishPaced that says, as Deliver does, whether the event was taken.
+// With a Broker, the receivers whose sockets this instance holds are the ones paced.
+func (h *Hub) DeliverPaced(ids []string, m Message) (<-chan struct{}, error) {
 	event, ok := h.checked(m)
-	if !ok {
-		return nil
+	if !ok || len(ids) == 0 {
+		return nil, nil
+	}
+	if b := h.cfg.Broker; b != nil {
+		if _, err := b.Publish(ids, m, event); err != nil {
+			return nil, err
+		}
+		return h.behindAny(ids), nil
 	}
 	var pace <-chan struct{}
 	for _, id := range ids {
@@ -35,7 +48,29 @@ func (h *Hub) PublishPaced(ids []string, m Message) <-chan struct{} {
 			pace = p
 		}
 	}
-	return pace
+	return pace, nil
+}
+
+// behindAny is behind for the first of the sessions ids held here that has a subscriber
+// behind.
+func (h *Hub) behindAny(ids []string) <-chan struct{} {
+	now := h.cfg.Now().UnixNano()
+	for _, id := range ids {
+		sh := h.shard(id)
+		sh.mu.RLock()
+		s := sh.m[id]
+		sh.mu.RUnlock()
+		if s == nil {
+			continue
+		}
+		s.mu.Lock()
+		p := h.behind(s, now)
+		s.mu.Unlock()
+		if p != nil {
+			return p
+		}
+	}
+	return nil
 }
 
 // behind returns the channel Take closes, for the first subscriber of s that is behind

@@ -37,6 +37,13 @@ func (h *Hub) Publish(id string, m Message) uint64 {
 	if !ok {
 		return 0
 	}
+	if b := h.cfg.Broker; b != nil {
+		seqs, _ := b.Publish([]string{id}, m, event) // the broker logs its failures
+		if len(seqs) == 1 {
+			return seqs[0]
+		}
+		return 0
+	}
 	seq, _ := h.publish(id, m, event, false)
 	return seq
 }
@@ -44,13 +51,25 @@ func (h *Hub) Publish(id string, m Message) uint64 {
 // PublishTo publishes m to each of the sessions ids (every receiver of one Twitch event),
 // checking its JSON once; each session gets its own sequence number. It never blocks.
 func (h *Hub) PublishTo(ids []string, m Message) {
+	_ = h.Deliver(ids, m) // the broker logs its failures
+}
+
+// Deliver is PublishTo that says whether the event was taken: with a Broker, an error means
+// it was not stored (Redis is unreachable) and no session received it, so a webhook should
+// be answered with a 5xx for Twitch to retry. Without one it never fails.
+func (h *Hub) Deliver(ids []string, m Message) error {
 	event, ok := h.checked(m)
-	if !ok {
-		return
+	if !ok || len(ids) == 0 {
+		return nil
+	}
+	if b := h.cfg.Broker; b != nil {
+		_, err := b.Publish(ids, m, event)
+		return err
 	}
 	for _, id := range ids {
 		h.publish(id, m, event, false)
 	}
+	return nil
 }
 
 // checked returns m's event bytes, null if they are not valid JSON; false once the hub is
@@ -82,9 +101,18 @@ func (h *Hub) publish(id string, m Message, event []byte, pace bool) (uint64, <-
 	}
 	defer s.mu.Unlock()
 	s.lastSeq++
-	seq := s.lastSeq
-	frame := make([]byte, 0, frameOverhead+len(m.Type)+len(h.epoch)+len(event))
-	frame = appendEventFrame(frame, m.Type, seq, h.epoch, at, event)
+	h.record(s, s.lastSeq, m.Type, at, event, nowNano)
+	if pace {
+		return s.lastSeq, h.behind(s, nowNano)
+	}
+	return s.lastSeq, nil
+}
+
+// record encodes the event numbered seq (the session's lastSeq) in the session's epoch, keeps
+// it in the history and offers it to every subscriber; the caller holds s.mu.
+func (h *Hub) record(s *session, seq uint64, typ string, at time.Time, event []byte, nowNano int64) {
+	frame := make([]byte, 0, frameOverhead+len(typ)+len(s.epoch)+len(event))
+	frame = appendEventFrame(frame, typ, seq, s.epoch, at, event)
 
 	delta := 1 - s.hist.push(entry{seq: seq, at: nowNano, frame: frame}, h.cfg.HistorySize)
 	delta -= s.hist.trimBefore(nowNano - int64(h.cfg.HistoryAge))
@@ -92,10 +120,6 @@ func (h *Hub) publish(id string, m Message, event []byte, pace bool) (uint64, <-
 	h.frames.Add(int64(delta))
 	s.lastActive = nowNano
 	h.fanOut(s, Frame{Data: frame, sent: at.UnixNano()}, nowNano)
-	if pace {
-		return seq, h.behind(s, nowNano)
-	}
-	return seq, nil
 }
 
 // SendState stores frame as the latest state of session id (for example feed
@@ -106,6 +130,17 @@ func (h *Hub) publish(id string, m Message, event []byte, pace bool) (uint64, <-
 // The hub keeps frame: don't modify it afterwards. SendState never blocks and
 // does nothing once the hub is closed.
 func (h *Hub) SendState(id string, frame []byte) {
+	if h.closed.Load() {
+		return
+	}
+	if b := h.cfg.Broker; b != nil {
+		b.SendState(id, frame)
+		return
+	}
+	h.sendState(id, frame)
+}
+
+func (h *Hub) sendState(id string, frame []byte) {
 	if h.closed.Load() {
 		return
 	}

@@ -120,6 +120,13 @@ func (sub *Subscriber) push(f Frame, cfg *Config, now int64) bool {
 	return true
 }
 
+// Epoch is the epoch of the session's sequence numbers: what the welcome frame names.
+func (sub *Subscriber) Epoch() string {
+	sub.s.mu.Lock()
+	defer sub.s.mu.Unlock()
+	return sub.s.epoch
+}
+
 // OnReady has f called whenever frames start waiting (when Ready gets its value) and once
 // when the subscriber is dropped or closed, so that a socket's writer need only run while
 // there is something to do. f runs under the session's lock: it must not block or call the
@@ -182,7 +189,24 @@ func (sub *Subscriber) Close() {
 // delivered.
 //
 // Subscribe returns ErrClosed once the hub is closed.
+//
+// With a Broker, the broker first brings this hub's copy of the session up to date (its
+// epoch and every event it stored that this hub lacks), and no event of the session enters
+// the hub between that and the subscriber's registration.
 func (h *Hub) Subscribe(id string, r Resume) (*Subscriber, error) {
+	if h.closed.Load() {
+		return nil, ErrClosed
+	}
+	if b := h.cfg.Broker; b != nil {
+		var sub *Subscriber
+		var err error
+		b.Sync(h, id, func() { sub, err = h.subscribe(id, r) })
+		return sub, err
+	}
+	return h.subscribe(id, r)
+}
+
+func (h *Hub) subscribe(id string, r Resume) (*Subscriber, error) {
 	if h.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -197,7 +221,7 @@ func (h *Hub) Subscribe(id string, r Resume) (*Subscriber, error) {
 	after, reported := r.AfterSeq, r.AfterSeq
 	stale := false
 	switch {
-	case r.Epoch != h.epoch:
+	case r.Epoch != s.epoch:
 		after, reported = 0, 0
 	case after > s.lastSeq: // the session started over since the client saw it
 		after, stale = 0, true
@@ -214,7 +238,7 @@ func (h *Hub) Subscribe(id string, r Resume) (*Subscriber, error) {
 		sub.q = append(sub.q, Frame{Data: s.state})
 	}
 	if gap {
-		sub.q = append(sub.q, Frame{Data: appendGapFrame(make([]byte, 0, 96), h.epoch, reported, first)})
+		sub.q = append(sub.q, Frame{Data: appendGapFrame(make([]byte, 0, 96), s.epoch, reported, first)})
 	}
 	for i := from; i < s.hist.len(); i++ {
 		sub.q = append(sub.q, Frame{Data: s.hist.at(i).frame})

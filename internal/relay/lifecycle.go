@@ -32,6 +32,7 @@ func (m *Manager) UnsubscribeFromAllEvents(ctx context.Context, sessionID, reaso
 func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 	ids := map[string]struct{}{}
 	wsIDs := map[string]helix.TokenSource{} // websocket subscriptions: deleted with the user's token
+	var left []string                       // registered ones still referenced here: the registry forgets sid
 	shared, userID := 0, ""
 	m.mu.Lock()
 	if ss := m.sessions[sid]; ss != nil {
@@ -50,6 +51,9 @@ func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 				ids[id] = struct{}{}
 			} else if len(st.sh.refs) > 0 {
 				shared++
+				if st.sh.id != "" && m.cfg.Registry != nil && st.sh.transport != eventsub.TransportWebSocket {
+					left = append(left, st.sh.id)
+				}
 			}
 		}
 	}
@@ -67,11 +71,20 @@ func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 		for id := range rec.Subs {
 			if sh := m.subs[id]; sh == nil || len(sh.refs) == 0 {
 				ids[id] = struct{}{}
+			} else if _, here := sh.refs[sid]; !here && m.cfg.Registry != nil && sh.transport != eventsub.TransportWebSocket {
+				left = append(left, id) // this instance's other sessions hold it: sid leaves it anyway
 			}
 		}
 		m.mu.Unlock()
 	}
+	for _, id := range left {
+		m.leaveRegistered(ctx, id, sid) // still referenced here: never the last anywhere
+	}
 	for id := range ids {
+		if m.cfg.Registry != nil && !m.leaveRegistered(ctx, id, sid) {
+			shared++ // sessions of other instances still reference it
+			continue
+		}
 		if err := m.deleteSub(ctx, id); err != nil {
 			errs = append(errs, err) // the next Reconcile, or its next callback, deletes it
 		}
@@ -160,6 +173,9 @@ func (m *Manager) markDirty(ids map[string]time.Time) {
 
 // release ends a session whose lease ended, unless a socket opened meanwhile.
 func (m *Manager) release(ctx context.Context, id string, now time.Time) error {
+	if !m.claimForEnd(ctx, id) { // another instance owns it now, or Redis cannot say
+		return nil
+	}
 	unlock, err := m.lockSession(ctx, id)
 	if err != nil {
 		return err
@@ -173,6 +189,9 @@ func (m *Manager) release(ctx context.Context, id string, now time.Time) error {
 		return nil
 	}
 	err = m.endLocked(ctx, id, "lease ended")
+	if m.cfg.Owners != nil {
+		m.cfg.Owners.Drop(ctx, id)
+	}
 	if m.cfg.OnRelease != nil {
 		m.cfg.OnRelease(id)
 	}
@@ -210,7 +229,13 @@ func (m *Manager) Shutdown(ctx context.Context, keep bool) error {
 		if len(leases) == 0 {
 			return nil
 		}
-		return m.cfg.Store.Touch(ctx, leases, m.storeTTL())
+		err := m.cfg.Store.Touch(ctx, leases, m.storeTTL())
+		if m.cfg.Owners != nil { // another instance may take them over at once
+			for id := range leases {
+				m.cfg.Owners.Drop(ctx, id)
+			}
+		}
+		return err
 	}
 	var errs []error
 	for id := range leases {

@@ -67,6 +67,10 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 		if used[sub.ID] {
 			continue
 		}
+		// Several instances: one another instance is creating right now is not stored yet.
+		if m.cfg.Owners != nil && now.Sub(sub.CreatedAt) < reconcileGrace {
+			continue
+		}
 		if err := m.deleteSub(ctx, sub.ID); err != nil {
 			errs = append(errs, err)
 			continue
@@ -74,6 +78,11 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 		deleted++
 	}
 	for i, rec := range live {
+		if m.cfg.Owners != nil { // several instances: adopt only what no live instance owns
+			if ok, err := m.cfg.Owners.Claim(ctx, rec.SessionID); err != nil || !ok {
+				continue
+			}
+		}
 		if err := m.adopt(ctx, rec, plans[i]); err != nil {
 			errs = append(errs, err)
 		}
@@ -140,6 +149,11 @@ func (m *Manager) adopt(ctx context.Context, rec store.Record, p adoptPlan) erro
 		return err
 	}
 	defer unlock()
+	return m.adoptLocked(ctx, rec, p)
+}
+
+// adoptLocked is adopt with the session's op lock held by the caller.
+func (m *Manager) adoptLocked(ctx context.Context, rec store.Record, p adoptPlan) error {
 	m.mu.Lock()
 	if m.sessions[rec.SessionID] != nil {
 		m.mu.Unlock()

@@ -42,12 +42,15 @@ import (
 // Internal limits of the lifecycle, in one place (what is configurable has its default in
 // internal/config).
 const (
-	maxSweepEvery     = 30 * time.Second // Run's Expire/Touch ticker, at most
-	challengeWait     = 5 * time.Second  // how long a challenge waits for our create to return
-	backgroundTimeout = 30 * time.Second // deletes of stray subscriptions
-	tooManyRetryAfter = 10 * time.Minute // no new create after Twitch's "too many identical" 429
-	verifyTimeout     = 10 * time.Second // a pending subscription's wait for its challenge, per check
-	verifyChecks      = 3                // checks of a pending subscription before we give it up
+	maxSweepEvery     = 30 * time.Second       // Run's Expire/Touch ticker, at most
+	challengeWait     = 5 * time.Second        // how long a challenge waits for our create to return
+	backgroundTimeout = 30 * time.Second       // deletes of stray subscriptions
+	tooManyRetryAfter = 10 * time.Minute       // no new create after Twitch's "too many identical" 429
+	verifyTimeout     = 10 * time.Second       // a pending subscription's wait for its challenge, per check
+	reconcileGrace    = 2 * time.Minute        // several instances: a subscription this young may be another's create in flight
+	storePoll         = 50 * time.Millisecond  // several instances: a challenge looks for the creator's record this often
+	verifiedPoll      = 250 * time.Millisecond // several instances: a pending subscription's watchdog looks for another's answer this often
+	verifyChecks      = 3                      // checks of a pending subscription before we give it up
 	followedPageSize  = 100
 )
 
@@ -115,6 +118,15 @@ type Config struct {
 	StreamersPerUser int
 	Logger           *slog.Logger // default: discard
 	Now              func() time.Time
+
+	// Owners, with several instances, decides which one runs each session (owners.go);
+	// nil: this process runs every session. ClaimEvery is how often claims are renewed
+	// (DefaultClaimEvery when 0).
+	Owners     Owners
+	ClaimEvery time.Duration
+	// Registry, with several instances, is where they share each webhook subscription
+	// (registry.go); nil: this process's sessions share among themselves only.
+	Registry Registry
 
 	// Transports chooses the transport of an event type's subscriptions:
 	// eventsub.TransportWebhook (shared, app token) or eventsub.TransportWebSocket (the
@@ -203,6 +215,11 @@ func NewManager(cfg Config) *Manager {
 
 // Run sweeps expired leases and refreshes the stored state of live sessions until ctx ends.
 func (m *Manager) Run(ctx context.Context) {
+	if m.cfg.Owners != nil {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { m.runClaims(ctx) })
+	}
 	t := time.NewTicker(m.sweepEvery())
 	defer t.Stop()
 	for {
@@ -210,6 +227,9 @@ func (m *Manager) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if m.cfg.Owners != nil {
+				m.adoptOrphans(ctx)
+			}
 			if err := m.Expire(ctx, m.cfg.Now()); err != nil {
 				m.log.Warn("lease sweep", "err", err)
 			}

@@ -107,9 +107,15 @@ func (m *Manager) expectsChallenge(ctx context.Context, sid string, msg *webhook
 			if first {
 				sh.verifiedBy = msg.ID
 			}
+			_, creatorHere := sh.refs[sid]
 			m.mu.Unlock()
 			if first {
 				m.setShareStatus(ctx, sh, StatusActive, "", false)
+				if !creatorHere && m.cfg.Registry != nil {
+					// Joined from another instance: the creator's record is what the other
+					// instances' watchdogs read (verifiedElsewhere).
+					m.storeSub(ctx, sid, sub.ID, sub.Type, StatusActive)
+				}
 			}
 			return ok, nil
 		}
@@ -135,12 +141,37 @@ func (m *Manager) expectsChallenge(ctx context.Context, sid string, msg *webhook
 		}
 	}
 	// Not in this instance's memory: another instance (or a previous process) created it.
-	rec, ok, err := m.cfg.Store.Load(ctx, sid)
-	if err != nil || !ok {
-		return false, err
+	// With several instances the challenge can beat the creator's record of it: look again,
+	// every storePoll, within the same bound.
+	var rec store.Record
+	var owned store.OwnedSub
+	for {
+		var ok bool
+		var err error
+		rec, ok, err = m.cfg.Store.Load(ctx, sid)
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			if owned, ok = rec.Subs[sub.ID]; ok {
+				break
+			}
+		}
+		if m.cfg.Owners == nil {
+			return false, nil
+		}
+		poll := time.NewTimer(storePoll)
+		select {
+		case <-poll.C:
+		case <-timer.C:
+			poll.Stop()
+			return false, nil
+		case <-ctx.Done():
+			poll.Stop()
+			return false, ctx.Err()
+		}
 	}
-	owned, ok := rec.Subs[sub.ID]
-	if !ok || !matchesRecord(rec, owned, sub) ||
+	if !matchesRecord(rec, owned, sub) ||
 		!(owned.Status == StatusPending || (msg.Duplicate && owned.Status == StatusActive)) {
 		return false, nil
 	}
@@ -163,6 +194,13 @@ func (m *Manager) storeSub(ctx context.Context, sid, subID, typ, status string) 
 // routeNotification finds the sessions a notification is for and normalises its event.
 func (m *Manager) routeNotification(ctx context.Context, sid string, msg *webhook.Message) (Route, error) {
 	to, outcome := m.receivers(msg.Subscription)
+	if outcome == "" && m.cfg.Registry != nil && msg.Subscription.Transport.Method != eventsub.TransportWebSocket {
+		// Several instances: the sessions referencing it anywhere, also after its creator ended.
+		var err error
+		if to, err = m.registeredReceivers(ctx, msg.Subscription, to); err != nil && len(to) == 0 {
+			return Route{}, err // Twitch retries
+		}
+	}
 	if outcome == "" && len(to) == 0 {
 		var err error
 		to, outcome, err = m.storedReceiver(ctx, sid, msg.Subscription)
@@ -251,6 +289,7 @@ func (m *Manager) routeRevocation(ctx context.Context, sid string, msg *webhook.
 	if sh != nil {
 		m.setShareStatus(ctx, sh, StatusRevoked, revocationReason(sub.Status), true)
 	}
+	m.forgetRegistered(ctx, sub.ID) // the next subscribe creates it again
 	return Route{Outcome: OutcomeRevoked}, nil
 }
 

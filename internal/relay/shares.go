@@ -132,6 +132,11 @@ func (m *Manager) setShareStatus(ctx context.Context, sh *shared, status, reason
 	}
 	id := sh.id
 	m.mu.Unlock()
+	if !forget && id != "" && status == StatusActive && m.registered(sh.typ) {
+		if err := m.cfg.Registry.SetStatus(ctx, id, status); err != nil {
+			m.hookError("registry status", err)
+		}
+	}
 	for _, ss := range refs {
 		if !forget && id != "" {
 			m.storeSub(ctx, ss.s.ID, id, sh.typ, status)

@@ -181,6 +181,21 @@ func (m *Manager) sessionFor(ctx context.Context, s Session) (*session, error) {
 			m.log.Warn("streamer change: unsubscribe", "session", shortID(s.ID), "err", err)
 		}
 	}
+	if m.cfg.Owners != nil { // several instances: claim it, and adopt what another left
+		ok, err := m.cfg.Owners.Claim(ctx, s.ID)
+		if err != nil {
+			return nil, fmt.Errorf("relay: claim session %s: %w", shortID(s.ID), err)
+		}
+		if !ok { // ask for it: the next claims round takes it over once it is let go
+			if err := m.cfg.Owners.Handover(ctx, s.ID); err != nil {
+				m.hookError("handover", err)
+			}
+			return nil, ErrOwnedElsewhere
+		}
+		if ss, err := m.adoptStored(ctx, s); ss != nil || err != nil {
+			return ss, err
+		}
+	}
 	ss = newSession(s)
 	m.mu.Lock()
 	if m.sockets[s.ID] == 0 {
@@ -213,14 +228,7 @@ func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 		return
 	}
 	if sh := m.shares[key]; sh != nil && usable(sh.status) {
-		m.attach(ss, typ, sh)
-		id, status := sh.id, sh.status
-		m.mu.Unlock()
-		if id != "" { // else the create's end stores it for every reference
-			m.storeSub(ctx, s.ID, id, typ, status)
-		}
-		m.log.Info("subscription shared", "session", shortID(s.ID), "event_type", typ, "subscription_id", id, "sessions", m.refCount(key))
-		m.publish(ss)
+		m.joinLocal(ctx, ss, typ, key, sh)
 		return
 	}
 	if until, ok := m.tooMany[key]; ok && m.cfg.Now().Before(until) {
@@ -229,6 +237,33 @@ func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 		m.publish(ss)
 		return
 	}
+	unlockKey := func() {}
+	if m.registered(typ) { // several instances: join theirs, or create it while they wait
+		m.mu.Unlock()
+		unlock, err := m.cfg.Registry.Lock(ctx, key)
+		if err != nil { // Redis trouble: create it anyway (at worst a duplicate, removed when its sessions end)
+			m.hookError("registry lock", err)
+			m.log.Warn("subscription registry", "event_type", typ, "err", err)
+		} else {
+			unlockKey = unlock
+			if m.joinRegistered(ctx, ss, typ, key) {
+				unlockKey()
+				return
+			}
+		}
+		m.mu.Lock()
+		if m.sessions[s.ID] != ss {
+			m.mu.Unlock()
+			unlockKey()
+			return
+		}
+		if sh := m.shares[key]; sh != nil && usable(sh.status) { // a session here created it meanwhile
+			unlockKey()
+			m.joinLocal(ctx, ss, typ, key, sh)
+			return
+		}
+	}
+	defer func() { unlockKey() }()
 	sh := &shared{key: key, typ: typ, cond: condition(typ, s), creator: s.ID, status: StatusPending, refs: map[string]*session{},
 		transport: m.transportOf(typ), userID: s.UserID}
 	m.shares[key] = sh
@@ -260,7 +295,20 @@ func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 	}
 	disabled := !usable(sh.status)
 	pending := err == nil && !orphan && sh.status == StatusPending
+	var refs []string
+	if err == nil && !orphan && !disabled && m.registered(typ) {
+		refs = keysExcept(sh.refs, "")
+	}
+	regStatus := sh.status
 	m.mu.Unlock()
+	if len(refs) > 0 { // before the key's lock is let go: other instances join it from now on
+		if err := m.cfg.Registry.Join(ctx, key, Registered{ID: sub.ID, Creator: s.ID, Status: regStatus}, refs...); err != nil {
+			m.hookError("registry join", err)
+			m.log.Warn("register subscription", "subscription_id", sub.ID, "err", err)
+		}
+	}
+	unlockKey()
+	unlockKey = func() {}
 	switch {
 	case err != nil:
 		m.log.Warn("subscribe", "session", shortID(s.ID), "event_type", typ, "broadcaster_id", s.Streamer.ID, "status", status, "err", err)
@@ -287,6 +335,25 @@ func (m *Manager) subscribeType(ctx context.Context, ss *session, typ string) {
 			m.watchVerification(sh)
 		}
 	}
+}
+
+// joinLocal makes ss reference sh, a usable subscription of this instance's memory (and,
+// with several instances, the registry's). Caller holds m.mu; joinLocal lets it go.
+func (m *Manager) joinLocal(ctx context.Context, ss *session, typ, key string, sh *shared) {
+	s := ss.s
+	m.attach(ss, typ, sh)
+	id, status, creator := sh.id, sh.status, sh.creator
+	m.mu.Unlock()
+	if id != "" { // else the create's end stores (and registers) it for every reference
+		m.storeSub(ctx, s.ID, id, typ, status)
+		if m.registered(typ) {
+			if err := m.cfg.Registry.Join(ctx, key, Registered{ID: id, Creator: creator, Status: status}, s.ID); err != nil {
+				m.hookError("registry join", err)
+			}
+		}
+	}
+	m.log.Info("subscription shared", "session", shortID(s.ID), "event_type", typ, "subscription_id", id, "sessions", m.refCount(key))
+	m.publish(ss)
 }
 
 // noteTooMany remembers that Twitch refused key for having 3 identical subscriptions, so
@@ -343,5 +410,6 @@ func (m *Manager) deleteSub(ctx context.Context, id string) error {
 		m.hookError("delete subscription", err)
 		return fmt.Errorf("relay: delete subscription %s: %w", id, err)
 	}
+	m.forgetRegistered(ctx, id) // gone from Twitch (a reconcile, a stray): nobody may join it
 	return nil
 }

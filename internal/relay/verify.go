@@ -25,7 +25,14 @@ func (m *Manager) watchVerification(sh *shared) {
 		return
 	}
 	m.goBackground(func(ctx context.Context) {
-		t := time.NewTimer(m.cfg.VerifyTimeout)
+		wait := m.cfg.VerifyTimeout
+		if m.cfg.Owners != nil { // another instance may answer the challenge: its record says so
+			if m.verifiedElsewhere(ctx, sh, wait) {
+				return
+			}
+			wait = time.Nanosecond // that was the first wait: ask Twitch now
+		}
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		for check := 1; ; check++ {
 			select {
@@ -114,6 +121,7 @@ func (m *Manager) failVerification(ctx context.Context, sh *shared, twitch, stat
 		"twitch_status", twitch, "sessions", len(refs))
 	dctx, cancel := context.WithTimeout(ctx, backgroundTimeout)
 	defer cancel()
+	m.forgetRegistered(dctx, id)                  // nobody joins it any more
 	if err := m.deleteSub(dctx, id); err != nil { // the next Reconcile deletes it
 		m.log.Warn("delete unverified subscription", "subscription_id", id, "err", err)
 	}

@@ -167,3 +167,10 @@ func (s *MemoryRelay) List(_ context.Context) ([]Record, error) {
 	}
 	return out, nil
 }
+
+// SharedSub is an entry of the instances' registry of shared webhook subscriptions
+// (internal/lock's Shares, relay.Registry): Twitch's id, the session in its callback URL,
+// a feed status.
+type SharedSub struct {
+	ID, Creator, Status string
+}

@@ -236,7 +236,15 @@ func (s *Sim) handleValidate(w http.ResponseWriter, r *http.Request) {
 	if u, ok := s.world.users[t.userID]; ok {
 		resp.Login, resp.UserID = u.Login, u.ID
 	}
+	s.validations++
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// Validations is how many tokens /oauth2/validate has found good so far.
+func (s *Sim) Validations() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.validations
 }
 
 // handleRevoke serves POST /id/oauth2/revoke (client_id, token). Revoking a user access

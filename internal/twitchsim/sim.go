@@ -130,6 +130,7 @@ type Sim struct {
 	pause        *deliveryPause // PauseDeliveries
 	opening      map[string]int // streamer id → next opening kind of the activity generator
 	ws           *wsState
+	validations  int // answered /oauth2/validate requests
 }
 
 // New returns a simulator with a freshly seeded world.

@@ -53,7 +53,11 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.logWebhook(r.Context(), sid, msg, http.StatusServiceUnavailable, "busy", err, start)
 		return
 	}
-	if err != nil && !repeatedChallenge {
+	// With a broker the append is itself idempotent by message id, and a mark without an
+	// append (left by an instance that died in between) must not swallow Twitch's retry: a
+	// repeated notification goes on to it, and is stored at most once.
+	repeatedNotification := errors.Is(err, webhook.ErrDuplicate) && msg.Type == eventsub.MessageTypeNotification && s.opt.Hub.Brokered()
+	if err != nil && !repeatedChallenge && !repeatedNotification {
 		code := webhook.StatusCode(err)
 		answer(w, code)
 		s.logRefusedWebhook(r.Context(), sid, msg, code, webhook.Outcome(err), err, start)
@@ -83,7 +87,15 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		if len(rt.To) > 0 {
 			// Encoded once for every receiver, Twitch's raw event forwarded as received.
 			m := hub.Message{Type: "event_updated", Event: rt.Event.AppendJSON(nil), Time: start, Valid: true}
-			if pace := s.opt.Hub.PublishPaced(rt.To, m); pace != nil {
+			m.ID = sid + ":" + msg.ID // a broker stores Twitch's retry of it once
+			pace, err := s.opt.Hub.DeliverPaced(rt.To, m)
+			if err != nil {
+				// Not stored (Redis unreachable): unmark the id, so that Twitch's retry is accepted.
+				if ferr := s.verifier.Forget(context.WithoutCancel(r.Context()), msg); ferr != nil {
+					s.log.Error("webhook: forget message id", "message_id", msg.ID, "err", ferr)
+				}
+				code, rt.Outcome, rt.Detail = http.StatusServiceUnavailable, "broker_error", err
+			} else if pace != nil {
 				// A receiving socket is far behind but draining: answer when it has caught up
 				// (at most callbackPaceWait), so that a burst of callbacks cannot outrun it by
 				// more than the history holds. The event is already published and kept.

@@ -98,6 +98,12 @@ type Options struct {
 	// StreamerChanges is how many streamer changes a session, and a Twitch user, may make per
 	// minute (STREAMER_CHANGES_PER_MINUTE); 0 = defaultStreamerChanges.
 	StreamerChanges int
+
+	// ValidateClaim, with several instances, makes one instance the validator of a session's
+	// token for ttl (a Redis lock nobody releases: it lapses after ttl): the hourly round
+	// validates a live session only when it returns true, so a session whose sockets are on
+	// several instances is validated once an hour, not once per instance. nil: always true.
+	ValidateClaim func(ctx context.Context, sid string, ttl time.Duration) (bool, error)
 }
 
 // defaultStreamerChanges is StreamerChanges when a test's Options leave it 0 (the binary

@@ -40,6 +40,10 @@ func (l *liveSessions) list() []string {
 	return out
 }
 
+// tokenValidateSlack is how much shorter than the hour a validation claim lasts, so that the
+// next round of whichever instance holds the session's socket then can take it.
+const tokenValidateSlack = time.Minute
+
 // RunValidator validates the token of every live session hourly, as Twitch requires; a
 // session whose token Twitch rejects is ended (its sockets are told, its subscriptions go).
 func (s *Server) RunValidator(ctx context.Context) {
@@ -55,9 +59,19 @@ func (s *Server) RunValidator(ctx context.Context) {
 	}
 }
 
-// ValidateLive runs one round of validation over the live sessions.
+// ValidateLive runs one round of validation over the live sessions (with several
+// instances, those whose validation this instance claims for the hour: Options.ValidateClaim).
 func (s *Server) ValidateLive(ctx context.Context) {
 	for _, sid := range s.live.list() {
+		if s.opt.ValidateClaim != nil {
+			ok, err := s.opt.ValidateClaim(ctx, sid, tokenValidateEvery-tokenValidateSlack)
+			if err != nil {
+				s.log.Warn("token validation claim", "session", shortID(sid), "err", err)
+			}
+			if !ok { // another instance validates it this hour (or Redis is down: the next round)
+				continue
+			}
+		}
 		src, err := s.tokens.source(ctx, sid)
 		if err != nil {
 			s.endSession(ctx, sid, "token missing")

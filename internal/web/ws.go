@@ -101,7 +101,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The feed statuses come from the hub: the session's state frame, the first frame taken.
-	welcome, _ := json.Marshal(map[string]any{"type": "welcome", "epoch": s.opt.Hub.Epoch(), "streamer": streamer.Login})
+	welcome, _ := json.Marshal(map[string]any{"type": "welcome", "epoch": sub.Epoch(), "streamer": streamer.Login})
 	if err := write(ctx, c, welcome); err != nil {
 		sub.Close()
 		refuse(0, "")

@@ -1,0 +1,343 @@
+// Package cluster runs twitchrelay as several real processes for tests: the standalone
+// simulator (cmd/twitchsim), N relay processes (cmd/twitchrelay) sharing one Redis, and a
+// round-robin TCP balancer (internal/testing/balancer) in front as PUBLIC_URL, so a browser
+// and Twitch's deliveries land on any instance. Everything listens on loopback; every wait is
+// bounded.
+package cluster
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/testing/balancer"
+	"github.com/twitchrelay/twitchrelay/internal/testing/client"
+	"github.com/twitchrelay/twitchrelay/internal/testing/syncbuf"
+)
+
+// Bounds of the harness's waits.
+const (
+	StartTimeout = 60 * time.Second // a process prints where it listens
+	StopTimeout  = 30 * time.Second // a process exits after SIGTERM or SIGKILL
+	clientID     = "clustertestclientid00000000000"
+	clientSecret = "clustertestclientsecret0000000"
+)
+
+// Binaries are the built commands.
+type Binaries struct{ Relay, Sim string }
+
+// Build compiles cmd/twitchrelay and cmd/twitchsim into dir (from the module root, found
+// from the working directory).
+func Build(dir string) (Binaries, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return Binaries{}, err
+	}
+	b := Binaries{Relay: filepath.Join(dir, "twitchrelay"), Sim: filepath.Join(dir, "twitchsim")}
+	for out, pkg := range map[string]string{b.Relay: "./cmd/twitchrelay", b.Sim: "./cmd/twitchsim"} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if o, err := cmd.CombinedOutput(); err != nil {
+			return Binaries{}, fmt.Errorf("go build %s: %v\n%s", pkg, err, o)
+		}
+	}
+	return b, nil
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("cluster: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Options configure a Cluster.
+type Options struct {
+	Instances int    // relay processes to start
+	RedisURL  string // shared by them
+	Prefix    string // REDIS_KEY_PREFIX (a test's own)
+	Env       []string
+}
+
+// Cluster is the simulator, the relays and the balancer of one test; stopped when it ends.
+type Cluster struct {
+	t      testing.TB
+	bin    Binaries
+	opt    Options
+	LB     *balancer.Balancer
+	SimURL string
+	Relays []*Relay
+	http   *http.Client
+}
+
+// Relay is one relay process.
+type Relay struct {
+	Addr string // host:port it listens on
+	Name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	Log  *syncbuf.Buffer
+}
+
+// Start starts the balancer, the simulator and opt.Instances relays behind the balancer.
+func Start(t testing.TB, bin Binaries, opt Options) *Cluster {
+	t.Helper()
+	lb, err := balancer.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{t: t, bin: bin, opt: opt, LB: lb, http: &http.Client{Timeout: 30 * time.Second}}
+	t.Cleanup(func() {
+		for _, r := range c.Relays {
+			r.stop(syscall.SIGTERM)
+		}
+		lb.Close()
+	})
+	simLog := &syncbuf.Buffer{}
+	sim := exec.Command(bin.Sim, "-client-id", clientID, "-client-secret", clientSecret,
+		"-redirect-uri", c.URL()+"/auth", "-retries", "40", "-retry-backoff", "100ms", "-max-failures", "1000", "-fresh-connections")
+	line, done := startProcess(t, sim, simLog, regexp.MustCompile(`twitchsim listening on (\S+)`), true)
+	t.Cleanup(func() {
+		sim.Process.Signal(syscall.SIGTERM)
+		waitDone(t, done, "twitchsim")
+	})
+	c.SimURL = line
+	for range opt.Instances {
+		c.StartRelay()
+	}
+	return c
+}
+
+// URL is the balancer's, the relays' PUBLIC_URL.
+func (c *Cluster) URL() string { return "http://" + c.LB.Addr() }
+
+// StartRelay starts one more relay process and adds it to the balancer.
+func (c *Cluster) StartRelay() *Relay {
+	c.t.Helper()
+	r := &Relay{Log: &syncbuf.Buffer{}, Name: fmt.Sprintf("relay-%d", len(c.Relays)+1)}
+	cmd := exec.Command(c.bin.Relay)
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"LISTEN_ADDR=127.0.0.1:0", "PUBLIC_URL=" + c.URL(), "LOG_FORMAT=json", "LOG_LEVEL=info",
+		"TWITCH_CLIENT_ID=" + clientID, "TWITCH_CLIENT_SECRET=" + clientSecret,
+		"SERVER_SECRET=" + strings.Repeat("s", 40),
+		"TWITCH_OAUTH_URL=" + c.SimURL + "/id/oauth2", "TWITCH_HELIX_URL=" + c.SimURL + "/helix",
+		"REDIS_URL=" + c.opt.RedisURL, "REDIS_KEY_PREFIX=" + c.opt.Prefix,
+		"SHUTDOWN_TIMEOUT=10s",
+	}, c.opt.Env...)
+	r.cmd = cmd
+	addr, done := startProcess(c.t, cmd, r.Log, regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`), false)
+	r.Addr, r.done = addr, done
+	c.Relays = append(c.Relays, r)
+	c.syncBackends()
+	return r
+}
+
+// syncBackends points the balancer at the relays still running.
+func (c *Cluster) syncBackends() {
+	var addrs []string
+	for _, r := range c.Relays {
+		if !r.exited() {
+			addrs = append(addrs, r.Addr)
+		}
+	}
+	c.LB.SetBackends(addrs...)
+}
+
+// Kill sends SIGKILL (no shutdown at all) and waits for the process to go.
+func (c *Cluster) Kill(r *Relay) {
+	c.t.Helper()
+	r.stop(syscall.SIGKILL)
+	c.syncBackends()
+}
+
+// Stop sends SIGTERM (a graceful shutdown) and waits for the process to exit. The balancer
+// stops sending it new connections first, as a proxy's health check would.
+func (c *Cluster) Stop(r *Relay) {
+	c.t.Helper()
+	var others []string
+	for _, o := range c.Relays {
+		if o != r && !o.exited() {
+			others = append(others, o.Addr)
+		}
+	}
+	c.LB.SetBackends(others...)
+	r.stop(syscall.SIGTERM)
+	c.syncBackends()
+}
+
+func (r *Relay) stop(sig syscall.Signal) {
+	if r.exited() {
+		return
+	}
+	r.cmd.Process.Signal(sig)
+	select {
+	case <-r.done:
+	case <-time.After(StopTimeout):
+		r.cmd.Process.Kill()
+		<-r.done
+	}
+}
+
+func (r *Relay) exited() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Sockets is the relay's open browser sockets (its /metrics websockets_open gauge).
+func (c *Cluster) Sockets(r *Relay) int {
+	resp, err := c.http.Get("http://" + r.Addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "twitchrelay_websockets_open "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return int(n)
+		}
+	}
+	return -1
+}
+
+// Browser is a person's browser talking to the balancer.
+func (c *Cluster) Browser() *client.Browser { return client.NewBrowser(c.URL(), c.LB.Addr()) }
+
+// Trigger asks the simulator for an event (POST /sim/trigger) and returns once it was
+// delivered, with its retries.
+func (c *Cluster) Trigger(form url.Values) error {
+	resp, err := c.http.PostForm(c.SimURL+"/sim/trigger", form)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("trigger %v: %s %s", form, resp.Status, body)
+	}
+	var got struct {
+		Deliveries []struct {
+			Status   int    `json:"status"`
+			Attempts int    `json:"attempts"`
+			Error    string `json:"error"`
+		} `json:"deliveries"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		return fmt.Errorf("trigger %v: %w", form, err)
+	}
+	for _, d := range got.Deliveries {
+		if d.Status < 200 || d.Status > 299 { // Twitch gave up: not the relay's to recover
+			return fmt.Errorf("trigger %v: delivery failed after %d attempts: %d %s", form, d.Attempts, d.Status, d.Error)
+		}
+	}
+	return nil
+}
+
+// Subscriptions are the simulator's EventSub subscriptions.
+func (c *Cluster) Subscriptions() ([]eventsub.Subscription, error) {
+	resp, err := c.http.Get(c.SimURL + "/sim/state")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Subscriptions []eventsub.Subscription `json:"subscriptions"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, err
+	}
+	return st.Subscriptions, nil
+}
+
+// Logs is every relay's log, for a failing test's message.
+func (c *Cluster) Logs() string {
+	var b strings.Builder
+	for _, r := range c.Relays {
+		fmt.Fprintf(&b, "==== %s (%s)\n%s", r.Name, r.Addr, r.Log.String())
+	}
+	return b.String()
+}
+
+// startProcess starts cmd, copies its stdout and stderr into log, and returns the first
+// submatch of re in its output (from stdout if onStdout, else stderr) and a channel closed
+// when the process has exited.
+func startProcess(t testing.TB, cmd *exec.Cmd, log *syncbuf.Buffer, re *regexp.Regexp, onStdout bool) (string, chan struct{}) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	if onStdout {
+		cmd.Stdout, cmd.Stderr = pw, log
+	} else {
+		cmd.Stdout, cmd.Stderr = log, pw
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		pw.Close()
+		close(done)
+	}()
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			log.Write([]byte(line + "\n"))
+			if m := re.FindStringSubmatch(line); m != nil && !sent {
+				found <- m[1]
+				sent = true
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	select {
+	case s := <-found:
+		return s, done
+	case <-done:
+		t.Fatalf("%s exited before it listened:\n%s", cmd.Path, log.String())
+	case <-time.After(StartTimeout):
+		cmd.Process.Kill()
+		t.Fatalf("%s did not listen within %s:\n%s", cmd.Path, StartTimeout, log.String())
+	}
+	return "", done
+}
+
+func waitDone(t testing.TB, done chan struct{}, what string) {
+	select {
+	case <-done:
+	case <-time.After(StopTimeout):
+		t.Errorf("%s did not exit within %s", what, StopTimeout)
+	}
+}
