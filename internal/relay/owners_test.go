@@ -80,8 +80,8 @@ func TestSocketMovesToAnotherInstance(t *testing.T) {
 	for _, sub := range e.simSubs(s.ID) {
 		before[sub.ID] = true
 	}
-	if len(before) != 5 {
-		t.Fatalf("%d subscriptions on a, want 5", len(before))
+	if len(before) != 6 {
+		t.Fatalf("%d subscriptions on a, want 6 (channel.follow, stream.online, stream.offline, channel.update, user.update, channel.raid)", len(before))
 	}
 
 	a.SocketClosed(s.ID) // the page went to b
@@ -136,8 +136,8 @@ func TestSocketMovesToAnotherInstance(t *testing.T) {
 	if err := a.Expire(ctx, time.Now().Add(3*testLease)); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(e.simSubs(s.ID)); n != 5 {
-		t.Fatalf("a's lease sweep left %d of 5 subscriptions", n)
+	if n := len(e.simSubs(s.ID)); n != 6 {
+		t.Fatalf("a's lease sweep left %d of 6 subscriptions", n)
 	}
 	// b's lease ends: b ends the session and deletes them.
 	b.SocketClosed(s.ID)

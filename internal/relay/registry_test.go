@@ -105,8 +105,8 @@ func TestSharedSubscriptionsAcrossInstances(t *testing.T) {
 			shared++
 		}
 	}
-	if shared != 4 {
-		t.Fatalf("%d of the streamer's 4 subscriptions left while a session still references them", shared)
+	if shared != 5 {
+		t.Fatalf("%d of the streamer's 5 subscriptions left while a session still references them", shared)
 	}
 	if err := ms[2].UnsubscribeFromAllEvents(ctx, ss[2].ID, "test"); err != nil {
 		t.Fatal(err)

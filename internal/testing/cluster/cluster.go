@@ -146,6 +146,7 @@ func (c *Cluster) StartRelay() *Relay {
 		"TWITCH_CLIENT_ID=" + clientID, "TWITCH_CLIENT_SECRET=" + clientSecret,
 		"SERVER_SECRET=" + strings.Repeat("s", 40),
 		"TWITCH_OAUTH_URL=" + c.SimURL + "/id/oauth2", "TWITCH_HELIX_URL=" + c.SimURL + "/helix",
+		"TWITCH_EVENTSUB_WS_URL=ws" + strings.TrimPrefix(c.SimURL, "http") + "/ws", // chat highlights dial it in webhook mode too
 		"REDIS_URL=" + c.opt.RedisURL, "REDIS_KEY_PREFIX=" + c.opt.Prefix,
 		"SHUTDOWN_TIMEOUT=10s",
 	}, c.opt.Env...)
