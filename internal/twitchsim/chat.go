@@ -1,11 +1,13 @@
 package twitchsim
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 )
@@ -577,15 +579,10 @@ func (s *Sim) ChannelSubs(broadcasterLogin string) []ChannelSub {
 	return out
 }
 
+// compareIDs orders numeric ids as numbers: shorter first, then by digits.
 func compareIDs(a, b string) int {
-	if len(a) != len(b) {
-		return len(a) - len(b)
+	if c := cmp.Compare(len(a), len(b)); c != 0 {
+		return c
 	}
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return strings.Compare(a, b)
 }

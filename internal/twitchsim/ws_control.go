@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 )
@@ -39,18 +40,8 @@ func (s *Sim) wsSessionsLocked() []WSSession {
 		out = append(out, WSSession{ID: ws.id, UserID: ws.userID, KeepaliveSeconds: ws.keepalive, Subscribed: ws.subscribed,
 			Reconnecting: ws.reconnectID != "", Connections: n})
 	}
-	slices.SortFunc(out, func(a, b WSSession) int { return compareStrings(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b WSSession) int { return strings.Compare(a.ID, b.ID) })
 	return out
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // WaitWSSessions waits until cond holds for the connected sessions and returns them.
