@@ -85,6 +85,41 @@ func (in *instance) waitSubscribed(t *testing.T) {
 	}
 }
 
+// subscribe opens a socket's subscription to sid on in, closed when the test ends.
+func (in *instance) subscribe(t *testing.T, sid string, r hub.Resume) *hub.Subscriber {
+	t.Helper()
+	sub, err := in.hub.Subscribe(sid, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Close)
+	return sub
+}
+
+// deliver delivers events from..to to sid through in's hub.
+func (in *instance) deliver(t *testing.T, sid string, from, to int) {
+	t.Helper()
+	for i := from; i <= to; i++ {
+		if err := in.hub.Deliver([]string{sid}, msg(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// expectEvents reads events from..to, in order, never a history_gap.
+func expectEvents(t *testing.T, sub *hub.Subscriber, pending *[]hub.Frame, from, to int) {
+	t.Helper()
+	for want := from; want <= to; want++ {
+		f := next(t, sub, pending)
+		if f.Type == "history_gap" {
+			t.Fatalf("history_gap %+v", f)
+		}
+		if got := eventN(t, f); got != want {
+			t.Fatalf("event %d, want %d", got, want)
+		}
+	}
+}
+
 type frame struct {
 	Type      string          `json:"type"`
 	Seq       uint64          `json:"seq"`
@@ -140,16 +175,8 @@ func TestEventReachesSocketOnAnotherInstance(t *testing.T) {
 	a := newInstance(t, "", prefix, 200*time.Millisecond)
 	b := newInstance(t, "", prefix, 200*time.Millisecond)
 
-	sub, err := b.hub.Subscribe("s1", hub.Resume{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	for i := 1; i <= 5; i++ {
-		if err := a.hub.Deliver([]string{"s1"}, msg(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sub := b.subscribe(t, "s1", hub.Resume{})
+	a.deliver(t, "s1", 1, 5)
 	var pending []hub.Frame
 	var epoch string
 	for i := 1; i <= 5; i++ {
@@ -175,15 +202,8 @@ func TestResumeOnAnotherInstance(t *testing.T) {
 	a := newInstance(t, "", prefix, 200*time.Millisecond)
 	c := newInstance(t, "", prefix, 200*time.Millisecond)
 
-	subA, err := a.hub.Subscribe("s1", hub.Resume{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 5; i++ {
-		if err := a.hub.Deliver([]string{"s1"}, msg(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	subA := a.subscribe(t, "s1", hub.Resume{})
+	a.deliver(t, "s1", 1, 5)
 	var pending []hub.Frame
 	var f frame
 	for range 3 {
@@ -191,11 +211,7 @@ func TestResumeOnAnotherInstance(t *testing.T) {
 	}
 	subA.Close()
 
-	subC, err := c.hub.Subscribe("s1", hub.Resume{Epoch: f.Epoch, AfterSeq: f.Seq})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer subC.Close()
+	subC := c.subscribe(t, "s1", hub.Resume{Epoch: f.Epoch, AfterSeq: f.Seq})
 	if err := c.hub.Deliver([]string{"s1"}, msg(6)); err != nil {
 		t.Fatal(err)
 	}
@@ -241,21 +257,13 @@ func TestStateAndReleaseReachEveryInstance(t *testing.T) {
 	prefix := redistest.Prefix(t, redistest.Client(t))
 	a := newInstance(t, "", prefix, 200*time.Millisecond)
 	b := newInstance(t, "", prefix, 200*time.Millisecond)
-	sub, err := b.hub.Subscribe("s1", hub.Resume{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
+	sub := b.subscribe(t, "s1", hub.Resume{})
 	a.hub.SendState("s1", []byte(`{"type":"feed_status","feeds":[1]}`))
 	var pending []hub.Frame
 	if f := next(t, sub, &pending); f.Type != "feed_status" {
 		t.Fatalf("frame %+v, want the state", f)
 	}
-	late, err := b.hub.Subscribe("s1", hub.Resume{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer late.Close()
+	late := b.subscribe(t, "s1", hub.Resume{})
 	var lp []hub.Frame
 	if f := next(t, late, &lp); f.Type != "feed_status" {
 		t.Fatalf("a later socket's first frame %+v, want the state", f)
@@ -278,11 +286,7 @@ func TestKilledSubscriptionLosesNothing(t *testing.T) {
 	prefix := redistest.Prefix(t, rc)
 	a := newInstance(t, "", prefix, 200*time.Millisecond)
 	b := newInstance(t, "", prefix, 200*time.Millisecond)
-	sub, err := b.hub.Subscribe("s1", hub.Resume{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
+	sub := b.subscribe(t, "s1", hub.Resume{})
 	const n = 40
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -297,15 +301,7 @@ func TestKilledSubscriptionLosesNothing(t *testing.T) {
 		}
 	})
 	var pending []hub.Frame
-	for want := 1; want <= n; want++ {
-		f := next(t, sub, &pending)
-		if f.Type == "history_gap" {
-			t.Fatalf("history_gap %+v", f)
-		}
-		if got := eventN(t, f); got != want {
-			t.Fatalf("event %d, want %d", got, want)
-		}
-	}
+	expectEvents(t, sub, &pending, 1, n)
 	wg.Wait()
 	if b.broker.Rebuilds() == 0 {
 		t.Fatal("the killed subscription was never rebuilt")
@@ -355,17 +351,9 @@ func TestSilentSubscriptionIsRebuilt(t *testing.T) {
 	defer lb.Close()
 	a := newInstance(t, "", prefix, 100*time.Millisecond)
 	b := newInstance(t, lb.Addr(), prefix, 100*time.Millisecond)
-	sub, err := b.hub.Subscribe("s1", hub.Resume{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
+	sub := b.subscribe(t, "s1", hub.Resume{})
 	lb.Freeze()
-	for i := 1; i <= 5; i++ {
-		if err := a.hub.Deliver([]string{"s1"}, msg(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a.deliver(t, "s1", 1, 5)
 	// Silent: not ready, then (the frozen connection dropped, as a balancer would on a
 	// rebuild) a new subscription reads the five back.
 	select {
@@ -380,11 +368,7 @@ func TestSilentSubscriptionIsRebuilt(t *testing.T) {
 	lb.Thaw()
 	b.waitSubscribed(t)
 	var pending []hub.Frame
-	for want := 1; want <= 5; want++ {
-		if got := eventN(t, next(t, sub, &pending)); got != want {
-			t.Fatalf("event %d, want %d", got, want)
-		}
-	}
+	expectEvents(t, sub, &pending, 1, 5)
 	if b.broker.Check(context.Background()) != nil {
 		t.Fatalf("not ready after the rebuild: %v", b.broker.Check(context.Background()))
 	}
