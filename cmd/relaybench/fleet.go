@@ -16,6 +16,7 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/testing/client"
+	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
@@ -41,6 +42,7 @@ type sock struct {
 	b       *client.Browser // its browser, to reconnect (in-process sockets only)
 	resumed int             // reader-owned
 	k       int             // the streamer it watches: index in Sim.Users()
+	inst    int             // the relay instance it is connected to (broker mode; else 0)
 	ready   bool            // a probe arrived (reader-owned)
 	lastSeq uint64          // reader-owned
 	epoch   string          // reader-owned: the hub epoch of lastSeq
@@ -49,7 +51,8 @@ type sock struct {
 // fleet is N logged-in browsers with an open stream socket each, and a reader per socket
 // that hands event frames to the current recorder.
 type fleet struct {
-	st      *stack
+	st      host
+	users   []twitchsim.User // the simulator's, in seed order (read once)
 	client  *http.Client // callbacks (probes)
 	browse  *http.Transport
 	ctx     context.Context
@@ -69,7 +72,7 @@ type fleet struct {
 	bufs     sync.Pool
 }
 
-func newFleet(st *stack, client *http.Client) *fleet {
+func newFleet(st host, client *http.Client) *fleet {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &fleet{st: st, client: client, ctx: ctx, cancel: cancel,
 		browse: &http.Transport{MaxIdleConns: 2 * loginWorkers, MaxIdleConnsPerHost: 2 * loginWorkers, IdleConnTimeout: 30 * time.Second},
@@ -86,17 +89,20 @@ func (f *fleet) grow(n int) error {
 	if n <= from {
 		return nil
 	}
-	users := f.st.sim.Users()
+	users, err := f.simUsers()
+	if err != nil {
+		return err
+	}
 	socks := make([]*sock, n-from)
-	job := idleJob{WS: "ws://" + f.st.addr + "/ws", Origin: f.st.url, Cookies: make([]string, n-from)}
-	err := f.each(n-from, func(i int, user, streamer string) error {
-		b, err := f.login(user, streamer)
+	job := idleJob{WS: "ws://" + f.st.socketAddr(0) + "/ws", Origin: f.st.publicURL(), Cookies: make([]string, n-from)}
+	err = f.each(n-from, func(i int, user, streamer string) error {
+		b, inst, err := f.login(from+i, user, streamer)
 		if err != nil {
 			return err
 		}
 		k := (from + i) % len(users)
 		if f.remote != nil {
-			job.Cookies[i] = cookieHeader(b, f.st.url)
+			job.Cookies[i] = cookieHeader(b, f.st.publicURL())
 			socks[i] = &sock{k: k}
 			return nil
 		}
@@ -104,7 +110,7 @@ func (f *fleet) grow(n int) error {
 		if err != nil {
 			return fmt.Errorf("connect: %w", err)
 		}
-		socks[i] = &sock{conn: as.Conn, b: b, k: k}
+		socks[i] = &sock{conn: as.Conn, b: b, k: k, inst: inst}
 		go f.read(socks[i])
 		return nil
 	})
@@ -155,9 +161,28 @@ func (f *fleet) grow(n int) error {
 	return nil
 }
 
+// simUsers is the simulator's users, asked once.
+func (f *fleet) simUsers() ([]twitchsim.User, error) {
+	if f.users == nil {
+		us, err := f.st.simUsers()
+		if err != nil {
+			return nil, fmt.Errorf("simulator users: %w", err)
+		}
+		if len(us) == 0 {
+			return nil, fmt.Errorf("simulator users: none")
+		}
+		f.users = us
+	}
+	return f.users, nil
+}
+
 // subscription is the enabled channel.update subscription of a broadcaster, if any.
 func (f *fleet) subscription(broadcasterID string) (eventsub.Subscription, bool) {
-	for _, sub := range f.st.sim.Subscriptions() {
+	subs, err := f.st.simSubscriptions()
+	if err != nil {
+		return eventsub.Subscription{}, false // asked again until the deadline
+	}
+	for _, sub := range subs {
 		if sub.Type == eventsub.TypeChannelUpdate && sub.Status == eventsub.StatusEnabled &&
 			sub.Condition["broadcaster_user_id"] == broadcasterID {
 			return sub, true
@@ -169,7 +194,10 @@ func (f *fleet) subscription(broadcasterID string) (eventsub.Subscription, bool)
 // each runs fn for browsers 0..n-1 with loginWorkers at a time: browser g (counting the
 // sockets already open) is seeded user g+1 watching seeded user g, modulo ten.
 func (f *fleet) each(n int, fn func(i int, user, streamer string) error) error {
-	users := f.st.sim.Users()
+	users, err := f.simUsers()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(f.ctx, setupTimeout)
 	defer cancel()
 	errs := make(chan error, loginWorkers)
@@ -196,17 +224,18 @@ func (f *fleet) each(n int, fn func(i int, user, streamer string) error) error {
 	return ctx.Err()
 }
 
-// login runs the real login flow in a new browser and chooses the streamer.
-func (f *fleet) login(user, streamer string) (*client.Browser, error) {
-	b := f.st.newBrowser()
+// login runs the real login flow in browser g (its socket goes to instance g mod the
+// instances) and chooses the streamer.
+func (f *fleet) login(g int, user, streamer string) (*client.Browser, int, error) {
+	b, inst := f.st.browser(g)
 	b.Client.Transport = f.browse
 	if err := b.Login(user); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if code, body, err := b.ChooseStreamer(streamer); err != nil || code != http.StatusOK {
-		return nil, fmt.Errorf("choose streamer: %d %v %.200s", code, err, body)
+		return nil, 0, fmt.Errorf("choose streamer: %d %v %.200s", code, err, body)
 	}
-	return b, nil
+	return b, inst, nil
 }
 
 // newTarget posts sub's notifications to its creator's callback, signed with its secret.
