@@ -13,17 +13,17 @@ import (
 
 // point is one load against the bare handler and the relay, back to back in the same run.
 type point struct {
-	Mode     string             `json:"mode"` // memory | redis | broker
+	Mode string `json:"mode"` // memory | redis | broker
 	// Instances is broker mode's relay processes; LoadAvg the machine's when the point began.
-	Instances int    `json:"instances,omitempty"`
-	LoadAvg   string `json:"loadavg,omitempty"`
-	Sessions int                `json:"sessions"`
-	Loop     string             `json:"loop"`
-	Rate     float64            `json:"rate,omitempty"`
-	Conns    int                `json:"conns"`
-	Bare     figures            `json:"bare"`
-	Relay    figures            `json:"relay"`
-	Ratio    map[string]float64 `json:"ratio_to_bare"`
+	Instances int                `json:"instances,omitempty"`
+	LoadAvg   string             `json:"loadavg,omitempty"`
+	Sessions  int                `json:"sessions"`
+	Loop      string             `json:"loop"`
+	Rate      float64            `json:"rate,omitempty"`
+	Conns     int                `json:"conns"`
+	Bare      figures            `json:"bare"`
+	Relay     figures            `json:"relay"`
+	Ratio     map[string]float64 `json:"ratio_to_bare"`
 	// RatioToOne is broker mode's figures to the 1-instance point of the same load.
 	RatioToOne map[string]float64 `json:"ratio_to_one_instance,omitempty"`
 }

@@ -53,7 +53,7 @@ type sock struct {
 type fleet struct {
 	st      host
 	users   []twitchsim.User // the simulator's, in seed order (read once)
-	client  *http.Client // callbacks (probes)
+	client  *http.Client     // callbacks (probes)
 	browse  *http.Transport
 	ctx     context.Context
 	cancel  context.CancelFunc

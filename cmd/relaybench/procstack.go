@@ -140,7 +140,7 @@ func (st *procStack) browser(g int) (*client.Browser, int) {
 	return client.NewBrowser(st.publicURL(), st.addrs[inst]), inst
 }
 
-func (st *procStack) publicURL() string           { return "http://" + st.lb.Addr() }
+func (st *procStack) publicURL() string          { return "http://" + st.lb.Addr() }
 func (st *procStack) socketAddr(inst int) string { return st.addrs[inst] }
 func (st *procStack) instances() int             { return len(st.addrs) }
 
