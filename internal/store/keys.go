@@ -22,7 +22,7 @@ const DefaultPrefix = "twitchrelay:"
 //	twitchrelay:relay:subs:<relay session> hash: subscription id → OwnedSub (JSON)
 //	twitchrelay:relay:sessions            set: relay session ids with a record (pruned on List)
 //	twitchrelay:dedupe:<relay session>:<message id>  "1", TTL = 2 × the webhook window
-//	twitchrelay:throttle:<key>            hash: tokens, at (ms): a streamer-change bucket (key "session:<id>" or "user:<twitch id>"), TTL = its window
+//	twitchrelay:throttle:<key>            hash: tokens, at (ms): a streamer-change bucket (key "sid:<relay session>" or "user:<twitch id>"), TTL = its window
 //
 // With several instances (internal/broker, internal/lock):
 //

@@ -16,20 +16,20 @@ func TestRedisThrottle(t *testing.T) {
 	ctx := context.Background()
 	th := NewRedisThrottle(c, NewKeys(prefix), 2, time.Minute)
 	for i := range 2 {
-		if ok, _, err := th.Take(ctx, "session:a", "user:u"); !ok || err != nil {
+		if ok, _, err := th.Take(ctx, "sid:a", "user:u"); !ok || err != nil {
 			t.Fatalf("take %d = %v, %v; want the budget of 2", i+1, ok, err)
 		}
 	}
-	ok, retry, err := th.Take(ctx, "session:a", "user:u")
+	ok, retry, err := th.Take(ctx, "sid:a", "user:u")
 	if ok || err != nil || retry <= 0 || retry > 30*time.Second {
 		t.Fatalf("third take = %v, retry %v, %v; want refused, with a token back within 30 s (2 a minute)", ok, retry, err)
 	}
 	// All or nothing: user u has no token, so session b's is not spent either.
-	if ok, _, _ := th.Take(ctx, "session:b", "user:u"); ok {
+	if ok, _, _ := th.Take(ctx, "sid:b", "user:u"); ok {
 		t.Fatal("a take with an empty user bucket was granted")
 	}
 	for i := range 2 {
-		if ok, _, err := th.Take(ctx, "session:b", "user:v"); !ok || err != nil {
+		if ok, _, err := th.Take(ctx, "sid:b", "user:v"); !ok || err != nil {
 			t.Fatalf("session b take %d = %v, %v: the refused take spent its token", i+1, ok, err)
 		}
 	}
@@ -69,7 +69,7 @@ func TestRedisThrottleRefills(t *testing.T) {
 // Redis down: the take is an error and refused, never granted.
 func TestRedisThrottleDownRefuses(t *testing.T) {
 	th := NewRedisThrottle(redistest.Down(t), NewKeys(""), 6, time.Minute)
-	if ok, _, err := th.Take(context.Background(), "session:a"); ok || err == nil {
+	if ok, _, err := th.Take(context.Background(), "sid:a"); ok || err == nil {
 		t.Fatalf("take with Redis down = %v, %v; want refused with an error", ok, err)
 	}
 }

@@ -138,7 +138,7 @@ func (s *Server) handleStreamerSubmit(w http.ResponseWriter, r *http.Request) er
 	if cur := s.currentStreamer(r.Context()); cur == nil || cur.Login != login {
 		// A change costs the shared Helix budget: bounded per session and per Twitch user.
 		tctx, cancel := context.WithTimeout(r.Context(), throttleTimeout)
-		ok, retry, err := s.streamerChanges.Take(tctx, "session:"+a.SID, "user:"+a.User.ID)
+		ok, retry, err := s.streamerChanges.Take(tctx, "sid:"+a.SID, "user:"+a.User.ID)
 		cancel()
 		switch {
 		case err != nil:
