@@ -3,7 +3,9 @@
 // the real login flow, opens their stream sockets, and POSTs signed EventSub notifications
 // to their callbacks at a fixed arrival rate (open loop) or as fast as C connections go
 // (closed loop), for a bounded time. Every point is also run against a bare net/http
-// handler that reads the body and answers 204, and reported as a ratio to it.
+// handler that reads the body and answers 204, and reported as a ratio to it. -mode broker
+// runs the relay as N processes (cmd/twitchrelay, with cmd/twitchsim) on one Redis instead,
+// sockets and callbacks spread over them (procstack.go, broker.go).
 package main
 
 import (
