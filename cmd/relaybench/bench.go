@@ -13,14 +13,19 @@ import (
 
 // point is one load against the bare handler and the relay, back to back in the same run.
 type point struct {
-	Mode     string             `json:"mode"` // memory | redis
-	Sessions int                `json:"sessions"`
-	Loop     string             `json:"loop"`
-	Rate     float64            `json:"rate,omitempty"`
-	Conns    int                `json:"conns"`
-	Bare     figures            `json:"bare"`
-	Relay    figures            `json:"relay"`
-	Ratio    map[string]float64 `json:"ratio_to_bare"`
+	Mode string `json:"mode"` // memory | redis | broker
+	// Instances is broker mode's relay processes; LoadAvg the machine's when the point began.
+	Instances int                `json:"instances,omitempty"`
+	LoadAvg   string             `json:"loadavg,omitempty"`
+	Sessions  int                `json:"sessions"`
+	Loop      string             `json:"loop"`
+	Rate      float64            `json:"rate,omitempty"`
+	Conns     int                `json:"conns"`
+	Bare      figures            `json:"bare"`
+	Relay     figures            `json:"relay"`
+	Ratio     map[string]float64 `json:"ratio_to_bare"`
+	// RatioToOne is broker mode's figures to the 1-instance point of the same load.
+	RatioToOne map[string]float64 `json:"ratio_to_one_instance,omitempty"`
 }
 
 // bareServer is the ceiling: a net/http handler that reads the body and answers 204.
@@ -55,6 +60,7 @@ type bench struct {
 	logf   func(format string, args ...any)
 	cpu    string // CPU profile of the next relay phase, then ""
 	rounds int    // bare and relay alternate this many times per point
+	pids   []int  // relay processes whose memory is the relay's (broker mode); none: this one
 }
 
 // startProfile starts the CPU profile b.cpu asked for, once.
@@ -91,15 +97,23 @@ func (b *bench) measure(rate float64) point {
 	// sends rate/fanout callbacks per second.
 	fanout := float64(len(b.fleet.socks)) / float64(len(ts))
 	callbacks := rate / fanout
-	p := point{Mode: b.mode, Sessions: len(b.fleet.socks), Loop: "closed", Rate: rate, Conns: b.conns}
+	p := point{Mode: b.mode, Sessions: len(b.fleet.socks), Loop: "closed", Rate: rate, Conns: b.conns, LoadAvg: loadAvg()}
+	if b.mode == "broker" {
+		p.Instances = b.fleet.st.instances()
+	}
 	workers := b.conns
 	if rate > 0 {
 		p.Loop, workers = "open", 256
 		p.Conns = workers
 	}
-	bareURLs, relayURLs := make([]string, len(ts)), make([]string, len(ts))
+	bareURLs, relayURLs := make([]string, len(ts)), []string(nil)
 	for i, t := range ts {
-		bareURLs[i], relayURLs[i] = b.bare.url+"/callback/"+t.sid, t.url
+		bareURLs[i] = b.bare.url + "/callback/" + t.sid
+	}
+	for inst := range b.fleet.st.instances() {
+		for _, t := range ts {
+			relayURLs = append(relayURLs, b.fleet.st.callbackAt(t.url, inst))
+		}
 	}
 	// The two servers take turns in short slices, so that load from elsewhere on a
 	// shared machine falls on both alike.
@@ -115,7 +129,7 @@ func (b *bench) measure(rate float64) point {
 	rounds := max(1, b.rounds)
 	slice := b.dur / time.Duration(rounds)
 	ctx, cancel := context.WithCancel(context.Background())
-	peak := samplePeakRSS(ctx)
+	peak := samplePeakRSS(ctx, b.pids)
 	var relayPeak float64
 	for i := range rounds {
 		for _, sd := range []*side{bareSide, relaySide} {
@@ -144,18 +158,15 @@ func (b *bench) measure(rate float64) point {
 	}
 	p.Bare = summary(bareSide, "bare")
 	p.Relay = summary(relaySide, "relay-"+b.mode)
+	if b.pids != nil { // the relay's memory is in its processes, not this one
+		p.Relay.HeapMiB, p.Relay.Goroutines = 0, 0
+	}
 	p.Ratio = ratios(p.Relay, p.Bare)
 	b.logf("%s", p.line())
 	return p
 }
 
 func ratios(r, b figures) map[string]float64 {
-	div := func(x, y float64) float64 {
-		if y == 0 {
-			return 0
-		}
-		return x / y
-	}
 	return map[string]float64{
 		"accepted_per_s": div(r.PerSecond, b.PerSecond),
 		// what the user gets: frames delivered at the sockets per second, to bare answers
@@ -176,9 +187,13 @@ func (p point) line() string {
 	if p.Loop == "closed" {
 		what = fmt.Sprintf("closed C=%d", p.Conns)
 	}
-	return fmt.Sprintf("%-6s %5d sessions %-12s bare %7.0f/s | relay answered %7.0f/s (%.2f×), delivered %.0f frames/s (%.2f×), p50 %.2f p99 %.2f max %.1f ms, errors %d lost %d dup %d resumes %d",
-		p.Mode, p.Sessions, what, p.Bare.PerSecond, p.Relay.PerSecond, p.Ratio["accepted_per_s"], p.Relay.DeliveredPerSecond, p.Ratio["delivered_per_s"],
-		p.Relay.Latency.P50, p.Relay.Latency.P99, p.Relay.Latency.Max, p.Relay.Errors, p.Relay.Lost, p.Relay.Duplicated, p.Relay.Resumes)
+	mode := p.Mode
+	if p.Instances > 0 {
+		mode = fmt.Sprintf("%s×%d", p.Mode, p.Instances)
+	}
+	return fmt.Sprintf("%-6s %5d sessions %-12s bare %7.0f/s | relay answered %7.0f/s (%.2f×), delivered %.0f frames/s (%.2f×), p50 %.2f p99 %.2f max %.1f ms, errors %d lost %d dup %d resumes %d crossed %d",
+		mode, p.Sessions, what, p.Bare.PerSecond, p.Relay.PerSecond, p.Ratio["accepted_per_s"], p.Relay.DeliveredPerSecond, p.Ratio["delivered_per_s"],
+		p.Relay.Latency.P50, p.Relay.Latency.P99, p.Relay.Latency.Max, p.Relay.Errors, p.Relay.Lost, p.Relay.Duplicated, p.Relay.Resumes, p.Relay.Crossed)
 }
 
 // ok reports whether the relay's figures show no error, loss or duplicate.

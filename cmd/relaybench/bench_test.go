@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twitchrelay/twitchrelay/internal/procs"
 	"github.com/twitchrelay/twitchrelay/internal/testing/apptest"
 )
 
@@ -22,17 +23,41 @@ func TestShortRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bare.close()
-	t.Run("memory", func(t *testing.T) { shortRun(t, bare, "", 200, 16) })
-	t.Run("redis", func(t *testing.T) { shortRun(t, bare, apptest.RedisURL(t), 200, 16) })
+	t.Run("memory", func(t *testing.T) { stackRun(t, bare, "", 200, 16) })
+	t.Run("redis", func(t *testing.T) { stackRun(t, bare, apptest.RedisURL(t), 200, 16) })
 	// The single-socket burst (relaybench -sessions 1 -rate 0 -conns 64): 64 concurrent
 	// callbacks to one session whose page has one socket. It cannot lose an event by design,
 	// whatever the speeds: the socket writes everything waiting as one batch, and a callback
 	// whose socket is far behind (a quarter of what the history holds) answers only once the
 	// socket has taken its frames, so the backlog stays far below the bound that would drop it.
-	t.Run("memory single socket", func(t *testing.T) { shortRun(t, bare, "", 1, 64) })
+	t.Run("memory single socket", func(t *testing.T) { stackRun(t, bare, "", 1, 64) })
+	// Broker mode (relaybench -mode broker): the simulator and two relay processes on one
+	// Redis, sockets and callbacks spread over both, so half the deliveries cross from the
+	// instance that took the callback to the one holding the socket.
+	t.Run("broker 2 instances", func(t *testing.T) {
+		bin, err := procs.Build(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := startProcStack(bin, 2, apptest.RedisURL(t), "info", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := st.stop(); err != nil {
+				t.Error(err)
+			}
+		}()
+		for _, p := range shortRun(t, bare, st, "broker", 40, 16, st.pids()) {
+			if p.Instances != 2 || p.Relay.Crossed == 0 {
+				t.Errorf("%s loop: %d instances, %d of %d deliveries crossed instances; want 2 instances and some crossed",
+					p.Loop, p.Instances, p.Relay.Crossed, p.Relay.Delivered)
+			}
+		}
+	})
 }
 
-func shortRun(t *testing.T, bare *bareServer, redisURL string, sessions, conns int) {
+func stackRun(t *testing.T, bare *bareServer, redisURL string, sessions, conns int) {
 	st, err := startStack(redisURL, "info", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -42,19 +67,26 @@ func shortRun(t *testing.T, bare *bareServer, redisURL string, sessions, conns i
 			t.Error(err)
 		}
 	}()
-	client := loadClient(64)
-	defer client.CloseIdleConnections()
-	f := newFleet(st, client)
-	defer f.close()
-	if err := f.grow(sessions); err != nil {
-		t.Fatal(err)
-	}
 	mode := "memory"
 	if redisURL != "" {
 		mode = "redis"
 	}
+	shortRun(t, bare, st, mode, sessions, conns, nil)
+}
+
+// shortRun logs sessions in on h and runs two short points, open and closed loop, asserting
+// that every accepted event reached every socket watching its streamer exactly once.
+func shortRun(t *testing.T, bare *bareServer, h host, mode string, sessions, conns int, pids []int) []point {
+	client := loadClient(64)
+	defer client.CloseIdleConnections()
+	f := newFleet(h, client)
+	defer f.close()
+	if err := f.grow(sessions); err != nil {
+		t.Fatal(err)
+	}
 	b := &bench{client: client, bare: bare, mode: mode, fleet: f, dur: 2 * time.Second, conns: conns,
-		rounds: 1, logf: t.Logf}
+		rounds: 1, logf: t.Logf, pids: pids}
+	var pts []point
 	for _, rate := range []float64{1000, 0} { // open loop (events/s), then closed loop
 		p := b.measure(rate)
 		r := p.Relay
@@ -64,11 +96,13 @@ func shortRun(t *testing.T, bare *bareServer, redisURL string, sessions, conns i
 			t.Errorf("%s %d sessions %s loop: accepted %d, delivered %d (fan-out %.0f), errors %d %v, lost %d, duplicated %d, misrouted %d, socket errors %d; want every accepted event delivered and the rest 0",
 				mode, sessions, p.Loop, r.Accepted, r.Delivered, r.Fanout, r.Errors, r.Statuses, r.Lost, r.Duplicated, r.Misrouted, r.SocketErrs)
 		}
-		t.Logf("%s %d sessions %s loop: %d accepted, %d delivered, %d resumes", mode, sessions, p.Loop, r.Accepted, r.Delivered, r.Resumes)
+		t.Logf("%s %d sessions %s loop: %d accepted, %d delivered, %d resumes, %d crossed instances", mode, sessions, p.Loop, r.Accepted, r.Delivered, r.Resumes, r.Crossed)
 		if p.Bare.Errors != 0 {
 			t.Errorf("bare handler: %d errors %v", p.Bare.Errors, p.Bare.Statuses)
 		}
+		pts = append(pts, p)
 	}
+	return pts
 }
 
 // BenchmarkCallbackToSocket is one signed notification at a time through the real relay
@@ -93,7 +127,7 @@ func BenchmarkCallbackToSocket(b *testing.B) {
 	b.ReportAllocs()
 	g := 0
 	for b.Loop() {
-		r.send(client, g, t, t.url, time.Now().UnixNano())
+		r.send(client, g, t, t.url, 0, time.Now().UnixNano())
 		if !r.ok[g] {
 			b.Fatalf("message %d not accepted", g)
 		}

@@ -53,6 +53,8 @@ type figures struct {
 	Duplicated         int64            `json:"duplicated"`
 	Misrouted          int64            `json:"misrouted"`
 	SocketErrs         int64            `json:"socket_errors"`
+	// Crossed is deliveries on a socket of another relay instance than the callback's.
+	Crossed int64 `json:"crossed_instances,omitempty"`
 	// Latency: relay = callback sent (scheduled, in open loop) → frame received;
 	// bare = sent → 204 received (there is no frame).
 	Latency    quantiles `json:"latency"`
@@ -107,6 +109,7 @@ func summarize(r *recorder, n int, elapsed time.Duration, f *fleet, peak float64
 		out.Latency = quantilesOf(r.lats[:min(r.nlat.Load(), int64(len(r.lats)))])
 		out.SocketErrs = f.sockErrs.Load() + f.seqErrs.Load() + f.gaps.Load()
 		out.Resumes = f.resumes.Load()
+		out.Crossed = r.crossed.Load()
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -136,24 +139,44 @@ func rssBytes(pid int) int64 {
 	return 0
 }
 
-// samplePeakRSS samples RSS every 200 ms until ctx ends; the result is the peak in MiB.
-func samplePeakRSS(ctx context.Context) <-chan float64 {
+// samplePeakRSS samples RSS every 200 ms until ctx ends: this process's, or the sum of
+// pids' if any. The result is the peak in MiB.
+func samplePeakRSS(ctx context.Context, pids []int) <-chan float64 {
+	rss := func() int64 {
+		if len(pids) == 0 {
+			return rssBytes(0)
+		}
+		var sum int64
+		for _, pid := range pids {
+			sum += rssBytes(pid)
+		}
+		return sum
+	}
 	out := make(chan float64, 1)
 	go func() {
 		t := time.NewTicker(200 * time.Millisecond)
 		defer t.Stop()
-		peak := rssBytes(0)
+		peak := rss()
 		for {
 			select {
 			case <-ctx.Done():
-				out <- float64(max(peak, rssBytes(0))) / (1 << 20)
+				out <- float64(max(peak, rss())) / (1 << 20)
 				return
 			case <-t.C:
-				peak = max(peak, rssBytes(0))
+				peak = max(peak, rss())
 			}
 		}
 	}()
 	return out
+}
+
+// loadAvg is the machine's 1, 5 and 15 minute load average.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return ""
 }
 
 // raiseFileLimit lifts RLIMIT_NOFILE: both ends of every socket live in this process.

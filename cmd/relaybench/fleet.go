@@ -6,16 +6,15 @@ import (
 	"fmt"
 	"net/http"
 	"path"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/testing/client"
+	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
@@ -41,6 +40,7 @@ type sock struct {
 	b       *client.Browser // its browser, to reconnect (in-process sockets only)
 	resumed int             // reader-owned
 	k       int             // the streamer it watches: index in Sim.Users()
+	inst    int             // the relay instance it is connected to (broker mode; else 0)
 	ready   bool            // a probe arrived (reader-owned)
 	lastSeq uint64          // reader-owned
 	epoch   string          // reader-owned: the hub epoch of lastSeq
@@ -49,8 +49,9 @@ type sock struct {
 // fleet is N logged-in browsers with an open stream socket each, and a reader per socket
 // that hands event frames to the current recorder.
 type fleet struct {
-	st      *stack
-	client  *http.Client // callbacks (probes)
+	st      host
+	users   []twitchsim.User // the simulator's, in seed order (read once)
+	client  *http.Client     // callbacks (probes)
 	browse  *http.Transport
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -69,7 +70,7 @@ type fleet struct {
 	bufs     sync.Pool
 }
 
-func newFleet(st *stack, client *http.Client) *fleet {
+func newFleet(st host, client *http.Client) *fleet {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &fleet{st: st, client: client, ctx: ctx, cancel: cancel,
 		browse: &http.Transport{MaxIdleConns: 2 * loginWorkers, MaxIdleConnsPerHost: 2 * loginWorkers, IdleConnTimeout: 30 * time.Second},
@@ -86,17 +87,20 @@ func (f *fleet) grow(n int) error {
 	if n <= from {
 		return nil
 	}
-	users := f.st.sim.Users()
+	users, err := f.simUsers()
+	if err != nil {
+		return err
+	}
 	socks := make([]*sock, n-from)
-	job := idleJob{WS: "ws://" + f.st.addr + "/ws", Origin: f.st.url, Cookies: make([]string, n-from)}
-	err := f.each(n-from, func(i int, user, streamer string) error {
-		b, err := f.login(user, streamer)
+	job := idleJob{WS: "ws://" + f.st.socketAddr(0) + "/ws", Origin: f.st.publicURL(), Cookies: make([]string, n-from)}
+	err = f.each(n-from, func(i int, user, streamer string) error {
+		b, inst, err := f.login(from+i, user, streamer)
 		if err != nil {
 			return err
 		}
 		k := (from + i) % len(users)
 		if f.remote != nil {
-			job.Cookies[i] = cookieHeader(b, f.st.url)
+			job.Cookies[i] = cookieHeader(b, f.st.publicURL())
 			socks[i] = &sock{k: k}
 			return nil
 		}
@@ -104,7 +108,7 @@ func (f *fleet) grow(n int) error {
 		if err != nil {
 			return fmt.Errorf("connect: %w", err)
 		}
-		socks[i] = &sock{conn: as.Conn, b: b, k: k}
+		socks[i] = &sock{conn: as.Conn, b: b, k: k, inst: inst}
 		go f.read(socks[i])
 		return nil
 	})
@@ -155,9 +159,28 @@ func (f *fleet) grow(n int) error {
 	return nil
 }
 
+// simUsers is the simulator's users, asked once.
+func (f *fleet) simUsers() ([]twitchsim.User, error) {
+	if f.users == nil {
+		us, err := f.st.simUsers()
+		if err != nil {
+			return nil, fmt.Errorf("simulator users: %w", err)
+		}
+		if len(us) == 0 {
+			return nil, fmt.Errorf("simulator users: none")
+		}
+		f.users = us
+	}
+	return f.users, nil
+}
+
 // subscription is the enabled channel.update subscription of a broadcaster, if any.
 func (f *fleet) subscription(broadcasterID string) (eventsub.Subscription, bool) {
-	for _, sub := range f.st.sim.Subscriptions() {
+	subs, err := f.st.simSubscriptions()
+	if err != nil {
+		return eventsub.Subscription{}, false // asked again until the deadline
+	}
+	for _, sub := range subs {
 		if sub.Type == eventsub.TypeChannelUpdate && sub.Status == eventsub.StatusEnabled &&
 			sub.Condition["broadcaster_user_id"] == broadcasterID {
 			return sub, true
@@ -169,7 +192,10 @@ func (f *fleet) subscription(broadcasterID string) (eventsub.Subscription, bool)
 // each runs fn for browsers 0..n-1 with loginWorkers at a time: browser g (counting the
 // sockets already open) is seeded user g+1 watching seeded user g, modulo ten.
 func (f *fleet) each(n int, fn func(i int, user, streamer string) error) error {
-	users := f.st.sim.Users()
+	users, err := f.simUsers()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(f.ctx, setupTimeout)
 	defer cancel()
 	errs := make(chan error, loginWorkers)
@@ -196,17 +222,18 @@ func (f *fleet) each(n int, fn func(i int, user, streamer string) error) error {
 	return ctx.Err()
 }
 
-// login runs the real login flow in a new browser and chooses the streamer.
-func (f *fleet) login(user, streamer string) (*client.Browser, error) {
-	b := f.st.newBrowser()
+// login runs the real login flow in browser g (its socket goes to instance g mod the
+// instances) and chooses the streamer.
+func (f *fleet) login(g int, user, streamer string) (*client.Browser, int, error) {
+	b, inst := f.st.browser(g)
 	b.Client.Transport = f.browse
 	if err := b.Login(user); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if code, body, err := b.ChooseStreamer(streamer); err != nil || code != http.StatusOK {
-		return nil, fmt.Errorf("choose streamer: %d %v %.200s", code, err, body)
+		return nil, 0, fmt.Errorf("choose streamer: %d %v %.200s", code, err, body)
 	}
-	return b, nil
+	return b, inst, nil
 }
 
 // newTarget posts sub's notifications to its creator's callback, signed with its secret.
@@ -229,134 +256,6 @@ func (f *fleet) post(t *target, id string) error {
 		return fmt.Errorf("callback answered %d", resp.StatusCode)
 	}
 	return nil
-}
-
-var (
-	eventPrefix = []byte(`{"type":"event_updated","seq":`)
-	epochKey    = []byte(`"epoch":"`)
-	eventIDKey  = []byte(`"event":{"id":"`)
-	gapPrefix   = []byte(`{"type":"history_gap"`)
-)
-
-// read hands every event frame of s to the current recorder until the socket ends.
-func (f *fleet) read(s *sock) {
-	for {
-		s.mu.Lock()
-		c := s.conn
-		s.mu.Unlock()
-		_, r, err := c.Reader(f.ctx)
-		if err != nil {
-			if f.closing.Load() || !f.resume(s, err) {
-				if !f.closing.Load() {
-					f.sockErrs.Add(1)
-				}
-				return
-			}
-			continue
-		}
-		buf := f.bufs.Get().(*bytes.Buffer)
-		buf.Reset()
-		_, err = buf.ReadFrom(r)
-		now := time.Now().UnixNano()
-		if err == nil {
-			f.message(s, buf.Bytes(), now)
-		}
-		f.bufs.Put(buf)
-	}
-}
-
-// maxResumes bounds one socket's reconnects.
-const maxResumes = 10_000
-
-// resume reconnects s the way the stream page does after the server dropped it as slow
-// (4000) or went away (1001): it dials again and says stream_connected with the epoch and
-// the last seq it saw, so the server replays exactly what was missed.
-func (f *fleet) resume(s *sock, err error) bool {
-	switch websocket.CloseStatus(err) {
-	case 4000, websocket.StatusGoingAway:
-	default:
-		return false
-	}
-	if s.b == nil || s.resumed >= maxResumes {
-		return false
-	}
-	s.resumed++
-	f.resumes.Add(1)
-	as, err := s.b.Connect(f.ctx, s.epoch, s.lastSeq)
-	if err != nil {
-		return false
-	}
-	s.mu.Lock()
-	s.conn = as.Conn
-	closing := f.closing.Load()
-	s.mu.Unlock()
-	if closing {
-		as.Conn.Close(websocket.StatusNormalClosure, "bye")
-	}
-	return true
-}
-
-// message hands each frame of one server message to frame: the message is a frame, or a
-// batch of frames (a JSON array, docs/PROTOCOL.md).
-func (f *fleet) message(s *sock, b []byte, now int64) {
-	if len(b) == 0 || b[0] != '[' {
-		f.frame(s, b, now)
-		return
-	}
-	dec := jsontext.NewDecoder(bytes.NewReader(b))
-	if _, err := dec.ReadToken(); err != nil { // '['
-		f.sockErrs.Add(1)
-		return
-	}
-	for dec.PeekKind() == '{' {
-		v, err := dec.ReadValue()
-		if err != nil {
-			break
-		}
-		f.frame(s, v, now)
-	}
-	if _, err := dec.ReadToken(); err != nil { // ']', or what broke the batch
-		f.sockErrs.Add(1)
-	}
-}
-
-func (f *fleet) frame(s *sock, b []byte, now int64) {
-	if bytes.HasPrefix(b, gapPrefix) && s.lastSeq > 0 {
-		f.gaps.Add(1)
-		return
-	}
-	if !bytes.HasPrefix(b, eventPrefix) {
-		return // welcome, feed_status
-	}
-	rest := b[len(eventPrefix):]
-	end := bytes.IndexByte(rest, ',')
-	seq, _ := strconv.ParseUint(string(rest[:max(end, 0)]), 10, 64)
-	if seq <= s.lastSeq {
-		f.seqErrs.Add(1)
-	}
-	s.lastSeq = seq
-	if j := bytes.Index(rest, epochKey); j >= 0 {
-		e := rest[j+len(epochKey):]
-		if e = e[:max(bytes.IndexByte(e, '"'), 0)]; string(e) != s.epoch {
-			s.epoch = string(e)
-		}
-	}
-	i := bytes.Index(rest, eventIDKey)
-	if i < 0 {
-		return
-	}
-	id := rest[i+len(eventIDKey):]
-	id = id[:max(bytes.IndexByte(id, '"'), 0)]
-	if bytes.HasPrefix(id, []byte(probePrefix)) {
-		if !s.ready {
-			s.ready = true
-			f.mapped.Add(1)
-		}
-		return
-	}
-	if rec := f.rec.Load(); rec != nil {
-		rec.received(id, s, now)
-	}
 }
 
 // close closes every socket normally and stops the readers.

@@ -140,7 +140,7 @@ func loginAll(st *stack, n int, put func(i int, cookie string)) error {
 	f := newFleet(st, nil)
 	defer f.close()
 	return f.each(n, func(i int, user, streamer string) error {
-		b, err := f.login(user, streamer)
+		b, _, err := f.login(i, user, streamer)
 		if err != nil {
 			return err
 		}

@@ -45,6 +45,7 @@ type recorder struct {
 	prefix   string
 	fanout   []int          // sockets per streamer, fixed for the run
 	target   []atomic.Int32 // streamer of message g
+	inst     []atomic.Int32 // the relay instance message g was posted to
 	sent     []atomic.Int64 // unix ns
 	recv     []atomic.Uint32
 	resp     []int64 // ns, send → answer; written by the sender only
@@ -56,6 +57,7 @@ type recorder struct {
 	statuses sync.Map      // status code → *atomic.Int64
 	got      atomic.Int64  // deliveries
 	misroute atomic.Int64  // frames on a socket watching another streamer
+	crossed  atomic.Int64  // deliveries on a socket of another instance than the callback's
 	notify   chan struct{} // if not nil, told of every delivery (benchmarks)
 }
 
@@ -67,7 +69,7 @@ func newRecorder(n int, fanout []int) *recorder {
 		most = max(most, f)
 	}
 	return &recorder{prefix: fmt.Sprintf("relaybench-%d-%d-", time.Now().UnixNano()%1e9, runCounter.Add(1)),
-		fanout: fanout, target: make([]atomic.Int32, n), sent: make([]atomic.Int64, n), recv: make([]atomic.Uint32, n),
+		fanout: fanout, target: make([]atomic.Int32, n), inst: make([]atomic.Int32, n), sent: make([]atomic.Int64, n), recv: make([]atomic.Uint32, n),
 		resp: make([]int64, n), ok: make([]bool, n), lats: make([]int64, min(n*most, 8_000_000))}
 }
 
@@ -84,6 +86,9 @@ func (r *recorder) received(id []byte, s *sock, now int64) {
 	if int32(s.k) != r.target[g].Load() {
 		r.misroute.Add(1)
 	}
+	if int32(s.inst) != r.inst[g].Load() {
+		r.crossed.Add(1)
+	}
 	r.recv[g].Add(1)
 	if i := r.nlat.Add(1) - 1; i < int64(len(r.lats)) {
 		r.lats[i] = now - r.sent[g].Load()
@@ -94,9 +99,11 @@ func (r *recorder) received(id []byte, s *sock, now int64) {
 	}
 }
 
-// send posts message g to t at url; at is the time latency is measured from.
-func (r *recorder) send(c *http.Client, g int, t *target, url string, at int64) {
+// send posts message g to t at url (of relay instance inst); at is the time latency is
+// measured from.
+func (r *recorder) send(c *http.Client, g int, t *target, url string, inst int, at int64) {
 	r.target[g].Store(int32(t.idx))
+	r.inst[g].Store(int32(inst))
 	r.sent[g].Store(at)
 	resp, err := c.Do(signedRequest(t, url, r.prefix+strconv.Itoa(g)))
 	if err != nil {
@@ -119,7 +126,9 @@ func (r *recorder) status(code int) {
 	v.(*atomic.Int64).Add(1)
 }
 
-// plan is one load: targets (with url the place to POST: the relay or the bare handler).
+// plan is one load: targets, and urls the places to POST (the relay or the bare handler).
+// Message g goes to targets[g mod T] at urls[g mod len(urls)]; len(urls) is T × instances,
+// urls[j] being target j mod T at instance j / T, so the instances take turns per target.
 type plan struct {
 	targets []*target
 	urls    []string
@@ -150,8 +159,7 @@ func (p plan) run(c *http.Client, r *recorder, off int) (n int, elapsed time.Dur
 					if d := time.Until(at); d > 0 {
 						time.Sleep(d)
 					}
-					i := g % len(p.targets)
-					r.send(c, g, p.targets[i], p.urls[i], at.UnixNano())
+					p.send(c, r, g, at.UnixNano())
 				}
 			})
 		}
@@ -167,13 +175,17 @@ func (p plan) run(c *http.Client, r *recorder, off int) (n int, elapsed time.Dur
 				if g >= len(r.recv) {
 					return
 				}
-				i := g % len(p.targets)
-				r.send(c, g, p.targets[i], p.urls[i], time.Now().UnixNano())
+				p.send(c, r, g, time.Now().UnixNano())
 			}
 		})
 	}
 	wg.Wait()
 	return min(int(r.nextG.Load()), len(r.recv)) - from, time.Since(t0)
+}
+
+func (p plan) send(c *http.Client, r *recorder, g int, at int64) {
+	j := g % len(p.urls)
+	r.send(c, g, p.targets[g%len(p.targets)], p.urls[j], j/len(p.targets), at)
 }
 
 // loadClient is the HTTP client for callbacks: conns keep-alive connections to the host.

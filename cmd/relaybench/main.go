@@ -3,7 +3,9 @@
 // the real login flow, opens their stream sockets, and POSTs signed EventSub notifications
 // to their callbacks at a fixed arrival rate (open loop) or as fast as C connections go
 // (closed loop), for a bounded time. Every point is also run against a bare net/http
-// handler that reads the body and answers 204, and reported as a ratio to it.
+// handler that reads the body and answers 204, and reported as a ratio to it. -mode broker
+// runs the relay as N processes (cmd/twitchrelay, with cmd/twitchsim) on one Redis instead,
+// sockets and callbacks spread over them (procstack.go, broker.go).
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,6 +54,11 @@ type options struct {
 	relayLog   string
 	rounds     int
 	plotFrom   string
+	// broker mode
+	instances      string
+	instanceCounts []int
+	relayBin       string
+	simBin         string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -61,7 +69,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if redisDefault == "" {
 		redisDefault = "redis://127.0.0.1:6379/0"
 	}
-	fs.StringVar(&o.mode, "mode", "memory", "relay state: memory | redis | both")
+	fs.StringVar(&o.mode, "mode", "memory", "relay state: memory | redis | both (in this process) | broker (relay processes on Redis)")
+	fs.StringVar(&o.instances, "instances", "1,2,3", "-mode broker: relay process counts, one fresh cluster each")
+	fs.StringVar(&o.relayBin, "relay-bin", "", "-mode broker: a built cmd/twitchrelay (default: built from the working directory's module)")
+	fs.StringVar(&o.simBin, "sim-bin", "", "-mode broker: a built cmd/twitchsim (default: built likewise)")
 	fs.IntVar(&o.sessions, "sessions", 1000, "logged-in sessions, each with an open socket")
 	fs.Float64Var(&o.rate, "rate", 2000, "open loop: notifications/s (0 = closed loop with -conns)")
 	fs.IntVar(&o.conns, "conns", 64, "closed loop: connections sending back to back")
@@ -78,15 +89,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.svgOut, "svg", "", "write the curve (or the points) as an SVG plot to this file")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the relay phase of the first point (per mode: file.memory, file.redis)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the load")
-	fs.StringVar(&o.redisURL, "redis", redisDefault, "Redis server for -mode redis (REDIS_URL)")
+	fs.StringVar(&o.redisURL, "redis", redisDefault, "Redis server for -mode redis and broker (REDIS_URL)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "the relay's LOG_LEVEL")
 	fs.StringVar(&o.relayLog, "relay-log", "", "append the relay's JSON logs to this file (default: discarded)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	switch {
-	case o.mode != "memory" && o.mode != "redis" && o.mode != "both":
-		return o, fmt.Errorf("-mode %q: want memory, redis or both", o.mode)
+	case o.mode != "memory" && o.mode != "redis" && o.mode != "both" && o.mode != "broker":
+		return o, fmt.Errorf("-mode %q: want memory, redis, both or broker", o.mode)
 	case o.sessions < 1 || o.sessions > 20000:
 		return o, fmt.Errorf("-sessions %d: want 1..20000", o.sessions)
 	case o.conns < 1 || o.conns > 1024:
@@ -96,8 +107,23 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	case o.rate < 0 || o.rate > 100000:
 		return o, fmt.Errorf("-rate %v: want 0..100000", o.rate)
 	}
+	if o.mode == "broker" {
+		ns, err := sizes(o.instances)
+		switch {
+		case err != nil:
+			return o, fmt.Errorf("-instances: %w", err)
+		case slices.Max(ns) > maxInstances:
+			return o, fmt.Errorf("-instances %s: at most %d", o.instances, maxInstances)
+		case o.sessions > inProcessMax || o.remote || o.curve || o.idle:
+			return o, fmt.Errorf("-mode broker: up to %d sessions, without -remote-sockets, -curve or -idle", inProcessMax)
+		}
+		o.instanceCounts = ns
+	}
 	return o, nil
 }
+
+// maxInstances bounds -instances: every relay process shares this machine.
+const maxInstances = 8
 
 // logTo opens -relay-log, or returns nil (discard).
 func (o options) logTo() (io.Writer, func(), error) {

@@ -104,22 +104,30 @@ func (r *report) table(w io.Writer) {
 	fmt.Fprintf(w, "machine: %s, %s CPUs, %s; %s\n", r.Machine["cpu"], r.Machine["nproc"], r.Machine["go"], r.Command)
 	if len(r.Points) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "mode\tsessions\tload\tserver\tcallbacks/s\tfanout\tframes/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tanswer p99\tpeak RSS MiB\theap MiB\tgoroutines\terrors\tlost\tdup\t")
+		fmt.Fprintln(tw, "mode\tsessions\tload\tserver\tcallbacks/s\tfanout\tframes/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tanswer p99\tpeak RSS MiB\theap MiB\tgoroutines\terrors\tlost\tdup\tcrossed\tload avg\t")
 		for _, p := range r.Points {
 			load := fmt.Sprintf("%.0f ev/s", p.Rate)
 			if p.Loop == "closed" {
 				load = fmt.Sprintf("closed C=%d", p.Conns)
 			}
-			row := func(mode, sess, load string, f figures) {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.1f\t%.2f\t%.0f\t%.0f\t%d\t%d\t%d\t%d\t\n",
+			row := func(mode, sess, load string, f figures, avg string) {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.1f\t%.2f\t%.0f\t%.0f\t%d\t%d\t%d\t%d\t%d\t%s\t\n",
 					mode, sess, load, f.Server, f.PerSecond, f.Fanout, f.DeliveredPerSecond, f.Latency.P50, f.Latency.P90, f.Latency.P99,
-					f.Latency.Max, f.Answer.P99, f.PeakRSSMiB, f.HeapMiB, f.Goroutines, f.Errors, f.Lost, f.Duplicated)
+					f.Latency.Max, f.Answer.P99, f.PeakRSSMiB, f.HeapMiB, f.Goroutines, f.Errors, f.Lost, f.Duplicated, f.Crossed, avg)
 			}
-			row(p.Mode, fmt.Sprint(p.Sessions), load, p.Bare)
-			row("", "", "", p.Relay)
+			mode := p.Mode
+			if p.Instances > 0 {
+				mode = fmt.Sprintf("%s×%d", p.Mode, p.Instances)
+			}
+			row(mode, fmt.Sprint(p.Sessions), load, p.Bare, p.LoadAvg)
+			row("", "", "", p.Relay, "")
 			q := p.Ratio
-			fmt.Fprintf(tw, "\t\t\trelay÷bare\t%.2f\t\t\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t\t\t\t\n",
-				q["accepted_per_s"], q["p50"], q["p90"], q["p99"], q["max"], q["answer_p99"], q["peak_rss"], q["heap"], q["goroutines"])
+			fmt.Fprintf(tw, "\t\t\trelay÷bare\t%.2f\t\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t\t\t\t\t\t\n",
+				q["accepted_per_s"], q["delivered_per_s"], q["p50"], q["p90"], q["p99"], q["max"], q["answer_p99"], q["peak_rss"], q["heap"], q["goroutines"])
+			if q := p.RatioToOne; q != nil {
+				fmt.Fprintf(tw, "\t\t\t÷1 instance\t%.2f\t\t%.2f\t%.2f\t\t%.2f\t\t%.2f\t%.2f\t\t\t\t\t\t\t\n",
+					q["accepted_per_s"], q["delivered_per_s"], q["p50"], q["p99"], q["answer_p99"], q["peak_rss"])
+			}
 		}
 		tw.Flush()
 	}

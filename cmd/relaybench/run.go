@@ -23,7 +23,11 @@ func runLoad(ctx context.Context, o options, logf func(string, ...any)) ([]point
 	defer bare.close()
 	var pts []point
 	for _, mode := range o.modes() {
-		got, err := loadMode(ctx, o, mode, bare, logf)
+		load := loadMode
+		if mode == "broker" {
+			load = loadBroker
+		}
+		got, err := load(ctx, o, mode, bare, logf)
 		pts = append(pts, got...)
 		if err != nil {
 			return pts, fmt.Errorf("%s: %w", mode, err)
@@ -51,9 +55,15 @@ func loadMode(ctx context.Context, o options, mode string, bare *bareServer, log
 			err = serr
 		}
 	}()
+	return loadOn(ctx, o, mode, st, nil, bare, logf)
+}
+
+// loadOn logs the fleet in on h and measures o's points (the curve, or one point); pids are
+// the relay processes (broker mode), none when the relay is in this process.
+func loadOn(ctx context.Context, o options, mode string, h host, pids []int, bare *bareServer, logf func(string, ...any)) (pts []point, err error) {
 	client := loadClient(max(o.conns, 256))
 	defer client.CloseIdleConnections()
-	f := newFleet(st, client)
+	f := newFleet(h, client)
 	defer f.close()
 	if most := o.sessions; o.curve || most > inProcessMax || o.remote {
 		if o.curve {
@@ -65,7 +75,7 @@ func loadMode(ctx context.Context, o options, mode string, bare *bareServer, log
 			}
 		}
 	}
-	b := &bench{client: client, bare: bare, mode: mode, fleet: f, dur: o.dur, conns: o.conns, logf: logf, rounds: o.rounds}
+	b := &bench{client: client, bare: bare, mode: mode, fleet: f, dur: o.dur, conns: o.conns, logf: logf, rounds: o.rounds, pids: pids}
 	if o.cpuProfile != "" {
 		b.cpu = o.cpuProfile + "." + mode
 	}
@@ -86,7 +96,7 @@ func loadMode(ctx context.Context, o options, mode string, bare *bareServer, log
 		if err := f.grow(s.sessions); err != nil {
 			return pts, err
 		}
-		logf("%s: %d sessions logged in with open sockets (%.1fs)", mode, s.sessions, time.Since(start).Seconds())
+		logf("%s: %d sessions logged in with open sockets on %d instance(s) (%.1fs)", mode, s.sessions, h.instances(), time.Since(start).Seconds())
 		warm := *b
 		warm.dur, warm.cpu = time.Second, ""
 		warm.logf = func(string, ...any) {}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/app"
 	"github.com/twitchrelay/twitchrelay/internal/config"
+	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/testing/client"
 	"github.com/twitchrelay/twitchrelay/internal/twitchsim"
 )
@@ -139,5 +140,26 @@ func cleanRedis(raw, prefix string) error {
 	return iter.Err()
 }
 
-// newBrowser is a person's browser of this stack's relay.
-func (st *stack) newBrowser() *client.Browser { return client.NewBrowser(st.url, st.addr) }
+// host is the relay under load as the fleet sees it: one in-process relay (stack) or
+// several relay processes behind a balancer (procStack, broker mode).
+type host interface {
+	simUsers() ([]twitchsim.User, error)
+	simSubscriptions() ([]eventsub.Subscription, error)
+	// browser is browser g's: its socket goes to instance inst (g modulo the instances).
+	browser(g int) (b *client.Browser, inst int)
+	publicURL() string
+	socketAddr(inst int) string // host:port of instance inst
+	instances() int
+	// callbackAt is a callback URL (PUBLIC_URL/callback/...) sent straight to instance inst.
+	callbackAt(callback string, inst int) string
+}
+
+func (st *stack) simUsers() ([]twitchsim.User, error) { return st.sim.Users(), nil }
+func (st *stack) simSubscriptions() ([]eventsub.Subscription, error) {
+	return st.sim.Subscriptions(), nil
+}
+func (st *stack) browser(int) (*client.Browser, int)       { return client.NewBrowser(st.url, st.addr), 0 }
+func (st *stack) publicURL() string                        { return st.url }
+func (st *stack) socketAddr(int) string                    { return st.addr }
+func (st *stack) instances() int                           { return 1 }
+func (st *stack) callbackAt(callback string, _ int) string { return callback }

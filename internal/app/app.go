@@ -134,6 +134,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		state  relay.Store
 		dedupe webhook.Deduper
 		ready  = map[string]func(context.Context) error{}
+		// STREAMER_CHANGES_PER_MINUTE's buckets: shared by every instance with Redis.
+		streamerThrottle web.Throttle
 	)
 	if cfg.RedisURL != "" {
 		ropt, err := redis.ParseURL(cfg.RedisURL)
@@ -170,6 +172,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		tokens = store.NewRedisTokens(rclient, keys, sessions.Lifetime)
 		state = store.NewRedisRelay(rclient, keys)
 		dedupe = store.NewRedisDedupe(rclient, keys, webhook.DedupeTTL)
+		if cfg.StreamerChanges > 0 {
+			streamerThrottle = store.NewRedisThrottle(rclient, keys, cfg.StreamerChanges, web.ThrottleWindow)
+		}
 		ready["redis"] = func(ctx context.Context) error { return rclient.Ping(ctx).Err() }
 
 		// The broker between instances: its own client (its appends and its Pub/Sub
@@ -278,9 +283,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies,
 		Demo: cfg.Demo, Version: opt.Version, Suggestions: opt.Suggestions, Ready: ready,
 		SuggestionModerators: opt.SuggestionModerators,
-		StreamerChanges:      cfg.StreamerChanges,
-		StateKey:             deriveKey(cfg.ServerSecret, "twitchrelay oauth state v1"),
-		Now:                  opt.TokenClock,
+		StreamerChanges:      cfg.StreamerChanges, StreamerThrottle: streamerThrottle,
+		StateKey: deriveKey(cfg.ServerSecret, "twitchrelay oauth state v1"),
+		Now:      opt.TokenClock,
 		Limits: web.Limits{
 			CallbackReads: cfg.CallbackReads, SocketsPerSession: cfg.SocketsPerSession, SocketsPerIP: cfg.SocketsPerIP,
 			HelloTimeout: opt.HelloTimeout, TokenIdle: opt.TokenIdle,

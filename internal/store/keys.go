@@ -22,6 +22,7 @@ const DefaultPrefix = "twitchrelay:"
 //	twitchrelay:relay:subs:<relay session> hash: subscription id → OwnedSub (JSON)
 //	twitchrelay:relay:sessions            set: relay session ids with a record (pruned on List)
 //	twitchrelay:dedupe:<relay session>:<message id>  "1", TTL = 2 × the webhook window
+//	twitchrelay:throttle:<key>            hash: tokens, at (ms): a streamer-change bucket (key "sid:<relay session>" or "user:<twitch id>"), TTL = its window
 //
 // With several instances (internal/broker, internal/lock):
 //
@@ -58,6 +59,7 @@ func (k Keys) relaySession(sid string) string { return k.prefix + "relay:s:" + s
 func (k Keys) relaySubs(sid string) string    { return k.prefix + "relay:subs:" + sid }
 func (k Keys) relayIndex() string             { return k.prefix + "relay:sessions" }
 func (k Keys) dedupe(id string) string        { return k.prefix + "dedupe:" + id }
+func (k Keys) throttle(key string) string     { return k.prefix + "throttle:" + key }
 
 // Broker is the layout internal/broker uses for events shared between instances.
 func (k Keys) Broker() BrokerKeys { return BrokerKeys{prefix: k.prefix + "ev:"} }

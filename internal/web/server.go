@@ -98,6 +98,10 @@ type Options struct {
 	// StreamerChanges is how many streamer changes a session, and a Twitch user, may make per
 	// minute (STREAMER_CHANGES_PER_MINUTE); 0 = defaultStreamerChanges.
 	StreamerChanges int
+	// StreamerThrottle, with several instances, holds those buckets where every instance
+	// sees them (store.RedisThrottle, of StreamerChanges per ThrottleWindow); nil = in this
+	// process.
+	StreamerThrottle Throttle
 
 	// ValidateClaim, with several instances, makes one instance the validator of a session's
 	// token for ttl (a Redis lock nobody releases: it lapses after ttl): the hourly round
@@ -127,7 +131,7 @@ type Server struct {
 	// Bounds on what strangers and single users can make us spend (abuse).
 	ready           readiness  // /readyz's cached checks
 	refusalLogs     logSampler // which refused callbacks are logged
-	streamerChanges *throttle  // per session and per Twitch user
+	streamerChanges Throttle   // per session and per Twitch user
 	limits          Limits
 	bodies          chan struct{}  // one token per callback body being read (Limits.CallbackReads)
 	open            socketRegistry // open sockets by session and address
@@ -144,7 +148,10 @@ func New(opt Options) (*Server, error) {
 	if s.opt.StreamerChanges <= 0 {
 		s.opt.StreamerChanges = defaultStreamerChanges
 	}
-	s.streamerChanges = newThrottle(s.opt.StreamerChanges, time.Now)
+	s.streamerChanges = opt.StreamerThrottle
+	if s.streamerChanges == nil {
+		s.streamerChanges = newThrottle(s.opt.StreamerChanges, time.Now)
+	}
 	if len(opt.StateKey) < 32 {
 		return nil, fmt.Errorf("web: StateKey must be at least 32 bytes")
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -136,7 +137,13 @@ func (s *Server) handleStreamerSubmit(w http.ResponseWriter, r *http.Request) er
 	}
 	if cur := s.currentStreamer(r.Context()); cur == nil || cur.Login != login {
 		// A change costs the shared Helix budget: bounded per session and per Twitch user.
-		if ok, retry := s.streamerChanges.take("session:"+a.SID, "user:"+a.User.ID); !ok {
+		tctx, cancel := context.WithTimeout(r.Context(), throttleTimeout)
+		ok, retry, err := s.streamerChanges.Take(tctx, "sid:"+a.SID, "user:"+a.User.ID)
+		cancel()
+		switch {
+		case err != nil:
+			return errThrottleUnavailable.with(fmt.Errorf("web: streamer change throttle: %w", err))
+		case !ok:
 			return errTooManyChanges(s.opt.StreamerChanges, retry)
 		}
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -12,13 +13,30 @@ import (
 // Streamer changes are throttled because each costs the app's shared Helix rate limit about
 // ten points (the old streamer's subscriptions deleted, the new one's created when the page's
 // socket connects): without a bound one user switching in a loop empties the bucket, and every
-// other user's subscriptions wait for it to refill. The buckets live in this process, which is
-// enough while one instance serves everyone (the hub holding the sockets is in-process too);
-// several instances would need them in Redis.
+// other user's subscriptions wait for it to refill.
+//
+// Without Redis the buckets live in this process (throttle, below). With REDIS_URL every
+// instance shares them in Redis (store.RedisThrottle: one Lua script doing the same
+// all-or-nothing take with refill, on Redis's clock, each bucket expiring a window after its
+// last take), so a user has one budget however many instances serve them. When Redis does
+// not answer, the change is refused with a 503 page that says so (errThrottleUnavailable):
+// never unlimited, and the streamer being watched stays on.
 const (
-	throttleWindow  = time.Minute // a bucket of limit changes refills over this
-	throttleMaxKeys = 100000      // beyond this many buckets, full ones are forgotten
+	throttleWindow  = time.Minute     // a bucket of limit changes refills over this
+	throttleMaxKeys = 100000          // beyond this many buckets, full ones are forgotten
+	throttleTimeout = 2 * time.Second // a take from Redis gives up after this
 )
+
+// ThrottleWindow is the refill window of the streamer-change buckets, for a shared
+// Throttle built outside this package.
+const ThrottleWindow = throttleWindow
+
+// Throttle is a set of token buckets shared by every instance (store.RedisThrottle): Take
+// spends one token from each key's bucket if all have one, otherwise nothing and retry says
+// when. An error means the buckets could not be read: the caller refuses.
+type Throttle interface {
+	Take(ctx context.Context, keys ...string) (ok bool, retry time.Duration, err error)
+}
 
 // throttle is a set of token buckets, one per key, each of limit tokens refilled over
 // throttleWindow. Safe for concurrent use.
@@ -37,6 +55,12 @@ type tokenBucket struct {
 
 func newThrottle(limit int, now func() time.Time) *throttle {
 	return &throttle{limit: float64(limit), now: now, buckets: map[string]*tokenBucket{}}
+}
+
+// Take implements Throttle in this process; it never fails.
+func (t *throttle) Take(_ context.Context, keys ...string) (bool, time.Duration, error) {
+	ok, retry := t.take(keys...)
+	return ok, retry, nil
 }
 
 // take spends one token from each of keys' buckets if all have one; otherwise nothing is
@@ -91,3 +115,9 @@ func errTooManyChanges(limit int, retry time.Duration) *appError {
 		RetryURL: "/enter_streamer", RetryLabel: "Choose a streamer",
 		retryAfter: strconv.Itoa(secs)}
 }
+
+// errThrottleUnavailable is the 503 page when the shared buckets (Redis) cannot be read: the
+// change is refused rather than let through unbounded.
+var errThrottleUnavailable = &appError{Status: http.StatusServiceUnavailable, Heading: "Streamer changes are paused",
+	Message:  "twitchrelay can't check how many streamer changes you have left right now, so it can't change the streamer. The streamer you were watching is still on: please try again in a minute.",
+	RetryURL: "/enter_streamer", RetryLabel: "Choose a streamer", retryAfter: "30"}

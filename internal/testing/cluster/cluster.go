@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,57 +22,26 @@ import (
 	"time"
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
+	"github.com/twitchrelay/twitchrelay/internal/procs"
 	"github.com/twitchrelay/twitchrelay/internal/testing/balancer"
 	"github.com/twitchrelay/twitchrelay/internal/testing/client"
 	"github.com/twitchrelay/twitchrelay/internal/testing/syncbuf"
 )
 
-// Bounds of the harness's waits.
+// Bounds of the harness's waits (internal/procs's).
 const (
-	StartTimeout = 60 * time.Second // a process prints where it listens
-	StopTimeout  = 30 * time.Second // a process exits after SIGTERM or SIGKILL
+	StartTimeout = procs.StartTimeout // a process prints where it listens
+	StopTimeout  = procs.StopTimeout  // a process exits after SIGTERM or SIGKILL
 	clientID     = "clustertestclientid00000000000"
 	clientSecret = "clustertestclientsecret0000000"
 )
 
 // Binaries are the built commands.
-type Binaries struct{ Relay, Sim string }
+type Binaries = procs.Binaries
 
 // Build compiles cmd/twitchrelay and cmd/twitchsim into dir (from the module root, found
 // from the working directory).
-func Build(dir string) (Binaries, error) {
-	root, err := moduleRoot()
-	if err != nil {
-		return Binaries{}, err
-	}
-	b := Binaries{Relay: filepath.Join(dir, "twitchrelay"), Sim: filepath.Join(dir, "twitchsim")}
-	for out, pkg := range map[string]string{b.Relay: "./cmd/twitchrelay", b.Sim: "./cmd/twitchsim"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if o, err := cmd.CombinedOutput(); err != nil {
-			return Binaries{}, fmt.Errorf("go build %s: %v\n%s", pkg, err, o)
-		}
-	}
-	return b, nil
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("cluster: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+func Build(dir string) (Binaries, error) { return procs.Build(dir) }
 
 // Options configure a Cluster.
 type Options struct {
@@ -98,8 +66,7 @@ type Cluster struct {
 type Relay struct {
 	Addr string // host:port it listens on
 	Name string
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *procs.Proc
 	Log  *syncbuf.Buffer
 }
 
@@ -120,12 +87,13 @@ func Start(t testing.TB, bin Binaries, opt Options) *Cluster {
 	simLog := &syncbuf.Buffer{}
 	sim := exec.Command(bin.Sim, "-client-id", clientID, "-client-secret", clientSecret,
 		"-redirect-uri", c.URL()+"/auth", "-retries", "40", "-retry-backoff", "100ms", "-max-failures", "1000", "-fresh-connections")
-	line, done := startProcess(t, sim, simLog, regexp.MustCompile(`twitchsim listening on (\S+)`), true)
+	p := startProcess(t, sim, simLog, regexp.MustCompile(`twitchsim listening on (\S+)`), true)
 	t.Cleanup(func() {
-		sim.Process.Signal(syscall.SIGTERM)
-		waitDone(t, done, "twitchsim")
+		if err := p.Stop(syscall.SIGTERM); err != nil {
+			t.Errorf("twitchsim: %v", err)
+		}
 	})
-	c.SimURL = line
+	c.SimURL = p.Found
 	for range opt.Instances {
 		c.StartRelay()
 	}
@@ -150,9 +118,8 @@ func (c *Cluster) StartRelay() *Relay {
 		"REDIS_URL=" + c.opt.RedisURL, "REDIS_KEY_PREFIX=" + c.opt.Prefix,
 		"SHUTDOWN_TIMEOUT=10s",
 	}, c.opt.Env...)
-	r.cmd = cmd
-	addr, done := startProcess(c.t, cmd, r.Log, regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`), false)
-	r.Addr, r.done = addr, done
+	r.proc = startProcess(c.t, cmd, r.Log, regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`), false)
+	r.Addr = r.proc.Found
 	c.Relays = append(c.Relays, r)
 	c.syncBackends()
 	return r
@@ -191,27 +158,9 @@ func (c *Cluster) Stop(r *Relay) {
 	c.syncBackends()
 }
 
-func (r *Relay) stop(sig syscall.Signal) {
-	if r.exited() {
-		return
-	}
-	r.cmd.Process.Signal(sig)
-	select {
-	case <-r.done:
-	case <-time.After(StopTimeout):
-		r.cmd.Process.Kill()
-		<-r.done
-	}
-}
+func (r *Relay) stop(sig syscall.Signal) { r.proc.Stop(sig) }
 
-func (r *Relay) exited() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
-}
+func (r *Relay) exited() bool { return r.proc.Exited() }
 
 // Sockets is the relay's open browser sockets (its /metrics websockets_open gauge).
 func (c *Cluster) Sockets(r *Relay) int {
@@ -288,57 +237,14 @@ func (c *Cluster) Logs() string {
 	return b.String()
 }
 
-// startProcess starts cmd, copies its stdout and stderr into log, and returns the first
-// submatch of re in its output (from stdout if onStdout, else stderr) and a channel closed
-// when the process has exited.
-func startProcess(t testing.TB, cmd *exec.Cmd, log *syncbuf.Buffer, re *regexp.Regexp, onStdout bool) (string, chan struct{}) {
+// startProcess starts cmd (internal/procs), copying its output into log, and fails the test
+// with that output if it does not print the line re matches (on stdout if onStdout, else
+// stderr) within StartTimeout.
+func startProcess(t testing.TB, cmd *exec.Cmd, log *syncbuf.Buffer, re *regexp.Regexp, onStdout bool) *procs.Proc {
 	t.Helper()
-	pr, pw := io.Pipe()
-	if onStdout {
-		cmd.Stdout, cmd.Stderr = pw, log
-	} else {
-		cmd.Stdout, cmd.Stderr = log, pw
+	p, err := procs.Start(cmd, log, re, onStdout)
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, log.String())
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", cmd.Path, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		pw.Close()
-		close(done)
-	}()
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			log.Write([]byte(line + "\n"))
-			if m := re.FindStringSubmatch(line); m != nil && !sent {
-				found <- m[1]
-				sent = true
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	select {
-	case s := <-found:
-		return s, done
-	case <-done:
-		t.Fatalf("%s exited before it listened:\n%s", cmd.Path, log.String())
-	case <-time.After(StartTimeout):
-		cmd.Process.Kill()
-		t.Fatalf("%s did not listen within %s:\n%s", cmd.Path, StartTimeout, log.String())
-	}
-	return "", done
-}
-
-func waitDone(t testing.TB, done chan struct{}, what string) {
-	select {
-	case <-done:
-	case <-time.After(StopTimeout):
-		t.Errorf("%s did not exit within %s", what, StopTimeout)
-	}
+	return p
 }
