@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"hash"
 	"io"
-	"sync"
 )
 
 // The signature check of every callback, without allocating: HMAC-SHA256 (RFC 2104) computed
@@ -19,28 +18,34 @@ import (
 const (
 	scratchBody    = 4 << 10  // bytes the pooled body buffer starts with; grows with what arrives
 	scratchBodyMax = 16 << 10 // a buffer grown past this is not pooled again (a rare large body)
+	scratchBuf     = 2 * maxIDLen
+	scratchBufMax  = 4 << 10 // the session id comes from the URL: one that grew buf past this is not pooled
 	hmacBlock      = sha256.BlockSize
 )
 
-// scratch is one Verify call's working memory, lent by scratches.
+// scratch is one Verify call's working memory, lent by Verifier.scratch.
 type scratch struct {
 	inner, outer hash.Hash // SHA-256 states
 	body         []byte
 	buf          []byte // header bytes to hash, the hex signature
 }
 
-var scratches = sync.Pool{New: func() any {
-	return &scratch{inner: sha256.New(), outer: sha256.New(), body: make([]byte, 0, scratchBody), buf: make([]byte, 0, 2*maxIDLen)}
-}}
-
-func getScratch() *scratch { return scratches.Get().(*scratch) }
-
-func putScratch(s *scratch) {
-	if cap(s.body) > scratchBodyMax {
-		s.body = make([]byte, 0, scratchBody)
+// scratch lends one of the Verifier's scratches (a sync.Pool in the Verifier, whose zero
+// value is ready: a miss makes a new one).
+func (v *Verifier) scratch() *scratch {
+	if sc, ok := v.scratches.Get().(*scratch); ok {
+		return sc
 	}
-	s.body, s.buf = s.body[:0], s.buf[:0]
-	scratches.Put(s)
+	return &scratch{inner: sha256.New(), outer: sha256.New(), body: make([]byte, 0, scratchBody), buf: make([]byte, 0, scratchBuf)}
+}
+
+// release gives sc back, unless a rare large body or header grew it.
+func (v *Verifier) release(sc *scratch) {
+	if cap(sc.body) > scratchBodyMax || cap(sc.buf) > scratchBufMax {
+		return
+	}
+	sc.body, sc.buf = sc.body[:0], sc.buf[:0]
+	v.scratches.Put(sc)
 }
 
 // secretStates are the SHA-256 states of HMAC(ServerSecret, secretLabel + ...) after the

@@ -21,16 +21,16 @@ func TestValidSignatureAgreesWithEventsub(t *testing.T) {
 		v.ServerSecret = secret
 		for _, sid := range []string{"a", "session-b", ""} {
 			var got [64]byte
-			v.sessionSecret(getScratch(), sid, &got)
+			v.sessionSecret(v.scratch(), sid, &got)
 			if want := Secret(secret, sid); string(got[:]) != want {
 				t.Fatalf("secret of %q = %s, want %s", sid, got, want)
 			}
 			good := eventsub.Signature([]byte(Secret(secret, sid)), "id-1", "2026-01-02T15:04:05Z", body)
-			if !v.validSignature(getScratch(), sid, "id-1", "2026-01-02T15:04:05Z", body, good) {
+			if !v.validSignature(v.scratch(), sid, "id-1", "2026-01-02T15:04:05Z", body, good) {
 				t.Errorf("session %q: Twitch's signature refused", sid)
 			}
 			bad := eventsub.Signature([]byte(Secret(secret, sid+"x")), "id-1", "2026-01-02T15:04:05Z", body)
-			if v.validSignature(getScratch(), sid, "id-1", "2026-01-02T15:04:05Z", body, bad) {
+			if v.validSignature(v.scratch(), sid, "id-1", "2026-01-02T15:04:05Z", body, bad) {
 				t.Errorf("session %q: another session's signature accepted", sid)
 			}
 		}

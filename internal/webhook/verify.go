@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -69,6 +70,7 @@ type Verifier struct {
 	Window       time.Duration    // default DefaultWindow; accepted timestamps are now±Window
 
 	secretBase atomic.Pointer[secretStates] // see states (mac.go)
+	scratches  sync.Pool                    // of *scratch (mac.go)
 }
 
 // Verify checks r as a callback for sessionID, cheapest first, so that nothing is read or
@@ -111,8 +113,8 @@ func (v *Verifier) Verify(r *http.Request, sessionID string) (*Message, error) {
 	if age := now().Sub(msg.Timestamp); age > window || age < -window {
 		return msg, fmt.Errorf("%w: %s off", ErrStale, age.Round(time.Second))
 	}
-	sc := getScratch()
-	defer putScratch(sc) // parseBody copies what it keeps: nothing refers to the body after this
+	sc := v.scratch()
+	defer v.release(sc) // parseBody copies what it keeps: nothing refers to the body after this
 	body, err := readBody(sc, r.Body, maxBody)
 	if err != nil {
 		if errors.Is(err, ErrTooLarge) {
