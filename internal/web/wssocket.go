@@ -66,10 +66,10 @@ func (w *wsSocket) run() {
 	w.stopped.Store(true)
 	w.mu.Unlock()
 	w.ping.Stop()
-	w.stuck.Stop()
 	w.sub.Close()
 	w.c.CloseNow() // a writer blocked on a stalled client gives up now
 	w.writers.Wait()
+	w.stuck.Stop() // after the writer: nothing arms it again
 }
 
 // wake starts the writer unless it runs. Called from the hub under its lock, from the ping
