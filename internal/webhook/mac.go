@@ -13,8 +13,8 @@ import (
 // The signature check of every callback, without allocating: HMAC-SHA256 (RFC 2104) computed
 // on pooled SHA-256 states, the session's secret derived from saved states of the server
 // secret's HMAC, and the body read into a pooled buffer. crypto/hmac builds two digests, two
-// pads and a clone per call, and io.ReadAll grows a fresh buffer: a third of a callback's
-// allocations (docs/perf-profile-17.md).
+// pads and a clone per call, and io.ReadAll grows a fresh buffer: 14 of the 32
+// allocations of a notification's intake (BenchmarkIntake; docs/perf-profile-17.md).
 const (
 	scratchBody    = 4 << 10  // bytes the pooled body buffer starts with; grows with what arrives
 	scratchBodyMax = 16 << 10 // a buffer grown past this is not pooled again (a rare large body)
