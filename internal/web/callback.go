@@ -184,11 +184,17 @@ func (s *Server) logWebhook(ctx context.Context, sid string, msg *webhook.Messag
 		outcome == relay.OutcomeMismatch || outcome == "malformed_body" || outcome == relay.OutcomeUnexpected:
 		level = slog.LevelWarn
 	}
-	attrs := []any{"message_id", id, "message_type", typ, "event_type", evType, "outcome", outcome,
-		"status", code, "session", shortID(sid), "duration", time.Since(start)}
-	if err != nil {
-		attrs = append(attrs, "err", err)
+	if s.log.Enabled(ctx, level) {
+		// LogAttrs: no boxing of every value into an interface, one line per callback.
+		attrs := [8]slog.Attr{slog.String("message_id", id), slog.String("message_type", typ), slog.String("event_type", evType),
+			slog.String("outcome", outcome), slog.Int("status", code), slog.String("session", shortID(sid)),
+			slog.Duration("duration", time.Since(start))}
+		n := 7
+		if err != nil {
+			attrs[n] = slog.Any("err", err)
+			n++
+		}
+		s.log.LogAttrs(ctx, level, "webhook", attrs[:n]...)
 	}
-	s.log.Log(ctx, level, "webhook", attrs...)
 	s.obs.Webhook(evType, outcome)
 }

@@ -1,11 +1,8 @@
 package web
 
 import (
-	"context"
 	"sync"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/twitchrelay/twitchrelay/internal/hub"
 )
@@ -60,19 +57,19 @@ func appendBatch(b []byte, frames []hub.Frame) []byte {
 	return append(b, ']')
 }
 
-// writeFrames writes frames in order, as batches, and counts each live event's delivery
-// once its message is written. It clears frames' slots, so that a reused slice holds no
-// frame after the write.
-func (s *Server) writeFrames(ctx context.Context, c *websocket.Conn, frames []hub.Frame) error {
+// writeFrames writes frames in order, as batches, each message with send, and counts each
+// live event's delivery once its message is written. It clears frames' slots, so that a
+// reused slice holds no frame after the write.
+func (s *Server) writeFrames(send func([]byte) error, frames []hub.Frame) error {
 	for len(frames) > 0 {
 		n := batchLen(frames, wsBatchBytes)
 		var err error
 		if n == 1 {
-			err = write(ctx, c, frames[0].Data)
+			err = send(frames[0].Data)
 		} else {
 			bp := s.batches.get()
 			*bp = appendBatch(*bp, frames[:n])
-			err = write(ctx, c, *bp)
+			err = send(*bp)
 			s.batches.put(bp)
 		}
 		if err != nil {

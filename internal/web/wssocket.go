@@ -32,6 +32,7 @@ type wsSocket struct {
 	pingDue atomic.Bool    // the ping timer fired
 	writers sync.WaitGroup // the writer goroutine, when one runs
 	ping    *time.Timer
+	stuck   *time.Timer // armed while a frame write runs: ends a write stuck for wsWriteTimeout
 	batch   []hub.Frame // the writer's; let go after a burst
 }
 
@@ -47,6 +48,8 @@ func (w *wsSocket) run() {
 	defer s.live.remove(w.sid)
 	defer func() { <-w.subscribed }() // first: the session's subscribe has returned
 
+	w.stuck = time.AfterFunc(wsWriteTimeout, func() { w.c.CloseNow() })
+	w.stuck.Stop()
 	w.ping = time.AfterFunc(wsPingInterval, func() {
 		w.pingDue.Store(true)
 		w.wake()
@@ -66,6 +69,7 @@ func (w *wsSocket) run() {
 	w.sub.Close()
 	w.c.CloseNow() // a writer blocked on a stalled client gives up now
 	w.writers.Wait()
+	w.stuck.Stop() // after the writer: nothing arms it again
 }
 
 // wake starts the writer unless it runs. Called from the hub under its lock, from the ping
@@ -125,7 +129,7 @@ func (w *wsSocket) step() bool {
 	case <-w.sub.Done():
 		// What the hub queued before it let go of us still goes out.
 		for w.sub.Pending() > 0 {
-			if w.writeBatch(ctx) != nil {
+			if w.writeBatch() != nil {
 				return false
 			}
 		}
@@ -147,7 +151,7 @@ func (w *wsSocket) step() bool {
 		return false
 	default:
 	}
-	if w.writeBatch(ctx) != nil {
+	if w.writeBatch() != nil {
 		return false
 	}
 	if w.pingDue.Swap(false) {
@@ -165,11 +169,23 @@ func (w *wsSocket) step() bool {
 // writeBatch writes the oldest frames the hub has queued for this socket, one batch message
 // of them: taking one batch at a time lets the hub see the socket progress (pacing, stalls),
 // and write loops while more waits.
-func (w *wsSocket) writeBatch(ctx context.Context) error {
+func (w *wsSocket) writeBatch() error {
 	w.batch = w.sub.TakeUpTo(w.batch[:0], wsBatchBytes) // writeFrames splits the rare batch its commas overflow
-	err := w.s.writeFrames(ctx, w.c, w.batch)
+	err := w.s.writeFrames(w.send, w.batch)
 	if cap(w.batch) > 64 { // a burst's slice: let its memory go
 		w.batch = nil
 	}
+	return err
+}
+
+// send writes one message of frames with the wsWriteTimeout bound, as write does, but on the
+// socket's own timer: a context with a deadline would cost a timer, a context and coder's
+// AfterFunc on that context for every message, and a burst of fan-out writes them by the
+// hundred (docs/perf-profile-17.md). When the timer fires, the socket is closed under the
+// write, which then fails, as it does when a write context's deadline passes.
+func (w *wsSocket) send(msg []byte) error {
+	w.stuck.Reset(wsWriteTimeout)
+	err := w.c.Write(context.Background(), websocket.MessageText, msg)
+	w.stuck.Stop()
 	return err
 }

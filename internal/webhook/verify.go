@@ -1,22 +1,17 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 
 	"github.com/go-json-experiment/json/jsontext"
 
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,7 +69,8 @@ type Verifier struct {
 	MaxBody      int64            // default DefaultMaxBody
 	Window       time.Duration    // default DefaultWindow; accepted timestamps are now±Window
 
-	secretBase atomic.Pointer[keyedMAC] // see secretMAC
+	secretBase atomic.Pointer[secretStates] // see states (mac.go)
+	scratches  sync.Pool                    // of *scratch (mac.go)
 }
 
 // Verify checks r as a callback for sessionID, cheapest first, so that nothing is read or
@@ -117,14 +113,16 @@ func (v *Verifier) Verify(r *http.Request, sessionID string) (*Message, error) {
 	if age := now().Sub(msg.Timestamp); age > window || age < -window {
 		return msg, fmt.Errorf("%w: %s off", ErrStale, age.Round(time.Second))
 	}
-	body, err := readBody(r, maxBody)
+	sc := v.scratch()
+	defer v.release(sc) // parseBody copies what it keeps: nothing refers to the body after this
+	body, err := readBody(sc, r.Body, maxBody)
 	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		if errors.Is(err, ErrTooLarge) {
 			return nil, ErrTooLarge
 		}
 		return nil, fmt.Errorf("%w: read body: %w", ErrMalformed, err)
 	}
-	if !v.validSignature(sessionID, msg.ID, ts, body, sig) {
+	if !v.validSignature(sc, sessionID, msg.ID, ts, body, sig) {
 		return nil, ErrBadSignature
 	}
 	if v.Dedupe != nil {
@@ -145,59 +143,6 @@ func (v *Verifier) Verify(r *http.Request, sessionID string) (*Message, error) {
 	return msg, nil
 }
 
-// readBody reads the whole body, at most maxBody bytes. The buffer grows with the bytes that
-// actually arrive, never with what Content-Length merely announces: a request that announces
-// 64 KiB and sends nothing costs a few hundred bytes.
-func readBody(r *http.Request, maxBody int64) ([]byte, error) {
-	return io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
-}
-
-// validSignature is eventsub.ValidSignature with the session's Secret, computed without
-// building strings: sig (already checked to be sha256=<64 lowercase hex>) is decoded and
-// compared in constant time with the HMAC. The secret's own HMAC starts from a clone of
-// one keyed with the server secret, which saves its key schedule on every call.
-func (v *Verifier) validSignature(sessionID, id, ts string, body []byte, sig string) bool {
-	var want [sha256.Size]byte
-	if _, err := hex.Decode(want[:], []byte(sig[len(signaturePfx):])); err != nil {
-		return false
-	}
-	var sum [sha256.Size]byte
-	var secret [2 * sha256.Size]byte
-	hex.Encode(secret[:], v.secretMAC(sessionID).Sum(sum[:0]))
-	mac := hmac.New(sha256.New, secret[:])
-	io.WriteString(mac, id)
-	io.WriteString(mac, ts)
-	mac.Write(body)
-	return hmac.Equal(mac.Sum(sum[:0]), want[:])
-}
-
-// secretMAC returns an HMAC that has been fed what Secret feeds it before the session id,
-// and then the session id.
-func (v *Verifier) secretMAC(sessionID string) hash.Hash {
-	base := v.secretBase.Load()
-	if base == nil || !bytes.Equal(base.key, v.ServerSecret) {
-		mac := hmac.New(sha256.New, v.ServerSecret)
-		io.WriteString(mac, secretLabel)
-		base = &keyedMAC{key: bytes.Clone(v.ServerSecret), mac: mac}
-		v.secretBase.Store(base)
-	}
-	var mac hash.Hash
-	if c, err := base.mac.(hash.Cloner).Clone(); err == nil {
-		mac = c.(hash.Hash)
-	} else { // not cloneable: start over, as Secret does
-		mac = hmac.New(sha256.New, v.ServerSecret)
-		io.WriteString(mac, secretLabel)
-	}
-	io.WriteString(mac, sessionID)
-	return mac
-}
-
-// keyedMAC is an HMAC keyed with key and fed the secret label; only ever cloned.
-type keyedMAC struct {
-	key []byte
-	mac hash.Hash
-}
-
 // Forget unmarks msg in the dedupe store, so that Twitch's retry of a message we failed to
 // handle is accepted. It is a no-op for messages that were not marked.
 func (v *Verifier) Forget(ctx context.Context, msg *Message) error {
@@ -210,10 +155,10 @@ func (v *Verifier) Forget(ctx context.Context, msg *Message) error {
 // parseHeaders checks the required headers and returns the message with its header fields,
 // the signature and the timestamp exactly as received (they are signed as sent).
 func parseHeaders(h http.Header) (msg *Message, sig, ts string, err error) {
-	id := h.Get(eventsub.HeaderMessageID)
-	typ := h.Get(eventsub.HeaderMessageType)
-	sig = h.Get(eventsub.HeaderMessageSignature)
-	ts = h.Get(eventsub.HeaderMessageTimestamp)
+	id := header(h, eventsub.HeaderMessageID)
+	typ := header(h, eventsub.HeaderMessageType)
+	sig = header(h, eventsub.HeaderMessageSignature)
+	ts = header(h, eventsub.HeaderMessageTimestamp)
 	for _, hv := range [...][2]string{
 		{eventsub.HeaderMessageID, id}, {eventsub.HeaderMessageType, typ},
 		{eventsub.HeaderMessageSignature, sig}, {eventsub.HeaderMessageTimestamp, ts},
@@ -233,7 +178,7 @@ func parseHeaders(h http.Header) (msg *Message, sig, ts string, err error) {
 		return nil, "", "", fmt.Errorf("%w: timestamp is not RFC 3339", ErrMalformed)
 	}
 	retry := 0
-	if s := h.Get(eventsub.HeaderMessageRetry); s != "" {
+	if s := header(h, eventsub.HeaderMessageRetry); s != "" {
 		if retry, err = strconv.Atoi(s); err != nil || retry < 0 {
 			return nil, "", "", fmt.Errorf("%w: retry is not a count", ErrMalformed)
 		}
@@ -243,9 +188,18 @@ func parseHeaders(h http.Header) (msg *Message, sig, ts string, err error) {
 		Type:                typ,
 		Retry:               retry,
 		Timestamp:           at,
-		SubscriptionType:    h.Get(eventsub.HeaderSubscriptionType),
-		SubscriptionVersion: h.Get(eventsub.HeaderSubscriptionVersion),
+		SubscriptionType:    header(h, eventsub.HeaderSubscriptionType),
+		SubscriptionVersion: header(h, eventsub.HeaderSubscriptionVersion),
 	}, sig, ts, nil
+}
+
+// header is h.Get(key) for a key already in canonical form (every eventsub.Header*
+// constant is: TestHeaderNamesAreCanonical), without canonicalising it again on every call.
+func header(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func validSignatureFormat(sig string) bool {
