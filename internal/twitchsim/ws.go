@@ -30,6 +30,7 @@ const (
 	wsWriteTimeout   = 5 * time.Second  // one frame to a client
 	wsPingEvery      = 5                // WSSeconds between Ping frames
 	wsPingTimeout    = 10               // WSSeconds a Pong may take
+	wsPingTimeoutMin = 5 * time.Second  // but never less: a test's short WSSecond must not turn a busy machine's late Pong into a 4002
 	wsReadLimit      = 4 << 10          // bytes of a client frame (it is refused anyway)
 	wsTick           = 4                // checks per keepalive timeout
 	wsMinTick        = time.Millisecond // floor of the check interval
@@ -205,7 +206,7 @@ func (s *Sim) serveWS(sess *wsSession, conn *wsConn, keepalive time.Duration) {
 				return
 			case <-t.C:
 			}
-			pctx, pcancel := context.WithTimeout(ctx, s.wsUnits(wsPingTimeout))
+			pctx, pcancel := context.WithTimeout(ctx, max(s.wsUnits(wsPingTimeout), wsPingTimeoutMin))
 			err := conn.c.Ping(pctx)
 			pcancel()
 			if err != nil && ctx.Err() == nil {
