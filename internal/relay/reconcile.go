@@ -78,8 +78,8 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 		deleted++
 	}
 	for i, rec := range live {
-		if m.cfg.Owners != nil { // several instances: adopt only what no live instance owns
-			if ok, err := m.cfg.Owners.Claim(ctx, rec.SessionID); err != nil || !ok {
+		if m.cfg.Owners != nil { // several instances: adopt only users no live instance owns
+			if ok, err := m.cfg.Owners.Claim(ctx, userKey(rec.UserID)); err != nil || !ok {
 				continue
 			}
 		}
@@ -96,6 +96,11 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 type adoptPlan struct {
 	keep     map[string]eventsub.Subscription // by type: usable subscriptions it references
 	recreate []string                         // types it had whose subscription is disabled or gone
+	// Set by a takeover (owners.go): who is the live session a socket brought (its token
+	// and scopes make the websocket subscriptions), and a recreated websocket feed gets an
+	// events_missing frame from gapFrom to when it was subscribed again.
+	who     *Session
+	gapFrom time.Time
 }
 
 // planAdoption matches a stored session with the listed subscriptions: a usable one whose id
@@ -160,6 +165,9 @@ func (m *Manager) adoptLocked(ctx context.Context, rec store.Record, p adoptPlan
 		return nil
 	}
 	s := Session{ID: rec.SessionID, UserID: rec.UserID, UserLogin: rec.UserLogin, Streamer: Streamer(rec.Streamer)}
+	if p.who != nil {
+		s.UserToken, s.Scopes = p.who.UserToken, p.who.Scopes
+	}
 	ss := newSession(s)
 	newRec := store.Record{SessionID: s.ID, UserID: s.UserID, UserLogin: s.UserLogin, Streamer: store.Streamer(s.Streamer), Subs: map[string]store.OwnedSub{}}
 	for typ, sub := range p.keep {
@@ -186,8 +194,13 @@ func (m *Manager) adoptLocked(ctx context.Context, rec store.Record, p adoptPlan
 		errs = append(errs, fmt.Errorf("relay: adopt session %s: %w", shortID(s.ID), err))
 	}
 	m.startFollowing(ss) // pending until SubscribeToAllEvents brings the user's token
+	gap := false
 	for _, typ := range p.recreate {
 		m.subscribeType(ctx, ss, typ)
+		gap = gap || m.transportOf(typ) == eventsub.TransportWebSocket
+	}
+	if gap && !p.gapFrom.IsZero() {
+		m.eventsMissing(s.ID, p.gapFrom, m.cfg.Now(), reasonMovedInstance)
 	}
 	m.publish(ss)
 	m.log.Info("adopted session", "session", shortID(s.ID), "broadcaster_id", s.Streamer.ID,
