@@ -223,9 +223,11 @@ func (m *Manager) adoptStored(ctx context.Context, s Session) (*session, error) 
 	if err != nil {
 		return nil, err
 	}
-	// Its websocket feeds are made again on this instance's Twitch session, with the user's
-	// token, and the span since the last owner was last known alive is owned to the page.
-	p.who, p.gapFrom = &s, m.gapStart(s.UserID)
+	// Its websocket feeds are made again on this instance's Twitch session with the user's
+	// token; in a takeover, the span since the last owner was last known alive is owed to
+	// the page once they are (subscribeFeeds).
+	p.who = &s
+	m.noteGap(s.ID, s.UserID)
 	if err := m.adoptLocked(ctx, rec, p); err != nil {
 		m.log.Warn("adopt session", "session", shortID(s.ID), "err", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
 	"github.com/twitchrelay/twitchrelay/internal/store"
 )
@@ -19,11 +20,19 @@ type ownership struct {
 	seenHeld map[string]time.Time // user → when its claim was last seen held by another instance
 	remote   map[string]time.Time // session id → when another instance last said it has a socket of it
 	adopting map[string]bool      // session ids being adopted now
+	takeover map[string]takeover  // user → the takeover of their sessions by this instance, while it runs
+	gaps     map[string]time.Time // session id → start of the events_missing frame it is owed once subscribed
+}
+
+// takeover is this instance claiming a user another instance (or nobody) held: the stored
+// sessions of the user adopted while it runs are owed an events_missing frame from from.
+type takeover struct {
+	from, at time.Time
 }
 
 func newOwnership() ownership {
 	return ownership{live: map[string]Session{}, owned: map[string]bool{}, seenHeld: map[string]time.Time{},
-		remote: map[string]time.Time{}, adopting: map[string]bool{}}
+		remote: map[string]time.Time{}, adopting: map[string]bool{}, takeover: map[string]takeover{}, gaps: map[string]time.Time{}}
 }
 
 // userKey is the claim key of a Twitch user's sessions (lock:claim:user:<id> in Redis).
@@ -42,6 +51,10 @@ func parseHandover(key string) (userID, sid string, ok bool) {
 	return userID, sid, userID != ""
 }
 
+// takeoverWindow is how long after claiming a user its stored sessions adopted count as
+// taken over (their adoption may wait on Twitch's rate limits).
+const takeoverWindow = wsResubscribeTimeout
+
 // remoteFresh is how long another instance's word that it has a socket of a session holds:
 // it repeats it every claim round.
 func (m *Manager) remoteFresh() time.Duration { return 3 * m.claimEvery() }
@@ -59,6 +72,58 @@ func (m *Manager) gapStart(userID string) time.Time {
 		return seen.Add(-m.claimTTL())
 	}
 	return m.cfg.Now().Add(-m.claimTTL() - m.claimEvery())
+}
+
+// claimedUser is sessionFor's claim of userID: if this instance did not own the user yet, it
+// takes the user over (their other stored sessions adopted in the background).
+func (m *Manager) claimedUser(userID string) {
+	m.mu.Lock()
+	was := m.own.owned[userID]
+	m.own.owned[userID] = true
+	m.mu.Unlock()
+	if !was {
+		m.takeOverUser(m.ctx, userID)
+	}
+}
+
+// startTakeover dates the takeover of userID's sessions.
+func (m *Manager) startTakeover(userID string) {
+	from := m.gapStart(userID)
+	m.mu.Lock()
+	m.own.takeover[userID] = takeover{from: from, at: m.cfg.Now()}
+	m.mu.Unlock()
+}
+
+// noteGap marks session sid of userID, adopted from the store, as owed an events_missing
+// frame if the adoption is part of a takeover: its websocket feeds ran on the previous
+// owner's Twitch session, and Twitch replays nothing.
+func (m *Manager) noteGap(sid, userID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tk, ok := m.own.takeover[userID]
+	if !ok || m.cfg.Now().Sub(tk.at) > takeoverWindow || m.cfg.WebSockets == nil {
+		return
+	}
+	for _, typ := range subscribedTypes {
+		if m.transportOf(typ) == eventsub.TransportWebSocket {
+			m.own.gaps[sid] = tk.from
+			return
+		}
+	}
+}
+
+// sendGap sends session sid the events_missing frame noteGap marked it for, now that its
+// feeds are subscribed.
+func (m *Manager) sendGap(sid string) {
+	m.mu.Lock()
+	from, ok := m.own.gaps[sid]
+	delete(m.own.gaps, sid)
+	m.mu.Unlock()
+	if ok {
+		until := m.cfg.Now()
+		m.eventsMissing(sid, from, until, reasonMovedInstance)
+		m.log.Info("events may be missing after a takeover", "session", shortID(sid), "gap", until.Sub(from).Round(time.Millisecond))
+	}
 }
 
 // noteLive remembers the Session a socket here brought (subscribeFeeds), while it is open.
@@ -169,7 +234,9 @@ func (m *Manager) askHolder(ctx context.Context, userID string) {
 }
 
 // takeOverUser adopts, in the background, every stored session of userID and every session
-// of theirs with a socket here: this instance now owns the user.
+// of theirs with a socket here: this instance now owns the user. If another instance was
+// seen holding the user, or sessions of theirs are stored, it is a takeover: the stored
+// sessions adopted are owed an events_missing frame (noteGap).
 func (m *Manager) takeOverUser(ctx context.Context, userID string) {
 	recs, err := m.cfg.Store.List(ctx)
 	if err != nil {
@@ -184,6 +251,12 @@ func (m *Manager) takeOverUser(ctx context.Context, userID string) {
 		if rec.UserID == userID {
 			sids[rec.SessionID] = true
 		}
+	}
+	m.mu.Lock()
+	_, seen := m.own.seenHeld[userID]
+	m.mu.Unlock()
+	if seen || len(sids) > 0 { // another instance ran the user, or something of theirs is stored
+		m.startTakeover(userID)
 	}
 	m.mu.Lock()
 	for id, s := range m.own.live {
@@ -216,10 +289,11 @@ func (m *Manager) adoptLive(userID string) {
 // adoptFor makes this instance run session sid of userID, which it owns: with the Session a
 // socket here brought, else from the store with the token of another session of the user
 // (the same Twitch login), all its feeds subscribed; without any token, adopted as it is
-// stored (its lease runs). A held session is left alone unless its streamer changed.
+// stored (its lease runs). A held session is left alone unless its streamer changed, and so
+// is one with an operation running (a socket's subscribe: the next round looks again).
 func (m *Manager) adoptFor(ctx context.Context, userID, sid string) {
 	m.mu.Lock()
-	if m.own.adopting[sid] {
+	if m.own.adopting[sid] || m.ops[sid] != nil { // being adopted, or subscribed or ended right now
 		m.mu.Unlock()
 		return
 	}
@@ -356,7 +430,8 @@ func (m *Manager) remoteLeasesLocked() {
 	}
 }
 
-// pruneRemote forgets remote sockets not heard of for longer than a lease.
+// pruneRemote forgets remote sockets not heard of for longer than a lease, and takeovers
+// older than takeoverWindow.
 func (m *Manager) pruneRemote() {
 	now := m.cfg.Now()
 	m.mu.Lock()
@@ -364,6 +439,11 @@ func (m *Manager) pruneRemote() {
 	for id, at := range m.own.remote {
 		if now.Sub(at) > m.cfg.Lease+m.remoteFresh() {
 			delete(m.own.remote, id)
+		}
+	}
+	for uid, tk := range m.own.takeover {
+		if now.Sub(tk.at) > takeoverWindow {
+			delete(m.own.takeover, uid)
 		}
 	}
 }

@@ -96,11 +96,9 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 type adoptPlan struct {
 	keep     map[string]eventsub.Subscription // by type: usable subscriptions it references
 	recreate []string                         // types it had whose subscription is disabled or gone
-	// Set by a takeover (owners.go): who is the live session a socket brought (its token
-	// and scopes make the websocket subscriptions), and a recreated websocket feed gets an
-	// events_missing frame from gapFrom to when it was subscribed again.
-	who     *Session
-	gapFrom time.Time
+	// who, set by a takeover (owners.go), is the live session a socket brought: its token
+	// and scopes make the websocket subscriptions.
+	who *Session
 }
 
 // planAdoption matches a stored session with the listed subscriptions: a usable one whose id
@@ -194,13 +192,8 @@ func (m *Manager) adoptLocked(ctx context.Context, rec store.Record, p adoptPlan
 		errs = append(errs, fmt.Errorf("relay: adopt session %s: %w", shortID(s.ID), err))
 	}
 	m.startFollowing(ss) // pending until SubscribeToAllEvents brings the user's token
-	gap := false
 	for _, typ := range p.recreate {
 		m.subscribeType(ctx, ss, typ)
-		gap = gap || m.transportOf(typ) == eventsub.TransportWebSocket
-	}
-	if gap && !p.gapFrom.IsZero() {
-		m.eventsMissing(s.ID, p.gapFrom, m.cfg.Now(), reasonMovedInstance)
 	}
 	m.publish(ss)
 	m.log.Info("adopted session", "session", shortID(s.ID), "broadcaster_id", s.Streamer.ID,

@@ -106,6 +106,7 @@ func (m *Manager) subscribeFeeds(ctx context.Context, s Session, feeds ...string
 	}
 	wg.Wait()
 	m.republish(ss)
+	m.sendGap(s.ID)
 	return nil
 }
 
@@ -186,6 +187,9 @@ func (m *Manager) sessionFor(ctx context.Context, s Session) (*session, error) {
 		ok, err := m.cfg.Owners.Claim(ctx, userKey(s.UserID))
 		if err != nil {
 			return nil, fmt.Errorf("relay: claim session %s: %w", shortID(s.ID), err)
+		}
+		if ok {
+			m.claimedUser(s.UserID)
 		}
 		if !ok { // the owner runs it (stored for it), and lets the user go if it has no socket of theirs
 			m.mu.Lock()
