@@ -6,9 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
-	"github.com/twitchrelay/twitchrelay/internal/store"
 )
 
 // ownership is what an instance knows of the user claims (Owners): which users it owns, the
@@ -22,12 +20,6 @@ type ownership struct {
 	adopting map[string]bool      // session ids being adopted now
 	takeover map[string]takeover  // user → the takeover of their sessions by this instance, while it runs
 	gaps     map[string]time.Time // session id → start of the events_missing frame it is owed once subscribed
-}
-
-// takeover is this instance claiming a user another instance (or nobody) held: the stored
-// sessions of the user adopted while it runs are owed an events_missing frame from from.
-type takeover struct {
-	from, at time.Time
 }
 
 func newOwnership() ownership {
@@ -51,29 +43,6 @@ func parseHandover(key string) (userID, sid string, ok bool) {
 	return userID, sid, userID != ""
 }
 
-// takeoverWindow is how long after claiming a user its stored sessions adopted count as
-// taken over (their adoption may wait on Twitch's rate limits).
-const takeoverWindow = wsResubscribeTimeout
-
-// remoteFresh is how long another instance's word that it has a socket of a session holds:
-// it repeats it every claim round.
-func (m *Manager) remoteFresh() time.Duration { return 3 * m.claimEvery() }
-
-// gapStart is where an events_missing frame of a takeover of userID starts: the last moment
-// the previous owner is known to have been alive. Its claim was seen held at seenHeld, so it
-// renewed it at most a claim TTL before; never seen, at most a TTL and a round ago (the
-// instance saw it unclaimed at its first try; a claim that lapsed while no instance looked
-// cannot be dated better).
-func (m *Manager) gapStart(userID string) time.Time {
-	m.mu.Lock()
-	seen, ok := m.own.seenHeld[userID]
-	m.mu.Unlock()
-	if ok {
-		return seen.Add(-m.claimTTL())
-	}
-	return m.cfg.Now().Add(-m.claimTTL() - m.claimEvery())
-}
-
 // claimedUser is sessionFor's claim of userID: if this instance did not own the user yet, it
 // takes the user over (their other stored sessions adopted in the background).
 func (m *Manager) claimedUser(userID string) {
@@ -83,46 +52,6 @@ func (m *Manager) claimedUser(userID string) {
 	m.mu.Unlock()
 	if !was {
 		m.takeOverUser(m.ctx, userID)
-	}
-}
-
-// startTakeover dates the takeover of userID's sessions.
-func (m *Manager) startTakeover(userID string) {
-	from := m.gapStart(userID)
-	m.mu.Lock()
-	m.own.takeover[userID] = takeover{from: from, at: m.cfg.Now()}
-	m.mu.Unlock()
-}
-
-// noteGap marks session sid of userID, adopted from the store, as owed an events_missing
-// frame if the adoption is part of a takeover: its websocket feeds ran on the previous
-// owner's Twitch session, and Twitch replays nothing.
-func (m *Manager) noteGap(sid, userID string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	tk, ok := m.own.takeover[userID]
-	if !ok || m.cfg.Now().Sub(tk.at) > takeoverWindow || m.cfg.WebSockets == nil {
-		return
-	}
-	for _, typ := range subscribedTypes {
-		if m.transportOf(typ) == eventsub.TransportWebSocket {
-			m.own.gaps[sid] = tk.from
-			return
-		}
-	}
-}
-
-// sendGap sends session sid the events_missing frame noteGap marked it for, now that its
-// feeds are subscribed.
-func (m *Manager) sendGap(sid string) {
-	m.mu.Lock()
-	from, ok := m.own.gaps[sid]
-	delete(m.own.gaps, sid)
-	m.mu.Unlock()
-	if ok {
-		until := m.cfg.Now()
-		m.eventsMissing(sid, from, until, reasonMovedInstance)
-		m.log.Info("events may be missing after a takeover", "session", shortID(sid), "gap", until.Sub(from).Round(time.Millisecond))
 	}
 }
 
@@ -212,25 +141,6 @@ func (m *Manager) renewClaims(ctx context.Context) {
 		}
 	}
 	m.pruneRemote()
-}
-
-// askHolder tells the holder of userID's claim about each session of the user with a socket
-// here: it runs them, and lets the user go if it has no socket of the user itself.
-func (m *Manager) askHolder(ctx context.Context, userID string) {
-	m.mu.Lock()
-	var sids []string
-	for id, s := range m.own.live {
-		if s.UserID == userID && m.sockets[id] > 0 {
-			sids = append(sids, id)
-		}
-	}
-	m.mu.Unlock()
-	for _, sid := range sids {
-		if err := m.cfg.Owners.Handover(ctx, handoverKey(userID, sid)); err != nil {
-			m.hookError("handover", err)
-			return
-		}
-	}
 }
 
 // takeOverUser adopts, in the background, every stored session of userID and every session
@@ -353,112 +263,4 @@ func (m *Manager) borrowTokenLocked(userID string) (helix.TokenSource, []string)
 		}
 	}
 	return nil, nil
-}
-
-// letGoUser forgets every session of userID held here (nothing deleted: another instance
-// runs them now) and closes the user's Twitch WebSocket session here.
-func (m *Manager) letGoUser(ctx context.Context, userID, why string) {
-	m.mu.Lock()
-	ids := m.heldOfLocked(userID)
-	m.mu.Unlock()
-	for _, sid := range ids {
-		m.forgetLocal(ctx, sid, why)
-	}
-	m.closeUnusedWS(userID)
-}
-
-// dropUserIfIdle gives up userID's claim when no session of the user is held here and no
-// socket of theirs is open here.
-func (m *Manager) dropUserIfIdle(ctx context.Context, userID string) {
-	if m.cfg.Owners == nil || userID == "" {
-		return
-	}
-	m.mu.Lock()
-	idle := len(m.heldOfLocked(userID)) == 0 && !m.userSocketsLocked(userID)
-	if idle {
-		delete(m.own.owned, userID)
-	}
-	m.mu.Unlock()
-	if idle {
-		m.cfg.Owners.Drop(ctx, userKey(userID))
-	}
-}
-
-// Handover is another instance's word (Owners.Handover) that it has a socket of a session of
-// a user this one may own. The session's lease does not run here meanwhile. If this instance
-// has a socket of the user itself, it keeps the user and runs that session too; otherwise it
-// lets the user go (forgets their sessions, closes their Twitch WebSocket session, drops the
-// claim) for the asker to take over. The broker calls it.
-func (m *Manager) Handover(key string) {
-	userID, sid, ok := parseHandover(key)
-	if m.cfg.Owners == nil || !ok {
-		return
-	}
-	m.goBackground(func(ctx context.Context) {
-		m.mu.Lock()
-		if sid != "" {
-			m.own.remote[sid] = m.cfg.Now()
-		}
-		busy := m.userSocketsLocked(userID)
-		owner := m.own.owned[userID] || len(m.heldOfLocked(userID)) > 0
-		m.mu.Unlock()
-		switch {
-		case !owner:
-		case busy:
-			if sid != "" {
-				m.adoptFor(ctx, userID, sid)
-			}
-		default:
-			m.letGoUser(ctx, userID, "handed over to the instance with its socket")
-			m.dropUserIfIdle(ctx, userID)
-		}
-	})
-}
-
-// remoteLeasesLocked keeps the lease of a session held here from ending while another
-// instance has a socket of it: it ends no earlier than a lease after that instance last said
-// so. Caller holds m.mu.
-func (m *Manager) remoteLeasesLocked() {
-	for id, at := range m.own.remote {
-		ss := m.sessions[id]
-		if ss == nil || m.sockets[id] > 0 {
-			continue
-		}
-		if until := at.Add(m.cfg.Lease); ss.leaseUntil.Before(until) {
-			ss.leaseUntil, ss.dirty = until, true
-		}
-	}
-}
-
-// pruneRemote forgets remote sockets not heard of for longer than a lease, and takeovers
-// older than takeoverWindow.
-func (m *Manager) pruneRemote() {
-	now := m.cfg.Now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for id, at := range m.own.remote {
-		if now.Sub(at) > m.cfg.Lease+m.remoteFresh() {
-			delete(m.own.remote, id)
-		}
-	}
-	for uid, tk := range m.own.takeover {
-		if now.Sub(tk.at) > takeoverWindow {
-			delete(m.own.takeover, uid)
-		}
-	}
-}
-
-// saveForOwner stores a minimal record of s (no subscriptions) for the owner of its user to
-// adopt, when none is stored or the stored one watches another streamer (a streamer change
-// made here).
-func (m *Manager) saveForOwner(ctx context.Context, s Session) error {
-	rec, ok, err := m.cfg.Store.Load(ctx, s.ID)
-	if err != nil {
-		return err
-	}
-	if ok && rec.UserID == s.UserID && rec.Streamer.ID == s.Streamer.ID {
-		return nil
-	}
-	return m.cfg.Store.Save(ctx, store.Record{SessionID: s.ID, UserID: s.UserID, UserLogin: s.UserLogin,
-		Streamer: store.Streamer(s.Streamer)}, m.storeTTL())
 }
