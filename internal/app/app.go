@@ -186,7 +186,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		a.broker = broker.New(broker.Config{
 			Redis: bclient, Keys: keys, HistorySize: cfg.HistorySize, HistoryAge: cfg.HistoryAge,
 			MessageTTL: webhook.DedupeTTL, Logger: log,
-			OnHandover: func(sid string) { a.Relay.Handover(sid) }, // a.Relay is set before the broker runs
+			OnHandover: func(key string) { a.Relay.Handover(key) }, // a.Relay is set before the broker runs
 		})
 		ready["broker"] = a.broker.Check
 		a.locks = lock.NewRedis(rclient, keys, a.broker.Instance())
@@ -246,7 +246,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		PublicURL: cfg.PublicURL, ServerSecret: []byte(cfg.ServerSecret),
 		Helix: helixClient, Hub: a.Hub, Store: state,
 		Lease: cfg.SubscriptionLease, PollInterval: cfg.FollowingPoll, Logger: log,
-		StreamersPerUser: cfg.StreamersPerUser, Owners: owners, Registry: registry,
+		StreamersPerUser: cfg.StreamersPerUser, Owners: owners, Registry: registry, ClaimTTL: lock.DefaultClaimTTL,
 		DefaultTransport: cfg.EventSubTransport, // chat notifications always go over websocket (relay)
 		WebSockets:       a.TwitchWS, UserHelix: helixClient,
 		OnRelease: func(sid string) { // a lease ended: free what the process holds for it

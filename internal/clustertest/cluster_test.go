@@ -158,7 +158,12 @@ func TestThreeInstances(t *testing.T) {
 	t.Parallel()
 	rc := redistest.Client(t)
 	prefix := redistest.Prefix(t, rc)
-	c := cluster.Start(t, bin, cluster.Options{Instances: 3, RedisURL: redistest.URL(t), Prefix: prefix})
+	// The test's page reads only between the steps: while an instance holding its socket
+	// shuts down (up to 5 s, waiting for the page's answer to "going away"), the producer goes
+	// on. A real page answers at once; this one needs a history longer than 1 MiB
+	// (HISTORY_BYTES' default, some 400 of these events) to resume without a gap.
+	c := cluster.Start(t, bin, cluster.Options{Instances: 3, RedisURL: redistest.URL(t), Prefix: prefix,
+		Env: []string{"HISTORY_BYTES=16777216"}})
 	b, s := watch(t, c, "modmaria")
 	subsAtStart := checkSubscriptions(t, c)
 	next := 1

@@ -7,11 +7,13 @@ import (
 	"time"
 )
 
-// DefaultClaimTTL is the lease of a session claim: renewed every couple of seconds while its
-// owner has the session's socket, so a dead owner's sessions are free again within it.
+// DefaultClaimTTL is the lease of a claim (internal/relay claims a Twitch user's sessions as
+// "user:<id>"): renewed every couple of seconds by its owner, so a dead owner's users are free
+// again within it.
 const DefaultClaimTTL = 6 * time.Second
 
-// Claims holds per-session claims ("claim:<id>" locks) for internal/relay's Owners.
+// Claims holds claims ("claim:<key>" locks; internal/relay's keys are "user:<twitch user id>")
+// for internal/relay's Owners.
 type Claims struct {
 	l   *Redis
 	ttl time.Duration

@@ -49,15 +49,27 @@ type recSink struct {
 	mu       sync.Mutex
 	events   map[string][]webhook.Event
 	statuses map[string][]FeedStatus
+	missing  map[string][]json.RawMessage // events_missing frames' events
 	changed  chan struct{}
 }
 
 func newSink() *recSink {
-	return &recSink{events: map[string][]webhook.Event{}, statuses: map[string][]FeedStatus{}, changed: make(chan struct{})}
+	return &recSink{events: map[string][]webhook.Event{}, statuses: map[string][]FeedStatus{}, missing: map[string][]json.RawMessage{},
+		changed: make(chan struct{})}
 }
 
 // PublishTo implements Hub.
 func (s *recSink) PublishTo(ids []string, m hub.Message) {
+	if m.Type == eventsMissingType { // a takeover's or a Twitch session loss's gap
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, id := range ids {
+			s.missing[id] = append(s.missing[id], m.Event)
+		}
+		close(s.changed)
+		s.changed = make(chan struct{})
+		return
+	}
 	var ev webhook.Event
 	if err := json.Unmarshal(m.Event, &ev); err != nil || m.Type != "event_updated" {
 		panic(fmt.Sprintf("PublishTo got a %q message that is not an event: %v", m.Type, err))
@@ -108,7 +120,9 @@ func (s *recSink) wait(t *testing.T, what string, cond func() bool) {
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s", what)
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			t.Fatalf("timed out waiting for %s; statuses %+v", what, s.statuses)
 		}
 	}
 }

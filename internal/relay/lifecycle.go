@@ -122,6 +122,7 @@ func (m *Manager) SocketClosed(sessionID string) {
 		return
 	}
 	delete(m.sockets, sessionID)
+	delete(m.own.live, sessionID)
 	if ss := m.sessions[sessionID]; ss != nil {
 		ss.leaseUntil, ss.dirty = m.cfg.Now().Add(m.cfg.Lease), true
 	}
@@ -135,6 +136,7 @@ func (m *Manager) Expire(ctx context.Context, now time.Time) error {
 	var expired []string
 	touch := map[string]time.Time{}
 	m.mu.Lock()
+	m.remoteLeasesLocked()
 	for id, ss := range m.sessions {
 		switch {
 		case m.sockets[id] == 0 && !ss.leaseUntil.IsZero() && !now.Before(ss.leaseUntil):
@@ -189,9 +191,7 @@ func (m *Manager) release(ctx context.Context, id string, now time.Time) error {
 		return nil
 	}
 	err = m.endLocked(ctx, id, "lease ended")
-	if m.cfg.Owners != nil {
-		m.cfg.Owners.Drop(ctx, id)
-	}
+	m.dropUserIfIdle(ctx, ss.s.UserID)
 	if m.cfg.OnRelease != nil {
 		m.cfg.OnRelease(id)
 	}
@@ -218,7 +218,9 @@ func (m *Manager) Shutdown(ctx context.Context, keep bool) error {
 	}
 	m.mu.Lock()
 	leases := make(map[string]time.Time, len(m.sessions))
+	users := map[string]string{}
 	for id, ss := range m.sessions {
+		users[ss.s.UserID] = ss.s.UserID
 		leases[id] = ss.leaseUntil
 		if leases[id].IsZero() { // sockets are closing with the process: start the lease now
 			leases[id] = m.cfg.Now().Add(m.cfg.Lease)
@@ -231,8 +233,8 @@ func (m *Manager) Shutdown(ctx context.Context, keep bool) error {
 		}
 		err := m.cfg.Store.Touch(ctx, leases, m.storeTTL())
 		if m.cfg.Owners != nil { // another instance may take them over at once
-			for id := range leases {
-				m.cfg.Owners.Drop(ctx, id)
+			for _, uid := range users {
+				m.cfg.Owners.Drop(ctx, userKey(uid))
 			}
 		}
 		return err

@@ -12,49 +12,53 @@ import (
 	"github.com/twitchrelay/twitchrelay/internal/store"
 )
 
-// Owners decides which instance runs a session's state machine (its lease timer, the
-// following-poller, the deletes when it ends, the verification watchdogs of what it created)
-// when several instances share Redis; internal/lock's Claims implements it. Nil: this
-// process owns every session (one instance).
+// Owners decides which instance runs the state machine of a Twitch user's relay sessions
+// (their lease timers, following-pollers, deletes when they end, the verification watchdogs
+// of what they created, and the user's one Twitch WebSocket session with every websocket
+// subscription of the user) when several instances share Redis; internal/lock's Claims
+// implements it. Nil: this process owns every session (one instance).
 //
-// The rules: an instance holds a session in memory only while it holds the session's claim,
-// renewed every ClaimEvery. An instance that has a session's socket but not its claim asks the
-// holder to hand it over; the holder lets go if it has none of the session's sockets itself,
-// and the asker claims and adopts it from the store (its subscriptions kept as they are in
-// Twitch) in the next round. A holder that dies stops renewing: the instance with the socket
-// takes over after the claim's TTL, and a session nobody has a socket for is adopted by the
-// first instance whose sweep finds it unclaimed, so its lease still ends and its
-// subscriptions are still deleted. A lease that ends is acted on only after renewing the
-// claim: if another instance holds it, this one forgets the session without deleting
-// anything.
+// Ownership is per user (owners_user.go): the claim key is userKey(user id), so all the
+// relay sessions of one user are run by one instance at a time, which keeps the user's
+// single Twitch WebSocket session. An instance holds a user's sessions in memory only while
+// it holds the user's claim, renewed every ClaimEvery. An instance with a socket of one of
+// the user's sessions but not the claim tells the holder so every round (Handover with
+// handoverKey(user, session)): the holder runs that session too (its socket gets the events
+// through the broker) and keeps its lease from running; it lets the user go only when it has
+// no socket of any of the user's sessions itself, closing its Twitch WebSocket session, and
+// the asker claims the user and adopts all the user's sessions from the store in its next
+// round, subscribing the user's websocket feeds on its own Twitch session at once, with an
+// events_missing frame for the span it cannot prove. A holder that dies stops renewing: an
+// instance with a socket of the user takes over after the claim's TTL, and a user nobody has
+// a socket of is adopted by the first instance whose sweep finds the sessions unclaimed, so
+// their leases still end and their subscriptions are still deleted. A lease that ends is
+// acted on only after renewing the claim: if another instance holds it, this one forgets the
+// session without deleting anything.
 type Owners interface {
-	// Claim makes this instance the session's owner, or renews its claim; ok is false while
-	// another instance holds it.
-	Claim(ctx context.Context, sid string) (ok bool, err error)
-	// Drop gives the claim up (the session ended here or another instance took it).
-	Drop(ctx context.Context, sid string)
-	// Handover asks whichever instance holds the session to let it go (Manager.Handover
-	// there), because this one has its socket now.
-	Handover(ctx context.Context, sid string) error
+	// Claim makes this instance the owner of key (userKey), or renews its claim; ok is false
+	// while another instance holds it.
+	Claim(ctx context.Context, key string) (ok bool, err error)
+	// Drop gives the claim up (nothing of the user is left here, or another instance took it).
+	Drop(ctx context.Context, key string)
+	// Handover tells whichever instance holds the user's claim that this one has a socket of
+	// one of the user's sessions (key is handoverKey; Manager.Handover there).
+	Handover(ctx context.Context, key string) error
 }
 
 // DefaultClaimEvery is how often claims are renewed, and taken over for sockets held here.
 const DefaultClaimEvery = 2 * time.Second
 
-// ErrOwnedElsewhere: another instance runs this session's state machine; this one's socket
-// still receives its events (through the broker), and this instance takes the session over
-// when the other lets it go.
+// DefaultClaimTTL is the claims' lease when Config.ClaimTTL is 0 (lock.DefaultClaimTTL).
+const DefaultClaimTTL = 6 * time.Second
+
+// ErrOwnedElsewhere: another instance runs the sessions of this session's user; this one's
+// socket still receives its events (through the broker), and this instance takes the user
+// over when the other lets it go or dies.
 var ErrOwnedElsewhere = errors.New("relay: session owned by another instance")
 
-// runClaims renews the claims of the sessions this instance has sockets for, takes over those
-// it has sockets for but does not hold, and forgets those another instance took; until ctx
-// ends.
+// runClaims runs renewClaims every ClaimEvery until ctx ends.
 func (m *Manager) runClaims(ctx context.Context) {
-	every := m.cfg.ClaimEvery
-	if every <= 0 {
-		every = DefaultClaimEvery
-	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(m.claimEvery())
 	defer t.Stop()
 	for {
 		select {
@@ -66,70 +70,23 @@ func (m *Manager) runClaims(ctx context.Context) {
 	}
 }
 
-// renewClaims is one round of runClaims.
-func (m *Manager) renewClaims(ctx context.Context) {
-	m.mu.Lock()
-	ids := make(map[string]bool, len(m.sockets)+len(m.sessions))
-	for id, n := range m.sockets {
-		if n > 0 {
-			ids[id] = true
-		}
+func (m *Manager) claimEvery() time.Duration {
+	if m.cfg.ClaimEvery > 0 {
+		return m.cfg.ClaimEvery
 	}
-	for id := range m.sessions {
-		if _, ok := ids[id]; !ok {
-			ids[id] = false
-		}
-	}
-	m.mu.Unlock()
-	for id, socket := range ids {
-		ok, err := m.cfg.Owners.Claim(ctx, id)
-		if err != nil {
-			m.hookError("claim", err)
-			continue // Redis trouble: keep what we hold, try again next round
-		}
-		m.mu.Lock()
-		held := m.sessions[id] != nil
-		m.mu.Unlock()
-		switch {
-		case ok && !held:
-			m.takeOver(ctx, id)
-		case !ok && held:
-			m.forgetLocal(ctx, id, "claimed by another instance")
-		case !ok && socket:
-			if err := m.cfg.Owners.Handover(ctx, id); err != nil {
-				m.hookError("handover", err)
-			}
-		}
-	}
+	return DefaultClaimEvery
 }
 
-// Handover lets another instance have session sid, unless a socket of it is open here: the
-// session is forgotten here (nothing deleted) and its claim dropped. The broker calls it when
-// another instance asks.
-func (m *Manager) Handover(sid string) {
-	if m.cfg.Owners == nil {
-		return
+func (m *Manager) claimTTL() time.Duration {
+	if m.cfg.ClaimTTL > 0 {
+		return m.cfg.ClaimTTL
 	}
-	m.goBackground(func(ctx context.Context) {
-		m.mu.Lock()
-		busy := m.sockets[sid] > 0
-		held := m.sessions[sid] != nil
-		m.mu.Unlock()
-		if busy || !held {
-			return
-		}
-		m.forgetLocal(ctx, sid, "handed over to the instance with its socket")
-		m.mu.Lock()
-		still := m.sessions[sid] == nil && m.sockets[sid] == 0
-		m.mu.Unlock()
-		if still {
-			m.cfg.Owners.Drop(ctx, sid)
-		}
-	})
+	return DefaultClaimTTL
 }
 
-// adoptOrphans adopts every stored session no instance holds (its owner died with no socket
-// open, or before its lease ended), so that its lease still runs somewhere.
+// adoptOrphans adopts every stored session no instance holds (the owner of its user died
+// with no socket of the user open anywhere, or before its lease ended), so that its lease
+// still runs somewhere.
 func (m *Manager) adoptOrphans(ctx context.Context) {
 	recs, err := m.cfg.Store.List(ctx)
 	if err != nil {
@@ -140,30 +97,20 @@ func (m *Manager) adoptOrphans(ctx context.Context) {
 		m.mu.Lock()
 		held := m.sessions[rec.SessionID] != nil
 		m.mu.Unlock()
-		if held {
+		if held || rec.UserID == "" {
 			continue
 		}
-		ok, err := m.cfg.Owners.Claim(ctx, rec.SessionID)
+		ok, err := m.cfg.Owners.Claim(ctx, userKey(rec.UserID))
 		if err != nil || !ok {
 			continue
 		}
-		m.log.Info("adopting a session no instance holds", "session", shortID(rec.SessionID))
+		m.mu.Lock()
+		m.own.owned[rec.UserID] = true
+		m.mu.Unlock()
+		m.log.Info("adopting a session no instance holds", "session", shortID(rec.SessionID), "user_id", rec.UserID)
 		if err := m.adoptOne(ctx, rec); err != nil {
 			m.log.Warn("adopt orphaned session", "session", shortID(rec.SessionID), "err", err)
 		}
-	}
-}
-
-// takeOver adopts a session from the store after claiming it: its subscriptions are kept
-// as they are in Twitch (nothing created twice), missing ones created again.
-func (m *Manager) takeOver(ctx context.Context, sid string) {
-	rec, ok, err := m.cfg.Store.Load(ctx, sid)
-	if err != nil || !ok { // nothing to adopt: the socket's next stream_connected subscribes afresh
-		m.log.Info("take over session: no record", "session", shortID(sid), "err", err)
-		return
-	}
-	if err := m.adoptOne(ctx, rec); err != nil {
-		m.log.Warn("take over session", "session", shortID(sid), "err", err)
 	}
 }
 
@@ -235,13 +182,20 @@ func (m *Manager) forgetLocal(ctx context.Context, sid, why string) {
 	}
 }
 
-// claimForEnd claims a session whose lease ended before it is ended here; false means
-// another instance owns it (it was forgotten here) or Redis could not say (try later).
+// claimForEnd renews the claim of the user of a session whose lease ended before it is
+// ended here; false means another instance owns the user (the session was forgotten here),
+// the session is not held here, or Redis could not say (try later).
 func (m *Manager) claimForEnd(ctx context.Context, sid string) bool {
 	if m.cfg.Owners == nil {
 		return true
 	}
-	ok, err := m.cfg.Owners.Claim(ctx, sid)
+	m.mu.Lock()
+	ss := m.sessions[sid]
+	m.mu.Unlock()
+	if ss == nil {
+		return false
+	}
+	ok, err := m.cfg.Owners.Claim(ctx, userKey(ss.s.UserID))
 	if err != nil {
 		m.hookError("claim", err)
 		return false
@@ -269,6 +223,11 @@ func (m *Manager) adoptStored(ctx context.Context, s Session) (*session, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Its websocket feeds are made again on this instance's Twitch session with the user's
+	// token; in a takeover, the span since the last owner was last known alive is owed to
+	// the page once they are (subscribeFeeds).
+	p.who = &s
+	m.noteGap(s.ID, s.UserID)
 	if err := m.adoptLocked(ctx, rec, p); err != nil {
 		m.log.Warn("adopt session", "session", shortID(s.ID), "err", err)
 	}

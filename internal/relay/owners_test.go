@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,12 +46,13 @@ func (o instanceOwners) Drop(_ context.Context, sid string) {
 	}
 }
 
-func (o instanceOwners) Handover(_ context.Context, sid string) error {
+func (o instanceOwners) Handover(_ context.Context, key string) error {
+	claim, _, _ := strings.Cut(key, "/") // handoverKey: the user's claim, then the session
 	o.f.mu.Lock()
-	m := o.f.managers[o.f.holder[sid]]
+	m := o.f.managers[o.f.holder[claim]]
 	o.f.mu.Unlock()
 	if m != nil {
-		m.Handover(sid)
+		m.Handover(key)
 	}
 	return nil
 }

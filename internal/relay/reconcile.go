@@ -78,8 +78,8 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 		deleted++
 	}
 	for i, rec := range live {
-		if m.cfg.Owners != nil { // several instances: adopt only what no live instance owns
-			if ok, err := m.cfg.Owners.Claim(ctx, rec.SessionID); err != nil || !ok {
+		if m.cfg.Owners != nil { // several instances: adopt only users no live instance owns
+			if ok, err := m.cfg.Owners.Claim(ctx, userKey(rec.UserID)); err != nil || !ok {
 				continue
 			}
 		}
@@ -96,6 +96,9 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 type adoptPlan struct {
 	keep     map[string]eventsub.Subscription // by type: usable subscriptions it references
 	recreate []string                         // types it had whose subscription is disabled or gone
+	// who, set by a takeover (owners.go), is the live session a socket brought: its token
+	// and scopes make the websocket subscriptions.
+	who *Session
 }
 
 // planAdoption matches a stored session with the listed subscriptions: a usable one whose id
@@ -160,6 +163,9 @@ func (m *Manager) adoptLocked(ctx context.Context, rec store.Record, p adoptPlan
 		return nil
 	}
 	s := Session{ID: rec.SessionID, UserID: rec.UserID, UserLogin: rec.UserLogin, Streamer: Streamer(rec.Streamer)}
+	if p.who != nil {
+		s.UserToken, s.Scopes = p.who.UserToken, p.who.Scopes
+	}
 	ss := newSession(s)
 	newRec := store.Record{SessionID: s.ID, UserID: s.UserID, UserLogin: s.UserLogin, Streamer: store.Streamer(s.Streamer), Subs: map[string]store.OwnedSub{}}
 	for typ, sub := range p.keep {

@@ -113,17 +113,20 @@ type Config struct {
 	Store        Store
 	Lease        time.Duration // how long subscriptions outlive the last socket (SUBSCRIPTION_LEASE)
 	PollInterval time.Duration // following-poller (FOLLOWING_POLL_INTERVAL)
-	// StreamersPerUser caps the distinct streamers one Twitch user's sessions on this
-	// instance hold subscriptions for at once (STREAMERS_PER_USER); 0 = no cap.
+	// StreamersPerUser caps the distinct streamers one Twitch user's sessions hold
+	// subscriptions for at once (STREAMERS_PER_USER); 0 = no cap. With several instances it
+	// holds across them: one instance runs all of a user's sessions (Owners).
 	StreamersPerUser int
 	Logger           *slog.Logger // default: discard
 	Now              func() time.Time
 
-	// Owners, with several instances, decides which one runs each session (owners.go);
-	// nil: this process runs every session. ClaimEvery is how often claims are renewed
-	// (DefaultClaimEvery when 0).
+	// Owners, with several instances, decides which one runs each user's sessions
+	// (owners.go); nil: this process runs every session. ClaimEvery is how often claims are
+	// renewed (DefaultClaimEvery when 0), ClaimTTL their lease (DefaultClaimTTL when 0; it
+	// dates the start of a takeover's events_missing frame).
 	Owners     Owners
 	ClaimEvery time.Duration
+	ClaimTTL   time.Duration
 	// Registry, with several instances, is where they share each webhook subscription
 	// (registry.go); nil: this process's sessions share among themselves only.
 	Registry Registry
@@ -175,6 +178,7 @@ type Manager struct {
 	tooMany  map[string]time.Time // shareKey → no create before then (Twitch's 3-identical cap)
 	wsWait   map[string]int       // websocket creates in flight by user id
 	wsMu     sync.Mutex           // orders closeUnusedWS's decision against createWS starting
+	own      ownership            // several instances: the user claims (owners_user.go)
 
 	challengeWaiting func() // tests: a challenge is waiting for a create to return
 }
@@ -208,6 +212,7 @@ func NewManager(cfg Config) *Manager {
 		created:  make(chan struct{}),
 		tooMany:  make(map[string]time.Time),
 		wsWait:   make(map[string]int),
+		own:      newOwnership(),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m

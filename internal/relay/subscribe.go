@@ -106,6 +106,7 @@ func (m *Manager) subscribeFeeds(ctx context.Context, s Session, feeds ...string
 	}
 	wg.Wait()
 	m.republish(ss)
+	m.sendGap(s.ID)
 	return nil
 }
 
@@ -181,13 +182,23 @@ func (m *Manager) sessionFor(ctx context.Context, s Session) (*session, error) {
 			m.log.Warn("streamer change: unsubscribe", "session", shortID(s.ID), "err", err)
 		}
 	}
-	if m.cfg.Owners != nil { // several instances: claim it, and adopt what another left
-		ok, err := m.cfg.Owners.Claim(ctx, s.ID)
+	if m.cfg.Owners != nil { // several instances: claim the user, and adopt what another left
+		m.noteLive(s)
+		ok, err := m.cfg.Owners.Claim(ctx, userKey(s.UserID))
 		if err != nil {
 			return nil, fmt.Errorf("relay: claim session %s: %w", shortID(s.ID), err)
 		}
-		if !ok { // ask for it: the next claims round takes it over once it is let go
-			if err := m.cfg.Owners.Handover(ctx, s.ID); err != nil {
+		if ok {
+			m.claimedUser(s.UserID)
+		}
+		if !ok { // the owner runs it (stored for it), and lets the user go if it has no socket of theirs
+			m.mu.Lock()
+			m.own.seenHeld[s.UserID] = m.cfg.Now()
+			m.mu.Unlock()
+			if err := m.saveForOwner(ctx, s); err != nil {
+				m.hookError("store save", err)
+			}
+			if err := m.cfg.Owners.Handover(ctx, handoverKey(s.UserID, s.ID)); err != nil {
 				m.hookError("handover", err)
 			}
 			return nil, ErrOwnedElsewhere

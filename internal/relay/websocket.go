@@ -288,11 +288,17 @@ func (m *Manager) resubscribe(ctx context.Context, ss *session, l SessionLoss, r
 		return
 	}
 	until := m.cfg.Now()
+	m.eventsMissing(s.ID, l.Since, until, reason)
+	m.log.Info("resubscribed after twitch session loss", "session", shortID(s.ID), "gap", until.Sub(l.Since).Round(time.Millisecond))
+}
+
+// eventsMissing tells session sid that events of its websocket feeds between from and until
+// may be missing (Twitch replays nothing).
+func (m *Manager) eventsMissing(sid string, from, until time.Time, reason string) {
 	b, _ := json.Marshal(struct {
 		From   time.Time `json:"from"`
 		Until  time.Time `json:"until"`
 		Reason string    `json:"reason"`
-	}{l.Since.UTC(), until.UTC(), reason})
-	m.cfg.Hub.PublishTo([]string{s.ID}, hub.Message{Type: eventsMissingType, Event: b, Time: until, Valid: true})
-	m.log.Info("resubscribed after twitch session loss", "session", shortID(s.ID), "gap", until.Sub(l.Since).Round(time.Millisecond))
+	}{from.UTC(), until.UTC(), reason})
+	m.cfg.Hub.PublishTo([]string{sid}, hub.Message{Type: eventsMissingType, Event: b, Time: until, Valid: true})
 }

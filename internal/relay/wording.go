@@ -40,6 +40,9 @@ const (
 	// this relay has none configured (Config.WebSockets); the app always configures them.
 	reasonNeedsWebSocket = "this feed comes over your own live connection to Twitch, which this server is not set up to open"
 	reasonChatBot        = "Twitch sends chat highlights to this server only for bot accounts; yours is not one"
+	// reasonMovedInstance: the user's Twitch WebSocket session moved to another server
+	// instance (the one running it stopped, died, or let it go).
+	reasonMovedInstance = "your live connection to Twitch moved to another server instance"
 )
 
 // reasonMissingScope is the reason of a feed whose scope the viewer did not grant.

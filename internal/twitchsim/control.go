@@ -32,11 +32,15 @@ type State struct {
 	Users         []User                  `json:"users"`
 	Follows       []Follow                `json:"follows"` // oldest first
 	Subscriptions []eventsub.Subscription `json:"subscriptions"`
+	// The connected EventSub WebSocket sessions, and the WebSocket subscriptions still
+	// listed (a test process counts a user's sessions with them).
+	WSSessions      []WSSession             `json:"ws_sessions"`
+	WSSubscriptions []eventsub.Subscription `json:"ws_subscriptions"`
 }
 
 // State returns a snapshot of the world and the subscriptions (without secrets).
 func (s *Sim) State() State {
-	st := State{Users: s.Users(), Subscriptions: s.Subscriptions()}
+	st := State{Users: s.Users(), Subscriptions: s.Subscriptions(), WSSessions: s.WSSessions(), WSSubscriptions: s.WSSubscriptions()}
 	s.mu.Lock()
 	st.Follows = slices.Clone(s.world.follows)
 	s.mu.Unlock()

@@ -15,12 +15,12 @@ var ErrUnknownWSSession = errors.New("twitchsim: unknown websocket session")
 
 // WSSession is a connected EventSub WebSocket session, as tests see it.
 type WSSession struct {
-	ID               string
-	UserID           string // the user whose token subscribed on it; "" before
-	KeepaliveSeconds int
-	Subscribed       bool
-	Reconnecting     bool // session_reconnect sent, the client not yet on the new URL
-	Connections      int  // 2 while the old connection of a reconnect is still open
+	ID               string `json:"id"`
+	UserID           string `json:"user_id"` // the user whose token subscribed on it; "" before
+	KeepaliveSeconds int    `json:"keepalive_seconds"`
+	Subscribed       bool   `json:"subscribed"`
+	Reconnecting     bool   `json:"reconnecting"` // session_reconnect sent, the client not yet on the new URL
+	Connections      int    `json:"connections"`  // 2 while the old connection of a reconnect is still open
 }
 
 // WSSessions returns the connected sessions.

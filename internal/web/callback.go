@@ -63,6 +63,9 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.logRefusedWebhook(r.Context(), sid, msg, code, webhook.Outcome(err), err, start)
 		return
 	}
+	if repeatedNotification {
+		msg.Duplicate = false // routed again (relay.Route drops duplicates): the broker stores it once
+	}
 	rt, err := s.opt.Relay.Route(r.Context(), sid, msg)
 	if err != nil {
 		// Nothing was decided: unmark the id, so that Twitch's retry is accepted.

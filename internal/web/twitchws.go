@@ -47,6 +47,7 @@ func (s *Server) TwitchMessage(rt WebSocketRelay, userID string, msg *webhook.Me
 		if err != nil {
 			r.Outcome, r.Detail = "encode_error", err
 		} else {
+			m.ID = "websocket:" + userID + ":" + msg.ID // a broker stores the same Twitch message once
 			s.opt.Hub.PublishTo(r.To, m)
 		}
 	}

@@ -1,0 +1,91 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestOneOwnerPerUser: one Twitch user, two relay sessions, one socket on instance a and one
+// on instance b. a claimed the user first: b's subscribe is refused (owned elsewhere) and a
+// runs both sessions, b's included (its lease does not run while b says it has the socket).
+// a does not let the user go while it has a socket of theirs, however often b asks. Once a's
+// socket closes, b's next claims round gets the user handed over: a forgets both sessions, b
+// runs both, their subscriptions kept as they are in Twitch.
+func TestOneOwnerPerUser(t *testing.T) {
+	e := newRedisEnv(t)
+	owners := newFakeOwners()
+	a, b := owners.manager(e, "a"), owners.manager(e, "b")
+	ctx := context.Background()
+	s1 := e.session("modmaria", "pixelpaladin")
+	s2 := e.session("modmaria", "pixelpaladin")
+	e.m = a
+	a.SocketOpened(s1.ID)
+	e.ensure(s1)
+	b.SocketOpened(s2.ID)
+	if err := b.SubscribeToAllEvents(ctx, s2); !errors.Is(err, ErrOwnedElsewhere) {
+		t.Fatalf("b subscribed a session of a user a owns: %v", err)
+	}
+	held := func(m *Manager, sid string) bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.sessions[sid] != nil
+	}
+	rounds := func(what string, cond func() bool) {
+		t.Helper()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.Now().Add(waitFor)
+		for !cond() {
+			a.renewClaims(ctx)
+			b.renewClaims(ctx)
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			<-tick.C
+		}
+	}
+	rounds("a to run b's session too", func() bool { return held(a, s2.ID) })
+	for range 5 { // b keeps asking; a keeps the user, it has a socket of theirs
+		b.renewClaims(ctx)
+		a.renewClaims(ctx)
+	}
+	if held(b, s1.ID) || held(b, s2.ID) || !held(a, s1.ID) {
+		t.Fatalf("ownership split: a %v/%v, b %v/%v", held(a, s1.ID), held(a, s2.ID), held(b, s1.ID), held(b, s2.ID))
+	}
+	// A lease sweep far in the future on a: b's session has its socket on b, s1 on a.
+	a.mu.Lock()
+	a.own.remote[s2.ID] = time.Now().Add(3 * testLease) // b said so "then"
+	a.mu.Unlock()
+	if err := a.Expire(ctx, time.Now().Add(2*testLease)); err != nil {
+		t.Fatal(err)
+	}
+	if !held(a, s2.ID) {
+		t.Fatal("a ended b's session while b has its socket")
+	}
+	before := map[string]bool{}
+	for _, sub := range e.sim.Subscriptions() {
+		before[sub.ID] = true
+	}
+
+	a.SocketClosed(s1.ID) // the user's last socket on a
+	rounds("b to run both sessions", func() bool { return held(b, s1.ID) && held(b, s2.ID) && !held(a, s1.ID) && !held(a, s2.ID) })
+	after := e.sim.Subscriptions()
+	for _, sub := range after {
+		if !before[sub.ID] {
+			t.Errorf("subscription %s %s created again by the handover", sub.ID, sub.Type)
+		}
+	}
+	if len(after) != len(before) {
+		t.Fatalf("%d subscriptions after the handover, %d before", len(after), len(before))
+	}
+	e.m = b
+	ds, err := e.sim.UpdateUser(ctx, "pixelpaladin", "on b")
+	checkDelivered(t, "UpdateUser", ds, err)
+	for _, s := range []Session{s1, s2} {
+		if n := len(e.sink.Events(s.ID)); n != 1 {
+			t.Errorf("session %s: %d events after the handover, want 1", shortID(s.ID), n)
+		}
+	}
+}
