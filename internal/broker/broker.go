@@ -81,7 +81,7 @@ type Broker struct {
 	instance string
 	seed     maphash.Seed
 	locks    [stripes]sync.Mutex
-	commit   committer // appends waiting for the batch in flight
+	commit   *store.Batcher[*appendReq] // appends waiting for the batch in flight (commit.go)
 
 	// Outgoing state frames and releases, latest per session, written by Run's writer.
 	outMu   sync.Mutex
@@ -122,6 +122,7 @@ func New(cfg Config) *Broker {
 		out:      map[string]op{},
 		outKick:  make(chan struct{}, 1),
 	}
+	br.commit = br.newCommitter()
 	err := errors.New("broker: not subscribed yet")
 	br.lastErr.Store(&err)
 	return br

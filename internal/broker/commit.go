@@ -5,8 +5,7 @@ package broker
 // queue; when it returns, the first queued caller takes the queue as the next batch. Nothing
 // waits for a batch to fill: a lone append goes at once, as before, and under load the
 // batches grow by themselves to what arrived during one round trip (at most maxBatch events
-// or maxBatchBytes of event bytes). There is no goroutine of its own: the caller at the head
-// of the queue does the work, so nothing needs stopping.
+// or maxBatchBytes of event bytes); store.Batcher is the queue.
 //
 // One script call runs the same steps per event as a single append did (message id check,
 // per-session counter, XADD, PUBLISH, message id remembered), in the order of the queue,
@@ -21,12 +20,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/twitchrelay/twitchrelay/internal/hub"
+	"github.com/twitchrelay/twitchrelay/internal/store"
 )
 
 // Limits of one batch: Redis runs a script alone, so its length is bounded.
@@ -35,70 +34,29 @@ const (
 	maxBatchBytes = 256 << 10 // event bytes per script call
 )
 
-// appendReq is one Publish waiting in the queue.
+// appendReq is one Publish waiting for its batch.
 type appendReq struct {
 	ids   []string
 	m     hub.Message
 	event []byte
 	seqs  []uint64
 	err   error
-	turn  chan bool // true: lead the next batch; false: done, seqs or err are set
 }
 
-// committer is the queue of appends waiting for the batch in flight.
-type committer struct {
-	mu      sync.Mutex
-	queue   []*appendReq
-	leading bool // a caller is committing a batch
+// newCommitter returns the group commit of b's appends.
+func (b *Broker) newCommitter() *store.Batcher[*appendReq] {
+	return &store.Batcher[*appendReq]{
+		Commit: b.commitBatch, Max: maxBatch, MaxWeight: maxBatchBytes,
+		Weight: func(r *appendReq) int { return len(r.event) },
+	}
 }
 
 // appendEvent stores one event for each session of ids through the group commit and returns
 // its numbers.
 func (b *Broker) appendEvent(ids []string, m hub.Message, event []byte) ([]uint64, error) {
-	r := &appendReq{ids: ids, m: m, event: event, turn: make(chan bool, 1)}
-	c := &b.commit
-	c.mu.Lock()
-	c.queue = append(c.queue, r)
-	lead := !c.leading
-	c.leading = true
-	c.mu.Unlock()
-	if !lead {
-		lead = <-r.turn
-	}
-	if lead {
-		b.lead()
-		<-r.turn // our own request was in the batch just committed
-	}
+	r := &appendReq{ids: ids, m: m, event: event}
+	b.commit.Do(r)
 	return r.seqs, r.err
-}
-
-// lead commits one batch from the head of the queue, then hands the lead to the first
-// caller still queued (or gives it up).
-func (b *Broker) lead() {
-	c := &b.commit
-	c.mu.Lock()
-	n, size := 0, 0
-	for n < len(c.queue) && n < maxBatch && (n == 0 || size+len(c.queue[n].event) <= maxBatchBytes) {
-		size += len(c.queue[n].event)
-		n++
-	}
-	batch := c.queue[:n:n]
-	c.queue = c.queue[n:]
-	c.mu.Unlock()
-
-	b.commitBatch(batch)
-	for _, r := range batch {
-		r.turn <- false
-	}
-
-	c.mu.Lock()
-	if len(c.queue) == 0 {
-		c.leading = false
-		c.queue = nil
-	} else {
-		c.queue[0].turn <- true
-	}
-	c.mu.Unlock()
 }
 
 // batchScript appends a batch of events, each to each of its sessions' streams, numbered by
