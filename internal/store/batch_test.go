@@ -23,8 +23,7 @@ func TestBatcherCommitsEachOnceInBatches(t *testing.T) {
 		sizes     []int
 		inFlight  int
 	)
-	var b *Batcher[*req]
-	b = &Batcher[*req]{Max: maxBatch, Commit: func(batch []*req) {
+	b := &Batcher[*req]{Max: maxBatch, Commit: func(batch []*req) {
 		mu.Lock()
 		inFlight++
 		if inFlight > 1 {
