@@ -97,6 +97,7 @@ type App struct {
 	sessions    *memSessions   // nil with Redis
 	broker      *broker.Broker // nil without Redis: the hub alone numbers events
 	locks       *lock.Redis    // nil without Redis: one process owns all the work
+	shares      *lock.Shares   // the share registry, on the callbacks' pool (nil without Redis)
 	claims      *lock.Claims   // which instance runs each relay session (with Redis)
 	demo        *demoTwitch    // nil unless -demo
 }
@@ -171,7 +172,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		sessions.Store = newRedisSessions(pool, keys.Sessions())
 		tokens = store.NewRedisTokens(rclient, keys, sessions.Lifetime)
 		state = store.NewRedisRelay(rclient, keys)
-		dedupe = store.NewRedisDedupe(rclient, keys, webhook.DedupeTTL)
+		// The callbacks' own pool: every webhook marks its message id and reads the shared
+		// subscription's receivers (share registry), 64 at a time under load; queued behind
+		// the state pool's requests they waited 1-3 ms each for a connection (issue 17).
+		copt := *ropt
+		copt.ClientName = redisClientName("callbacks", cfg.RedisKeyPrefix)
+		cclient := redis.NewClient(&copt)
+		a.closers = append(a.closers, func() { cclient.Close() })
+		dedupe = store.NewRedisDedupe(cclient, keys, webhook.DedupeTTL)
 		if cfg.StreamerChanges > 0 {
 			streamerThrottle = store.NewRedisThrottle(rclient, keys, cfg.StreamerChanges, web.ThrottleWindow)
 		}
@@ -190,6 +198,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		})
 		ready["broker"] = a.broker.Check
 		a.locks = lock.NewRedis(rclient, keys, a.broker.Instance())
+		a.shares = lock.NewShares(lock.NewRedis(cclient, keys, a.broker.Instance()))
 		a.claims = lock.NewClaims(a.locks, 0)
 		if err := rclient.Ping(ctx).Err(); err != nil {
 			log.Warn("redis not reachable yet; serving 503 where it is needed until it is", "err", err)
@@ -239,7 +248,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 	var owners relay.Owners     // and claims say which instance runs each session
 	var registry relay.Registry // and each shared Twitch subscription is created once, by one of them
 	if a.broker != nil {
-		hubBroker, owners, registry = a.broker, clusterOwners{a.claims, a.broker}, lock.NewShares(a.locks)
+		hubBroker, owners, registry = a.broker, clusterOwners{a.claims, a.broker}, a.shares
 	}
 	a.Hub = hub.New(hub.Config{HistorySize: cfg.HistorySize, HistoryBytes: cfg.HistoryBytes, HistoryAge: cfg.HistoryAge, Broker: hubBroker})
 	a.Relay = relay.NewManager(relay.Config{

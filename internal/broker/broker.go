@@ -81,6 +81,7 @@ type Broker struct {
 	instance string
 	seed     maphash.Seed
 	locks    [stripes]sync.Mutex
+	commit   *store.Batcher[*appendReq] // appends waiting for the batch in flight (commit.go)
 
 	// Outgoing state frames and releases, latest per session, written by Run's writer.
 	outMu   sync.Mutex
@@ -121,6 +122,7 @@ func New(cfg Config) *Broker {
 		out:      map[string]op{},
 		outKick:  make(chan struct{}, 1),
 	}
+	br.commit = br.newCommitter()
 	err := errors.New("broker: not subscribed yet")
 	br.lastErr.Store(&err)
 	return br
@@ -147,73 +149,11 @@ func (b *Broker) lock(id string) *sync.Mutex {
 	return &b.locks[maphash.String(b.seed, id)%stripes]
 }
 
-// publishScript appends one event to each session's stream, numbered by the session's
-// counter, and publishes it; a message id seen before returns the numbers it got then.
-// KEYS: msg, bus, then meta and log of each session. ARGV: has-msg, epoch candidate, maxlen,
-// ttl ms, type, time ns, event, msg ttl ms, then the session ids.
-var publishScript = redis.NewScript(`
-if ARGV[1] == '1' then
-  local prev = redis.call('GET', KEYS[1])
-  if prev then return {1, prev} end
-end
-local out = {}
-local n = (#KEYS - 2) / 2
-for i = 1, n do
-  local meta, log = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
-  if redis.call('HSETNX', meta, 'ep', ARGV[2]) == 1 then redis.call('DEL', log) end
-  local ep = redis.call('HGET', meta, 'ep')
-  local seq = redis.call('HINCRBY', meta, 'seq', 1)
-  redis.call('XADD', log, 'MAXLEN', '~', ARGV[3], seq .. '-0', 't', ARGV[5], 'at', ARGV[6], 'e', ARGV[7])
-  redis.call('PEXPIRE', meta, ARGV[4])
-  redis.call('PEXPIRE', log, ARGV[4])
-  redis.call('PUBLISH', KEYS[2], 'E\n' .. ARGV[8 + i] .. '\n' .. ep .. '\n' .. seq .. '\n' .. ARGV[5] .. '\n' .. ARGV[6] .. '\n' .. ARGV[7])
-  out[#out + 1] = seq
-end
-local s = table.concat(out, ',')
-if ARGV[1] == '1' then redis.call('SET', KEYS[1], s, 'PX', ARGV[8]) end
-return {0, s}
-`)
-
-// Publish implements hub.Broker: one script call appends the event to every session's stream
-// and publishes it, so it is stored for all of them or for none.
+// Publish implements hub.Broker: the event is appended to every session's stream and
+// published by one script call (shared with the appends of concurrent callers: commit.go),
+// so it is stored for all of its sessions or for none.
 func (b *Broker) Publish(ids []string, m hub.Message, event []byte) ([]uint64, error) {
-	at := m.Time
-	if at.IsZero() {
-		at = time.Now()
-	}
-	keys := make([]string, 0, 2+2*len(ids))
-	msgKey, hasMsg := b.keys.Msg("-"), "0"
-	if m.ID != "" {
-		msgKey, hasMsg = b.keys.Msg(m.ID), "1"
-	}
-	keys = append(keys, msgKey, b.keys.Bus())
-	args := make([]any, 0, 8+len(ids))
-	args = append(args, hasMsg, newEpoch(), b.cfg.HistorySize, b.cfg.HistoryAge.Milliseconds(),
-		m.Type, at.UnixNano(), event, max(b.cfg.MessageTTL, time.Second).Milliseconds())
-	for _, id := range ids {
-		keys = append(keys, b.keys.Meta(id), b.keys.Log(id))
-		args = append(args, id)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-	defer cancel()
-	res, err := publishScript.Run(ctx, b.cfg.Redis, keys, args...).Slice()
-	if err != nil {
-		b.log.Error("broker: append event", "sessions", len(ids), "err", err)
-		return nil, fmt.Errorf("broker: append event: %w", err)
-	}
-	if len(res) != 2 {
-		return nil, fmt.Errorf("broker: append event: unexpected reply %v", res)
-	}
-	s, _ := res[1].(string)
-	var seqs []uint64
-	for f := range bytes.SplitSeq([]byte(s), []byte(",")) {
-		n, err := strconv.ParseUint(string(f), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("broker: append event: bad seq %q", f)
-		}
-		seqs = append(seqs, n)
-	}
-	return seqs, nil
+	return b.appendEvent(ids, m, event)
 }
 
 // Handover asks every instance to let relay session sid go (relay.Owners): the one holding it

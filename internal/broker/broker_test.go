@@ -33,7 +33,7 @@ type instance struct {
 
 // newInstance starts a hub with a broker on its own Redis client (named, so a test can find
 // and kill its connections) at addr, keys under prefix; stopped when the test ends.
-func newInstance(t *testing.T, addr, prefix string, probe time.Duration) *instance {
+func newInstance(t testing.TB, addr, prefix string, probe time.Duration) *instance {
 	t.Helper()
 	opt, err := redis.ParseURL(redistest.URL(t))
 	if err != nil {
@@ -76,7 +76,7 @@ func newInstance(t *testing.T, addr, prefix string, probe time.Duration) *instan
 	return in
 }
 
-func (in *instance) waitSubscribed(t *testing.T) {
+func (in *instance) waitSubscribed(t testing.TB) {
 	t.Helper()
 	select {
 	case <-in.subscribed:
