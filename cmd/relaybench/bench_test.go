@@ -31,15 +31,18 @@ func TestShortRun(t *testing.T) {
 	// whose socket is far behind (a quarter of what the history holds) answers only once the
 	// socket has taken its frames, so the backlog stays far below the bound that would drop it.
 	t.Run("memory single socket", func(t *testing.T) { stackRun(t, bare, "", 1, 64) })
-	// Broker mode (relaybench -mode broker): the simulator and two relay processes on one
-	// Redis, sockets and callbacks spread over both, so half the deliveries cross from the
-	// instance that took the callback to the one holding the socket.
-	t.Run("broker 2 instances", func(t *testing.T) {
+	// Broker mode (relaybench -mode broker): the simulator and three relay processes on one
+	// Redis, sockets and callbacks spread over them, so two thirds of the deliveries cross from
+	// the instance that took the callback to the one holding the socket. Three, not two: browser
+	// g is user g+1 (mod 10) with its socket on instance g mod 3, so each user's sessions have
+	// sockets on several instances and the user's owner runs sessions whose sockets are
+	// elsewhere (with two, a user's sessions all land on one instance).
+	t.Run("broker 3 instances", func(t *testing.T) {
 		bin, err := procs.Build(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := startProcStack(bin, 2, apptest.RedisURL(t), "info", nil)
+		st, err := startProcStack(bin, 3, apptest.RedisURL(t), "info", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,8 +52,8 @@ func TestShortRun(t *testing.T) {
 			}
 		}()
 		for _, p := range shortRun(t, bare, st, "broker", 40, 16, st.pids()) {
-			if p.Instances != 2 || p.Relay.Crossed == 0 {
-				t.Errorf("%s loop: %d instances, %d of %d deliveries crossed instances; want 2 instances and some crossed",
+			if p.Instances != 3 || p.Relay.Crossed == 0 {
+				t.Errorf("%s loop: %d instances, %d of %d deliveries crossed instances; want 3 instances and some crossed",
 					p.Loop, p.Instances, p.Relay.Crossed, p.Relay.Delivered)
 			}
 		}

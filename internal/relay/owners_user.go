@@ -233,7 +233,7 @@ func (m *Manager) adoptFor(ctx context.Context, userID, sid string) {
 	switch {
 	case !live && !stored:
 		return
-	case ss != nil && ss.s.Streamer.ID == s.Streamer.ID:
+	case ss != nil && ss.s.Streamer.ID == s.Streamer.ID && !m.neverSubscribed(ss):
 		return
 	case s.UserToken == nil:
 		if ss == nil {
@@ -247,6 +247,20 @@ func (m *Manager) adoptFor(ctx context.Context, userID, sid string) {
 	if err != nil && !errors.Is(err, ErrShuttingDown) && !errors.Is(err, ErrOwnedElsewhere) {
 		m.log.Warn("take over session", "session", shortID(sid), "err", err)
 	}
+}
+
+// neverSubscribed says whether a feed of ss was never tried here: a session adopted from the
+// minimal record another instance saved for its owner holds no subscription until its
+// feeds are subscribed, which only the owner does.
+func (m *Manager) neverSubscribed(ss *session) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for typ, st := range ss.types {
+		if typ != TypeUserFollows && st.sh == nil && !st.inflight && st.status == StatusPending { // the poller is not a subscription
+			return true
+		}
+	}
+	return false
 }
 
 // borrowTokenLocked is the token and scopes of a session of userID that has them: every

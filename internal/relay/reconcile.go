@@ -168,10 +168,14 @@ func (m *Manager) adoptLocked(ctx context.Context, rec store.Record, p adoptPlan
 	}
 	ss := newSession(s)
 	newRec := store.Record{SessionID: s.ID, UserID: s.UserID, UserLogin: s.UserLogin, Streamer: store.Streamer(s.Streamer), Subs: map[string]store.OwnedSub{}}
+	var joins []*shared
 	for typ, sub := range p.keep {
 		sh := m.adoptShare(sub)
 		m.attach(ss, typ, sh)
 		newRec.Subs[sub.ID] = store.OwnedSub{ID: sub.ID, Feed: feedOf(typ), Type: typ, Status: sh.status}
+		if m.registered(typ) {
+			joins = append(joins, sh)
+		}
 	}
 	ss.leaseUntil = rec.LeaseUntil
 	if ss.leaseUntil.IsZero() {
@@ -185,8 +189,20 @@ func (m *Manager) adoptLocked(ctx context.Context, rec store.Record, p adoptPlan
 		ss.types[typ].inflight = true
 	}
 	m.sessions[s.ID] = ss
+	reg := make([]Registered, len(joins))
+	for i, sh := range joins {
+		reg[i] = Registered{ID: sh.id, Creator: sh.creator, Status: sh.status}
+	}
 	m.mu.Unlock()
 	var errs []error
+	// The adopted session references what it kept in the registry too, so callbacks that
+	// land on other instances reach it (routing there knows only the registry's references).
+	for i, sh := range joins {
+		if err := m.cfg.Registry.Join(ctx, sh.key, reg[i], s.ID); err != nil {
+			m.hookError("registry join", err)
+			errs = append(errs, fmt.Errorf("relay: adopt session %s: %w", shortID(s.ID), err))
+		}
+	}
 	if err := m.cfg.Store.Save(ctx, newRec, m.storeTTL()); err != nil {
 		m.hookError("store save", err)
 		errs = append(errs, fmt.Errorf("relay: adopt session %s: %w", shortID(s.ID), err))
