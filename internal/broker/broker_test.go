@@ -388,3 +388,28 @@ func TestRedisDownRefusesDelivery(t *testing.T) {
 		t.Fatal("readiness ok with Redis down")
 	}
 }
+
+// TestRetryAfterReceiversChanged: Twitch retries a notification whose first append reached
+// s1 only, after s2 joined the subscription; the retry is accepted (stored already), not
+// refused with an error that would be answered 503 to every retry.
+func TestRetryAfterReceiversChanged(t *testing.T) {
+	prefix := redistest.Prefix(t, redistest.Client(t))
+	a := newInstance(t, "", prefix, 200*time.Millisecond)
+	m := msg(1)
+	m.ID = "sub:msg-retried"
+	first, err := a.broker.Publish([]string{"s1"}, m, m.Event)
+	if err != nil || fmt.Sprint(first) != "[1]" {
+		t.Fatalf("first append: %v, %v; want [1]", first, err)
+	}
+	again, err := a.broker.Publish([]string{"s1", "s2"}, m, m.Event)
+	if err != nil {
+		t.Fatalf("retry with one more receiver refused: %v", err)
+	}
+	if fmt.Sprint(again) != "[1]" {
+		t.Fatalf("retry got %v, want the first append's [1]", again)
+	}
+	n, err := a.client.XLen(context.Background(), store.NewKeys(prefix).Broker().Log("s1")).Result()
+	if err != nil || n != 1 {
+		t.Fatalf("s1's stream holds %d entries (%v), want 1", n, err)
+	}
+}
