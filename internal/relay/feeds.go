@@ -104,6 +104,10 @@ type session struct {
 	leaseUntil time.Time             // zero while a socket is open
 	pollStop   context.CancelFunc    // following-poller
 	dirty      bool                  // lease changed since the store last saw it
+	// followsSeen is how far the following feed has accounted for (store.Record.FollowsSeen);
+	// followsFrom is set on adoption to the previous owner's mark: the first poll emits what
+	// was followed after it instead of being a silent baseline.
+	followsSeen, followsFrom time.Time
 
 	pubMu     sync.Mutex   // serialises publish
 	published []FeedStatus // what the hub was last told

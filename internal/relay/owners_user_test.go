@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
 // TestOneOwnerPerUser: one Twitch user, two relay sessions, one socket on instance a and one
@@ -87,5 +89,81 @@ func TestOneOwnerPerUser(t *testing.T) {
 		if n := len(e.sink.Events(s.ID)); n != 1 {
 			t.Errorf("session %s: %d events after the handover, want 1", shortID(s.ID), n)
 		}
+	}
+}
+
+// TestFollowMadeWhileMovingReachesThePage: the following feed's poller moves with its
+// session. a polls once (its baseline, and the mark it stores); the user follows a channel;
+// the session moves to b before a polls again. b's first poll is not a silent baseline: it
+// emits the follow made after a's mark, and nothing that a had already accounted for.
+func TestFollowMadeWhileMovingReachesThePage(t *testing.T) {
+	e := newRedisEnv(t)
+	owners := newFakeOwners()
+	slow := func(name string) *Manager { // one poll each: the first
+		m := e.newManager(func(c *Config) { c.Owners, c.PollInterval = instanceOwners{owners, name}, time.Hour })
+		owners.mu.Lock()
+		owners.managers[name] = m
+		owners.mu.Unlock()
+		return m
+	}
+	a, b := slow("a"), slow("b")
+	ctx := context.Background()
+	s := e.session("pixelpaladin", "pixelpaladin")
+	e.m = a
+	a.SocketOpened(s.ID)
+	e.ensure(s)
+	e.sink.waitStatus(t, s.ID, FeedFollowing, StatusActive) // a's baseline, its mark stored
+	if rec, _, err := e.store.Load(ctx, s.ID); err != nil || rec.FollowsSeen.IsZero() {
+		t.Fatalf("a's mark not stored: %+v, %v", rec, err)
+	}
+	if _, err := e.sim.Follow(ctx, "pixelpaladin", "nightowl_tv"); err != nil {
+		t.Fatal(err)
+	}
+
+	a.SocketClosed(s.ID) // the page went to b
+	b.SocketOpened(s.ID)
+	if err := b.SubscribeToAllEvents(ctx, s); !errors.Is(err, ErrOwnedElsewhere) { // asks a to let go
+		t.Fatalf("b subscribed while a held the session: %v", err)
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(waitFor)
+	for {
+		b.renewClaims(ctx)
+		a.renewClaims(ctx)
+		b.mu.Lock()
+		held := b.sessions[s.ID] != nil
+		b.mu.Unlock()
+		if held {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b never took the session over")
+		}
+		<-tick.C
+	}
+	e.m = b
+	if err := b.SubscribeToAllEvents(ctx, s); err != nil { // brings the user's token: the poller starts
+		t.Fatalf("b's subscribe after the move: %v", err)
+	}
+	follows := func() []webhook.Event {
+		var out []webhook.Event
+		for _, x := range e.sink.events[s.ID] {
+			if x.Type == TypeUserFollows {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	e.sink.wait(t, "the follow made during the move", func() bool { return len(follows()) > 0 })
+	e.sink.mu.Lock()
+	got := follows()
+	e.sink.mu.Unlock()
+	if len(got) != 1 || got[0].Summary != "PixelPaladin followed NightOwl_TV" {
+		var sums []string
+		for _, x := range got {
+			sums = append(sums, x.Summary)
+		}
+		t.Fatalf("follows events after the move: %q, want only \"PixelPaladin followed NightOwl_TV\"", sums)
 	}
 }

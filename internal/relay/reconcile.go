@@ -167,7 +167,9 @@ func (m *Manager) adoptLocked(ctx context.Context, rec store.Record, p adoptPlan
 		s.UserToken, s.Scopes = p.who.UserToken, p.who.Scopes
 	}
 	ss := newSession(s)
-	newRec := store.Record{SessionID: s.ID, UserID: s.UserID, UserLogin: s.UserLogin, Streamer: store.Streamer(s.Streamer), Subs: map[string]store.OwnedSub{}}
+	ss.followsSeen, ss.followsFrom = rec.FollowsSeen, rec.FollowsSeen
+	newRec := store.Record{SessionID: s.ID, UserID: s.UserID, UserLogin: s.UserLogin, Streamer: store.Streamer(s.Streamer),
+		Subs: map[string]store.OwnedSub{}, FollowsSeen: rec.FollowsSeen}
 	var joins []*shared
 	for typ, sub := range p.keep {
 		sh := m.adoptShare(sub)

@@ -97,6 +97,8 @@ type Store interface {
 	DeleteSub(ctx context.Context, sessionID, subID string) error
 	// Touch sets the lease deadlines of sessions that exist and renews their TTL, in one batch.
 	Touch(ctx context.Context, leases map[string]time.Time, ttl time.Duration) error
+	// SaveFollowsSeen records how far the following feed has accounted for (Record.FollowsSeen).
+	SaveFollowsSeen(ctx context.Context, sessionID string, seen time.Time) error
 	// Delete forgets a session.
 	Delete(ctx context.Context, sessionID string) error
 	// List returns every unexpired record.

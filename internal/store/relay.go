@@ -18,6 +18,11 @@ type Record struct {
 	Streamer   Streamer            // the channel it watches
 	LeaseUntil time.Time           // zero while a socket is open
 	Subs       map[string]OwnedSub // by subscription id
+	// FollowsSeen is how far the following feed has accounted for the user's follows: the
+	// newest followed_at its poller has seen (or the time of a poll that found none). An
+	// instance that adopts the session emits what was followed after it instead of taking
+	// its first poll as a silent baseline. Zero before the first poll.
+	FollowsSeen time.Time
 }
 
 // Streamer is the channel a relay session watches.
@@ -48,6 +53,8 @@ type relayStore interface {
 	DeleteSub(ctx context.Context, sessionID, subID string) error
 	// Touch sets the lease deadlines of sessions that exist and renews their TTL, in one batch.
 	Touch(ctx context.Context, leases map[string]time.Time, ttl time.Duration) error
+	// SaveFollowsSeen sets the FollowsSeen of a session that exists.
+	SaveFollowsSeen(ctx context.Context, sessionID string, seen time.Time) error
 	// Delete forgets a session.
 	Delete(ctx context.Context, sessionID string) error
 	// List returns every unexpired record.
@@ -143,6 +150,17 @@ func (s *MemoryRelay) Touch(_ context.Context, leases map[string]time.Time, ttl 
 			r.expires = s.now().Add(ttl)
 			s.recs[id] = r
 		}
+	}
+	return nil
+}
+
+// SaveFollowsSeen implements the relay's Store.
+func (s *MemoryRelay) SaveFollowsSeen(_ context.Context, id string, seen time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.get(id); ok {
+		r.rec.FollowsSeen = seen
+		s.recs[id] = r
 	}
 	return nil
 }

@@ -58,6 +58,9 @@ func decodeRecord(id string, sess, subs map[string]string) (Record, bool, error)
 	if ms, _ := strconv.ParseInt(sess["lease"], 10, 64); ms > 0 {
 		rec.LeaseUntil = time.UnixMilli(ms)
 	}
+	if ns, _ := strconv.ParseInt(sess["follows_seen"], 10, 64); ns > 0 {
+		rec.FollowsSeen = time.Unix(0, ns)
+	}
 	for subID, raw := range subs {
 		var o OwnedSub
 		if err := json.Unmarshal([]byte(raw), &o); err != nil {
@@ -76,6 +79,14 @@ func leaseField(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
+// followsField is FollowsSeen in unix nanoseconds (followed_at has sub-millisecond digits).
+func followsField(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
 // Save implements the relay's Store.
 func (s *RedisRelay) Save(ctx context.Context, rec Record, ttl time.Duration) error {
 	streamer, err := json.Marshal(rec.Streamer)
@@ -85,7 +96,8 @@ func (s *RedisRelay) Save(ctx context.Context, rec Record, ttl time.Duration) er
 	sk, bk := s.sessKey(rec.SessionID), s.subsKey(rec.SessionID)
 	_, err = s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, sk, bk)
-		p.HSet(ctx, sk, "user_id", rec.UserID, "user_login", rec.UserLogin, "streamer", streamer, "lease", leaseField(rec.LeaseUntil))
+		p.HSet(ctx, sk, "user_id", rec.UserID, "user_login", rec.UserLogin, "streamer", streamer, "lease", leaseField(rec.LeaseUntil),
+			"follows_seen", followsField(rec.FollowsSeen))
 		p.PExpire(ctx, sk, ttl)
 		if len(rec.Subs) > 0 {
 			vals := make([]any, 0, 2*len(rec.Subs))
@@ -146,6 +158,18 @@ func (s *RedisRelay) Touch(ctx context.Context, leases map[string]time.Time, ttl
 		return nil
 	})
 	return wrap("touch", err)
+}
+
+// followsScript sets follows_seen of a session that still exists (a record that expired or
+// was deleted is not brought back as a fragment).
+var followsScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'follows_seen', ARGV[1])
+return 1`)
+
+// SaveFollowsSeen implements the relay's Store.
+func (s *RedisRelay) SaveFollowsSeen(ctx context.Context, id string, seen time.Time) error {
+	return wrap("save follows seen", followsScript.Run(ctx, s.c, []string{s.sessKey(id)}, followsField(seen)).Err())
 }
 
 // Delete implements the relay's Store.

@@ -46,6 +46,26 @@ func testStore(t *testing.T, st relayStore, expire func()) {
 	if _, ok, _ := st.Load(ctx, "no-such-session"); ok {
 		t.Fatal("Touch created a session that did not exist")
 	}
+	seen := time.Date(2026, 12, 2, 12, 0, 0, 123456789, time.UTC)
+	if err := st.SaveFollowsSeen(ctx, "sess-a", seen); err != nil {
+		t.Fatalf("SaveFollowsSeen: %v", err)
+	}
+	if err := st.SaveFollowsSeen(ctx, "no-such-session", seen); err != nil {
+		t.Fatalf("SaveFollowsSeen of a missing session: %v", err)
+	}
+	if got, _, _ = st.Load(ctx, "sess-a"); !got.FollowsSeen.Equal(seen) || len(got.Subs) != 1 {
+		t.Fatalf("after SaveFollowsSeen: %+v, want follows seen %v and the subscription kept", got, seen)
+	}
+	if _, ok, _ := st.Load(ctx, "no-such-session"); ok {
+		t.Fatal("SaveFollowsSeen created a session that did not exist")
+	}
+	resaved := got
+	if err := st.Save(ctx, resaved, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ = st.Load(ctx, "sess-a"); !got.FollowsSeen.Equal(seen) {
+		t.Fatalf("Save lost FollowsSeen: %+v", got)
+	}
 	b := rec
 	b.SessionID, b.Subs = "sess-b", nil
 	if err := st.Save(ctx, b, time.Minute); err != nil {
