@@ -9,6 +9,7 @@ import (
 
 	"github.com/twitchrelay/twitchrelay/internal/eventsub"
 	"github.com/twitchrelay/twitchrelay/internal/helix"
+	"github.com/twitchrelay/twitchrelay/internal/store"
 )
 
 // UnsubscribeFromAllEvents drops every subscription reference of a session now and forgets
@@ -30,12 +31,21 @@ func (m *Manager) UnsubscribeFromAllEvents(ctx context.Context, sessionID, reaso
 // endLocked ends a session: its references drop, and the subscriptions nobody else
 // references are deleted in Twitch. Caller holds the session's op lock.
 func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
+	return m.endHere(ctx, sid, reason, true)
+}
+
+// endHere is endLocked; stored says the session's record is this call's to read and delete
+// (false when another instance ended the session and did so). A session this instance does
+// not run, of a user another instance owns, is ended there too (Owners.Handover with endKey):
+// the owner runs its poller and its websocket subscriptions.
+func (m *Manager) endHere(ctx context.Context, sid, reason string, stored bool) error {
 	ids := map[string]struct{}{}
 	wsIDs := map[string]helix.TokenSource{} // websocket subscriptions: deleted with the user's token
 	var left []string                       // registered ones still referenced here: the registry forgets sid
 	shared, userID := 0, ""
 	m.mu.Lock()
-	if ss := m.sessions[sid]; ss != nil {
+	ss := m.sessions[sid]
+	if ss != nil {
 		userID = ss.s.UserID
 		delete(m.sessions, sid)
 		if ss.pollStop != nil {
@@ -61,10 +71,15 @@ func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 	// Subscriptions this instance does not hold in memory (created before a restart or by
 	// another instance) are in the store. If it cannot be read, delete what we know.
 	var errs []error
-	rec, ok, err := m.cfg.Store.Load(ctx, sid)
-	if err != nil {
-		m.hookError("store load", err)
-		errs = append(errs, fmt.Errorf("relay: end session %s: %w", shortID(sid), err))
+	var rec store.Record
+	ok := false
+	if stored {
+		var err error
+		rec, ok, err = m.cfg.Store.Load(ctx, sid)
+		if err != nil {
+			m.hookError("store load", err)
+			errs = append(errs, fmt.Errorf("relay: end session %s: %w", shortID(sid), err))
+		}
 	}
 	if ok {
 		m.mu.Lock()
@@ -95,9 +110,18 @@ func (m *Manager) endLocked(ctx context.Context, sid, reason string) error {
 		}
 	}
 	m.closeUnusedWS(userID)
-	if err := m.cfg.Store.Delete(ctx, sid); err != nil {
-		m.hookError("store delete", err)
-		errs = append(errs, fmt.Errorf("relay: forget session %s: %w", shortID(sid), err))
+	if stored {
+		if err := m.cfg.Store.Delete(ctx, sid); err != nil {
+			m.hookError("store delete", err)
+			errs = append(errs, fmt.Errorf("relay: forget session %s: %w", shortID(sid), err))
+		}
+	}
+	if ss == nil && ok && m.cfg.Owners != nil {
+		// Run by another instance, maybe: its owner stops what it runs for the session.
+		if err := m.cfg.Owners.Handover(ctx, endKey(rec.UserID, sid, rec.Streamer.ID)); err != nil {
+			m.hookError("handover", err)
+			errs = append(errs, fmt.Errorf("relay: end session %s on its owner: %w", shortID(sid), err))
+		}
 	}
 	m.log.Info("session ended", "session", shortID(sid), "reason", reason, "subscriptions", len(ids)+len(wsIDs),
 		"still_shared", shared, "errors", len(errs))

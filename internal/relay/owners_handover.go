@@ -68,8 +68,13 @@ func (m *Manager) dropUserIfIdle(ctx context.Context, userID string) {
 // lets the user go (forgets their sessions, closes their Twitch WebSocket session, drops the
 // claim) for the asker to take over. The broker calls it.
 func (m *Manager) Handover(key string) {
-	userID, sid, ok := parseHandover(key)
+	h, ok := parseHandover(key)
 	if m.cfg.Owners == nil || !ok {
+		return
+	}
+	userID, sid := h.userID, h.sid
+	if h.end {
+		m.goBackground(func(ctx context.Context) { m.endForOther(ctx, sid, h.streamerID) })
 		return
 	}
 	m.goBackground(func(ctx context.Context) {
@@ -139,4 +144,27 @@ func (m *Manager) saveForOwner(ctx context.Context, s Session) error {
 	}
 	return m.cfg.Store.Save(ctx, store.Record{SessionID: s.ID, UserID: s.UserID, UserLogin: s.UserLogin,
 		Streamer: store.Streamer(s.Streamer)}, m.storeTTL())
+}
+
+// endForOther ends session sid held here because another instance ended it (a logout or a
+// streamer change there): that instance deleted its record and the subscriptions the record
+// names; this one drops what it runs for it (the poller, its references, the websocket
+// subscriptions on the user's Twitch session here). The record is left alone: it may already
+// be the session's next one (its new streamer). A session that watches another streamer by
+// now is not the one that ended.
+func (m *Manager) endForOther(ctx context.Context, sid, streamerID string) {
+	unlock, err := m.lockSession(ctx, sid)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	m.mu.Lock()
+	ss := m.sessions[sid]
+	m.mu.Unlock()
+	if ss == nil || ss.s.Streamer.ID != streamerID {
+		return
+	}
+	if err := m.endHere(ctx, sid, "ended on another instance", false); err != nil {
+		m.log.Warn("end session for another instance", "session", shortID(sid), "err", err)
+	}
 }

@@ -33,14 +33,32 @@ func userKey(userID string) string { return "user:" + userID }
 // handoverKey is what Handover carries: the user, and the session a socket is open of.
 func handoverKey(userID, sid string) string { return userKey(userID) + "/" + sid }
 
-// parseHandover is handoverKey's inverse (sid "" if the message named only the user).
-func parseHandover(key string) (userID, sid string, ok bool) {
+// endKey is what Handover carries to end a session of userID watching streamerID on the
+// holder of the user's claim: a logout (or a streamer change) made on another instance.
+func endKey(userID, sid, streamerID string) string {
+	return handoverKey(userID, sid) + "/end/" + streamerID
+}
+
+// handover is a parsed handoverKey or endKey.
+type handover struct {
+	userID, sid string // sid "" if the message named only the user
+	end         bool   // endKey: end sid if it still watches streamerID
+	streamerID  string
+}
+
+// parseHandover is handoverKey's and endKey's inverse.
+func parseHandover(key string) (handover, bool) {
 	rest, ok := strings.CutPrefix(key, "user:")
 	if !ok || rest == "" {
-		return "", "", false
+		return handover{}, false
 	}
-	userID, sid, _ = strings.Cut(rest, "/")
-	return userID, sid, userID != ""
+	var h handover
+	h.userID, rest, _ = strings.Cut(rest, "/")
+	h.sid, rest, _ = strings.Cut(rest, "/")
+	if streamer, ok := strings.CutPrefix(rest, "end/"); ok {
+		h.end, h.streamerID = true, streamer
+	}
+	return h, h.userID != "" && (!h.end || h.sid != "")
 }
 
 // claimedUser is sessionFor's claim of userID: if this instance did not own the user yet, it

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twitchrelay/twitchrelay/internal/lock"
+	"github.com/twitchrelay/twitchrelay/internal/store"
+	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
@@ -165,5 +168,79 @@ func TestFollowMadeWhileMovingReachesThePage(t *testing.T) {
 			sums = append(sums, x.Summary)
 		}
 		t.Fatalf("follows events after the move: %q, want only \"PixelPaladin followed NightOwl_TV\"", sums)
+	}
+}
+
+// TestLogoutElsewhereEndsTheSessionOnItsOwner: a runs both sessions of a user, s2's socket
+// on b. The user logs out of s2 on b: b deletes its record, and a, which runs it, lets it go
+// too (no poller, no references left running for a session that no longer exists), while s1
+// and the subscriptions it still needs stay.
+func TestLogoutElsewhereEndsTheSessionOnItsOwner(t *testing.T) {
+	c := testRedis(t)
+	keys := store.NewKeys(redistest.Prefix(t, c))
+	e := newEnv(t, nil)
+	e.store = store.NewRedisRelay(c, keys)
+	e.dedupe = store.NewRedisDedupe(c, keys, webhook.DedupeTTL)
+	owners := newFakeOwners()
+	instance := func(name string) *Manager { // with the shared-subscription registry, as in production
+		shares := lock.NewShares(lock.NewRedis(c, keys, name))
+		m := e.newManager(func(cfg *Config) { cfg.Owners, cfg.Registry = instanceOwners{owners, name}, shares })
+		owners.mu.Lock()
+		owners.managers[name] = m
+		owners.mu.Unlock()
+		return m
+	}
+	a, b := instance("a"), instance("b")
+	ctx := context.Background()
+	s1 := e.session("modmaria", "pixelpaladin")
+	s2 := e.session("modmaria", "pixelpaladin")
+	e.m = a
+	a.SocketOpened(s1.ID)
+	e.ensure(s1)
+	b.SocketOpened(s2.ID)
+	if err := b.SubscribeToAllEvents(ctx, s2); !errors.Is(err, ErrOwnedElsewhere) {
+		t.Fatalf("b subscribed a session of a user a owns: %v", err)
+	}
+	held := func(m *Manager, sid string) bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.sessions[sid] != nil
+	}
+	waitHeld := func(what string, cond func() bool) {
+		t.Helper()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.Now().Add(waitFor)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			<-tick.C
+		}
+	}
+	waitHeld("a to run b's session too", func() bool { return held(a, s2.ID) })
+	subsBefore := len(e.sim.Subscriptions())
+
+	b.SocketClosed(s2.ID)
+	if err := b.UnsubscribeFromAllEvents(ctx, s2.ID, "logout"); err != nil {
+		t.Fatalf("logout on b: %v", err)
+	}
+	waitHeld("a to let the ended session go", func() bool { return !held(a, s2.ID) })
+	if !held(a, s1.ID) {
+		t.Fatal("a let go of the session that did not end")
+	}
+	if _, ok, err := e.store.Load(ctx, s2.ID); ok || err != nil {
+		t.Fatalf("the ended session's record: %v, %v; want none", ok, err)
+	}
+	if n := len(e.sim.Subscriptions()); n != subsBefore {
+		t.Fatalf("%d subscriptions after the logout, %d before (s1 still needs them all)", n, subsBefore)
+	}
+	ds, err := e.sim.UpdateUser(ctx, "pixelpaladin", "after the logout")
+	checkDelivered(t, "UpdateUser", ds, err)
+	if n := len(e.sink.Events(s1.ID)); n != 1 {
+		t.Fatalf("s1: %d events after the other session's logout, want 1", n)
+	}
+	if n := len(e.sink.Events(s2.ID)); n != 0 {
+		t.Fatalf("the ended session got %d events", n)
 	}
 }
