@@ -81,6 +81,13 @@ func startProducer(c *cluster.Cluster) *producer {
 	return p
 }
 
+// delivered is how many events the producer has delivered so far.
+func (p *producer) delivered() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
 // finish stops the producer and returns how many events it delivered.
 func (p *producer) finish(t *testing.T) int {
 	t.Helper()
