@@ -32,8 +32,10 @@ type wsSocket struct {
 	pingDue atomic.Bool    // the ping timer fired
 	writers sync.WaitGroup // the writer goroutine, when one runs
 	ping    *time.Timer
-	stuck   *time.Timer // armed while a frame write runs: ends a write stuck for wsWriteTimeout
+	stuck   *time.Timer // armed while a frame write runs: stall ends a write stuck for writeTimeout
 	batch   []hub.Frame // the writer's; let go after a burst
+
+	writeTimeout time.Duration // wsWriteTimeout (the hub's stall timeout); shorter in tests
 }
 
 // run reads until the socket ends, then stops the writer and lets everything go. It is the
@@ -48,7 +50,7 @@ func (w *wsSocket) run() {
 	defer s.live.remove(w.sid)
 	defer func() { <-w.subscribed }() // first: the session's subscribe has returned
 
-	w.stuck = time.AfterFunc(wsWriteTimeout, func() { w.c.CloseNow() })
+	w.stuck = time.AfterFunc(w.writeTimeout, w.stall)
 	w.stuck.Stop()
 	w.ping = time.AfterFunc(wsPingInterval, func() {
 		w.pingDue.Store(true)
@@ -178,14 +180,30 @@ func (w *wsSocket) writeBatch() error {
 	return err
 }
 
-// send writes one message of frames with the wsWriteTimeout bound, as write does, but on the
+// send writes one message of frames with the writeTimeout bound, as write does, but on the
 // socket's own timer: a context with a deadline would cost a timer, a context and coder's
 // AfterFunc on that context for every message, and a burst of fan-out writes them by the
-// hundred (docs/perf-profile-17.md). When the timer fires, the socket is closed under the
-// write, which then fails, as it does when a write context's deadline passes.
+// hundred (docs/perf-profile-17.md). When the timer fires (stall), the socket is closed under
+// the write, which then fails, as it does when a write context's deadline passes. The hub is
+// told the write's span (BeginWrite, EndWrite): a write that blocks is the only evidence that
+// the browser stopped reading, what the stall rule and pacing go by.
 func (w *wsSocket) send(msg []byte) error {
-	w.stuck.Reset(wsWriteTimeout)
+	w.sub.BeginWrite()
+	w.stuck.Reset(w.writeTimeout)
 	err := w.c.Write(context.Background(), websocket.MessageText, msg)
 	w.stuck.Stop()
+	w.sub.EndWrite()
 	return err
+}
+
+// stall is the stuck timer's: one write has been blocked for writeTimeout, so the browser
+// stopped reading (TCP backpressure). This is the stall rule (hub.Subscriber.BeginWrite): the
+// hub drops the subscriber as slow and the socket is closed under the write, without a close
+// frame, which could not reach a browser that does not read: the page sees 1006 and
+// reconnects and resumes as it does on 4000. Frames merely waiting for a writer that the CPU
+// has not scheduled yet never come here.
+func (w *wsSocket) stall() {
+	w.sub.Stall()
+	w.s.obs.WSSlow()
+	w.c.CloseNow()
 }
