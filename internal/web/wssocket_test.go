@@ -90,3 +90,45 @@ func TestStalledBrowserIsDropped(t *testing.T) {
 	}
 	t.Logf("observed: %d writes of 64 KiB went out, the next blocked %v and was ended; the client read %d, then %v", sent, blocked.Round(time.Millisecond), read, err)
 }
+
+// TestPingWithoutPong: a ping that gets no pong within the write timeout ends an idle socket
+// (a dead peer), but not one whose frames kept going out meanwhile (its pong queues behind
+// them).
+func TestPingWithoutPong(t *testing.T) {
+	for _, busy := range []bool{false, true} {
+		conns := make(chan *websocket.Conn, 1)
+		done := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := websocket.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			conns <- c
+			<-done
+		}))
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		cc, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := <-conns
+		c.CloseRead(ctx) // the server's reader: pongs would arrive through it
+		w := &wsSocket{c: c, writeTimeout: 200 * time.Millisecond, ping: time.NewTimer(time.Hour)}
+		before := w.wrote.Load()
+		if busy {
+			w.wrote.Add(1) // a frame written while the pong was awaited
+		}
+		w.writers.Add(1)
+		w.pingOnce(before)
+		err = c.Write(ctx, websocket.MessageText, []byte(`{}`))
+		if busy && err != nil || !busy && err == nil {
+			t.Errorf("busy %v: a write after a ping without pong: %v", busy, err)
+		}
+		w.ping.Stop()
+		cc.CloseNow()
+		c.CloseNow()
+		close(done)
+		srv.Close()
+		cancel()
+	}
+}
