@@ -58,9 +58,10 @@ type bench struct {
 	dur    time.Duration
 	conns  int // closed loop connections
 	logf   func(format string, args ...any)
-	cpu    string // CPU profile of the next relay phase, then ""
-	rounds int    // bare and relay alternate this many times per point
-	pids   []int  // relay processes whose memory is the relay's (broker mode); none: this one
+	cpu    string        // CPU profile of the next relay phase, then ""
+	rounds int           // bare and relay alternate this many times per point
+	pids   []int         // relay processes whose memory is the relay's (broker mode); none: this one
+	drain  time.Duration // how long deliveries may still arrive after the send window (-drain)
 }
 
 // startProfile starts the CPU profile b.cpu asked for, once.
@@ -149,7 +150,7 @@ func (b *bench) measure(rate float64) point {
 	cancel()
 	relayPeak = <-peak
 	summary := func(sd *side, name string) figures {
-		fig := summarize(sd.r, sd.n, sd.elapsed, sd.f, relayPeak)
+		fig := summarize(sd.r, sd.n, sd.elapsed, sd.f, relayPeak, b.drain)
 		if sd.f != nil {
 			sd.f.rec.Store(nil)
 		}
@@ -191,9 +192,9 @@ func (p point) line() string {
 	if p.Instances > 0 {
 		mode = fmt.Sprintf("%s×%d", p.Mode, p.Instances)
 	}
-	return fmt.Sprintf("%-6s %5d sessions %-12s bare %7.0f/s | relay answered %7.0f/s (%.2f×), delivered %.0f frames/s (%.2f×), p50 %.2f p99 %.2f max %.1f ms, errors %d lost %d dup %d resumes %d crossed %d",
+	return fmt.Sprintf("%-6s %5d sessions %-12s bare %7.0f/s | relay answered %7.0f/s (%.2f×), delivered %.0f frames/s (%.2f×), p50 %.2f p99 %.2f max %.1f ms, errors %d lost %d dup %d resumes %d crossed %d socket errors %d",
 		mode, p.Sessions, what, p.Bare.PerSecond, p.Relay.PerSecond, p.Ratio["accepted_per_s"], p.Relay.DeliveredPerSecond, p.Ratio["delivered_per_s"],
-		p.Relay.Latency.P50, p.Relay.Latency.P99, p.Relay.Latency.Max, p.Relay.Errors, p.Relay.Lost, p.Relay.Duplicated, p.Relay.Resumes, p.Relay.Crossed)
+		p.Relay.Latency.P50, p.Relay.Latency.P99, p.Relay.Latency.Max, p.Relay.Errors, p.Relay.Lost, p.Relay.Duplicated, p.Relay.Resumes, p.Relay.Crossed, p.Relay.SocketErrs)
 }
 
 // ok reports whether the relay's figures show no error, loss or duplicate.

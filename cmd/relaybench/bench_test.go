@@ -88,7 +88,7 @@ func shortRun(t *testing.T, bare *bareServer, h host, mode string, sessions, con
 		t.Fatal(err)
 	}
 	b := &bench{client: client, bare: bare, mode: mode, fleet: f, dur: 2 * time.Second, conns: conns,
-		rounds: 1, logf: t.Logf, pids: pids}
+		rounds: 1, logf: t.Logf, pids: pids, drain: 5 * time.Second}
 	var pts []point
 	for _, rate := range []float64{1000, 0} { // open loop (events/s), then closed loop
 		p := b.measure(rate)

@@ -65,7 +65,7 @@ type figures struct {
 }
 
 // summarize waits (bounded) for the deliveries of accepted messages, then counts.
-func summarize(r *recorder, n int, elapsed time.Duration, f *fleet, peak float64) figures {
+func summarize(r *recorder, n int, elapsed time.Duration, f *fleet, peak float64, drain time.Duration) figures {
 	accepted, want := int64(0), int64(0)
 	for g := range n {
 		if r.ok[g] {
@@ -74,7 +74,7 @@ func summarize(r *recorder, n int, elapsed time.Duration, f *fleet, peak float64
 		}
 	}
 	if f != nil {
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(drain)
 		for r.got.Load() < want && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond) // a counter to watch, bounded by the deadline
 		}

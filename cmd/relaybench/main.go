@@ -52,6 +52,7 @@ type options struct {
 	redisURL   string
 	logLevel   string
 	relayLog   string
+	drain      time.Duration
 	rounds     int
 	plotFrom   string
 	// broker mode
@@ -77,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 2000, "open loop: notifications/s (0 = closed loop with -conns)")
 	fs.IntVar(&o.conns, "conns", 64, "closed loop: connections sending back to back")
 	fs.DurationVar(&o.dur, "duration", 10*time.Second, "send window per point (bounded to 2m)")
+	fs.DurationVar(&o.drain, "drain", 5*time.Second, "how long deliveries may still arrive after the send window before the rest count as lost (bounded to 2m)")
 	fs.IntVar(&o.rounds, "rounds", 5, "bare and relay take turns this many times per point (drift on a shared machine)")
 	fs.StringVar(&o.plotFrom, "plot-from", "", "only redraw -svg from a -json file of an earlier run")
 	fs.BoolVar(&o.curve, "curve", false, "sessions 1k/2k/5k/10k × rates 500/1k/2k/4k, plus closed loop per size")
@@ -102,6 +104,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-sessions %d: want 1..20000", o.sessions)
 	case o.conns < 1 || o.conns > 1024:
 		return o, fmt.Errorf("-conns %d: want 1..1024", o.conns)
+	case o.drain <= 0 || o.drain > 2*time.Minute:
+		return o, fmt.Errorf("-drain %v: want (0, 2m]", o.drain)
 	case o.dur <= 0 || o.dur > 2*time.Minute:
 		return o, fmt.Errorf("-duration %v: want (0, 2m]", o.dur)
 	case o.rate < 0 || o.rate > 100000:

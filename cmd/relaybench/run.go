@@ -75,7 +75,7 @@ func loadOn(ctx context.Context, o options, mode string, h host, pids []int, bar
 			}
 		}
 	}
-	b := &bench{client: client, bare: bare, mode: mode, fleet: f, dur: o.dur, conns: o.conns, logf: logf, rounds: o.rounds, pids: pids}
+	b := &bench{client: client, bare: bare, mode: mode, fleet: f, dur: o.dur, conns: o.conns, logf: logf, rounds: o.rounds, pids: pids, drain: o.drain}
 	if o.cpuProfile != "" {
 		b.cpu = o.cpuProfile + "." + mode
 	}

@@ -9,8 +9,9 @@
 //   - Publish and SendState never block: no I/O, no waiting for a subscriber,
 //     only a short per-session critical section. Frames wait for a subscriber in
 //     a queue that grows with them and lets go when drained; a subscriber whose
-//     browser really stalls (its oldest waiting frame is older than StallTimeout,
-//     10 s, or more live frames wait than the history holds) is
+//     browser really stalls (its writer has been blocked in one write to the
+//     socket for longer than StallTimeout, 10 s, or more live frames wait than
+//     the history holds) is
 //     dropped (Done closes, Err returns ErrSlow), never waited for. A burst a
 //     reading socket drains in time is never a reason.
 //   - Every published event gets the next sequence number of its session,
@@ -25,10 +26,11 @@
 //     long backlog never makes a new subscriber slow.
 //   - The socket's writer waits on Ready (or is started by the OnReady hook, so that
 //     it need not exist while nothing waits) and takes everything waiting with Take,
-//     writing it in order; TakeUpTo takes one batch at a time, so that the stall
-//     rule and pacing count from the writer's last take. PublishPaced lets a publisher (the callback) wait, for a
+//     writing it in order; TakeUpTo takes one batch at a time, so that a pacing
+//     publisher is released as the writer progresses. The writer marks each write
+//     with BeginWrite and EndWrite: that is the stall rule's evidence. PublishPaced lets a publisher (the callback) wait, for a
 //     time it bounds itself, while a receiver is behind by a quarter of what may wait
-//     for it and still draining: a burst is then paced by the socket instead of
+//     for it and busy (not blocked in one write for longer than PaceWindow): a burst is then paced by the socket instead of
 //     outrunning it, and Publish itself still never waits. A subscriber ends when Done is closed, which the hub
 //     does exactly once, under the session lock; Err then says why (ErrSlow,
 //     ErrReleased, ErrGoingAway, ErrUnsubscribed). Frames still waiting stay

@@ -15,13 +15,16 @@ import (
 // configuration (HISTORY_SIZE, HISTORY_AGE): their defaults are internal/config's.
 const (
 	// A subscriber is dropped as slow (ErrSlow: the page reconnects and resumes) only when its
-	// browser really stalls: the oldest frame waiting for it is older than StallTimeout, or more
-	// live frames wait than the history could replay (MaxPendingBytes, by default the history's
-	// bytes) or than BufferSize. A burst that a reading socket drains
-	// within the stall timeout is never a reason. The queue grows as frames wait and lets go of
-	// its memory when drained, so an idle socket pays for none of it.
+	// browser really stalls: its writer has been blocked in one write to the socket (TCP
+	// backpressure: the browser does not read) for longer than StallTimeout, or more live frames
+	// wait than the history could replay (MaxPendingBytes, by default the history's bytes) or
+	// than BufferSize: memory stays bounded. How long frames have waited is no reason: on a
+	// CPU-starved server they wait for a writer goroutine not scheduled yet, not for the browser,
+	// and pacing holds the senders' answers meanwhile so the queue rarely nears its bounds. The
+	// queue grows as frames wait and lets go of its memory when drained, so an idle socket pays
+	// for none of it.
 	DefaultBufferSize    = 16384            // live frames a subscriber may fall behind
-	DefaultStallTimeout  = 10 * time.Second // the oldest waiting frame's age that means a stall
+	DefaultStallTimeout  = 10 * time.Second // how long one blocked write to the socket means a stall
 	DefaultSweepInterval = time.Minute      // how often Run calls Sweep
 	DefaultHistoryBytes  = 1 << 20          // per session, when Config.HistoryBytes is 0
 
@@ -46,9 +49,9 @@ type Config struct {
 	HistoryAge      time.Duration    // events older than this are forgotten; idle sessions are swept after it (HISTORY_AGE)
 	BufferSize      int              // live frames a subscriber may fall behind before it is dropped
 	MaxPendingBytes int              // bytes of live frames a subscriber may fall behind; 0 = HistoryBytes, so a dropped socket can resume from the history
-	StallTimeout    time.Duration    // how old its oldest waiting frame may get
+	StallTimeout    time.Duration    // how long its writer may be blocked in one write (BeginWrite)
 	SweepInterval   time.Duration    // period of Run's sweeps
-	PaceWindow      time.Duration    // PublishPaced waits only for a subscriber that took frames this recently; 0 = DefaultPaceWindow
+	PaceWindow      time.Duration    // PublishPaced does not wait for a subscriber whose writer is blocked in one write longer; 0 = DefaultPaceWindow
 	Now             func() time.Time // clock; time.Now by default
 	// Broker, when set, numbers events and carries them and state frames between instances
 	// (internal/broker on Redis): Publish, SendState and Release go to it, and what it

@@ -14,9 +14,12 @@ const (
 	// (MaxPendingBytes/4 bytes or BufferSize/4 live frames): far enough from the stall rule's
 	// bound that the publishers already in flight cannot reach it before they wait.
 	paceShare = 4
-	// DefaultPaceWindow: only a subscriber whose writer took frames within this window is
-	// waited for. One that took nothing for longer is stalled, not busy: the stall rule deals
-	// with it, and publishers stop waiting for it at once.
+	// DefaultPaceWindow: a subscriber behind is waited for unless its writer has been blocked
+	// in one write (Subscriber.BeginWrite) for longer than this: that browser is not reading
+	// (it may be stalling; the stall rule deals with it), and publishers stop waiting for it at
+	// once. A writer that is not in a write is busy however long it has not taken (on a
+	// CPU-starved server it is not scheduled yet): waiting for it slows the senders (their
+	// 204s) instead of letting its queue grow to the bounds that drop it.
 	DefaultPaceWindow = time.Second
 )
 
@@ -74,15 +77,16 @@ func (h *Hub) behindAny(ids []string) <-chan struct{} {
 }
 
 // behind returns the channel Take closes, for the first subscriber of s that is behind
-// and still being drained, or nil. The caller holds s.mu.
+// and busy (not blocked in one write for longer than PaceWindow), or nil. The caller holds
+// s.mu.
 func (h *Hub) behind(s *session, now int64) <-chan struct{} {
 	for _, sub := range s.subs {
 		live := len(sub.q) - sub.backlog
 		if sub.bytes <= h.cfg.MaxPendingBytes/paceShare && live <= h.cfg.BufferSize/paceShare {
 			continue
 		}
-		if now-sub.taken > int64(h.cfg.PaceWindow) {
-			continue // not draining: stalled, not busy
+		if since := sub.writeSince.Load(); since != 0 && now-since > int64(h.cfg.PaceWindow) {
+			continue // its browser is not reading: stalling, not busy
 		}
 		if sub.drained == nil {
 			sub.drained = make(chan struct{})

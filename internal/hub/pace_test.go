@@ -16,8 +16,10 @@ func closed(ch <-chan struct{}) bool {
 }
 
 // PublishPaced hands back a channel only while a receiver is behind (more than a quarter of
-// what may wait for it) and draining; Take closes it, and so does a drop. A receiver whose
-// writer took nothing for PaceWindow is stalled: nobody waits for it.
+// what may wait for it) and busy; Take closes it, and so does a drop. A receiver whose writer
+// took nothing for longer than PaceWindow but is not in a write is busy (a starved writer not
+// scheduled yet): it is still waited for. One whose writer has been blocked in one write for
+// longer than PaceWindow is not reading: nobody waits for it.
 func TestPublishPaced(t *testing.T) {
 	c := newClock()
 	h := newHub(Config{HistorySize: 1000, BufferSize: 40, MaxPendingBytes: 1 << 20, Now: c.Now})
@@ -51,24 +53,35 @@ func TestPublishPaced(t *testing.T) {
 	}
 	other.Take(nil)
 
-	// Behind again, then stalled: after PaceWindow without a Take nobody waits for it.
+	// Behind again, its writer not scheduled for longer than the pace window: busy, waited for.
 	for i := 14; i <= 30; i++ {
 		h.PublishPaced([]string{"s"}, event(i))
 	}
 	if h.PublishPaced([]string{"s"}, event(31)) == nil {
-		t.Fatal("behind and recently drained: want a pace channel")
+		t.Fatal("behind: want a pace channel")
 	}
-	c.Advance(DefaultPaceWindow + time.Millisecond)
-	if p := h.PublishPaced([]string{"s"}, event(32)); p != nil {
-		t.Fatal("paced for a receiver that took nothing for longer than the pace window")
+	c.Advance(3 * DefaultPaceWindow)
+	if h.PublishPaced([]string{"s"}, event(32)) == nil {
+		t.Fatal("behind, its writer not in a write (starved, not stalled): want a pace channel")
 	}
+	// Its writer blocked in one write: waited for up to the pace window, then not.
+	sub.BeginWrite()
+	c.Advance(DefaultPaceWindow)
+	if h.PublishPaced([]string{"s"}, event(33)) == nil {
+		t.Fatal("a write blocked for the pace window only: want a pace channel")
+	}
+	c.Advance(time.Millisecond)
+	if p := h.PublishPaced([]string{"s"}, event(34)); p != nil {
+		t.Fatal("paced for a receiver whose write has been blocked longer than the pace window")
+	}
+	sub.EndWrite()
 
 	// A drop wakes the waiters too.
 	sub.Take(nil)
-	for i := 33; i <= 50; i++ {
+	for i := 35; i <= 52; i++ {
 		h.PublishPaced([]string{"s"}, event(i))
 	}
-	p := h.PublishPaced([]string{"s"}, event(51))
+	p := h.PublishPaced([]string{"s"}, event(53))
 	if p == nil {
 		t.Fatal("want a pace channel")
 	}
@@ -152,13 +165,14 @@ func TestTakeUpTo(t *testing.T) {
 	if seq := decode(t, got[0].Data).Seq; seq != 2 {
 		t.Fatalf("took seq %d first, want 2", seq)
 	}
-	// Progress resets the stall clock: 9 s, take a few, 9 s more, publish: not stalled.
+	// Taking nothing for longer than the stall timeout is no stall: 9 s, take a few, 19 s
+	// more, publish: not dropped.
 	c.Advance(9 * time.Second)
 	sub.TakeUpTo(nil, 1)
-	c.Advance(9 * time.Second)
+	c.Advance(19 * time.Second)
 	h.Publish("s", event(21))
 	if err := sub.Err(); err != nil {
-		t.Fatalf("a socket taking every 9 s was dropped: %v", err)
+		t.Fatalf("a socket not in a write, taking nothing for 19 s, was dropped: %v", err)
 	}
 	sub.Take(nil)
 	if sub.Pending() != 0 || closed(sub.Ready()) {

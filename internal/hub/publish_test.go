@@ -258,19 +258,21 @@ func TestSendState(t *testing.T) {
 }
 
 // A subscriber is dropped only when its browser really stalls: a burst far beyond any small
-// buffer waits for it as long as it reads within StallTimeout; a subscriber whose oldest
-// waiting frame is older than that, or that is more than MaxPendingBytes behind, is dropped
-// (and resumes from the history, losing nothing).
+// buffer waits for it however long its writer takes nothing, as long as the writer is not
+// blocked in a write (a CPU-starved server: the writer is not scheduled yet); a subscriber
+// whose writer has been blocked in one write for longer than StallTimeout (the browser is not
+// reading), or that is more than MaxPendingBytes behind, is dropped (and resumes from the
+// history, losing nothing).
 func TestStallRule(t *testing.T) {
 	c := newClock()
 	h := newHub(Config{HistorySize: 20000, StallTimeout: 10 * time.Second, MaxPendingBytes: 4 << 20, Now: c.Now})
 	defer h.Close()
 	reader := subscribe(t, h, "s", Resume{})
 	publish(t, h, "s", 1, 5000) // a burst: 5,000 frames before the socket writer runs once
-	c.Advance(9 * time.Second)
+	c.Advance(30 * time.Second) // the writer starved of CPU for three stall timeouts
 	publish(t, h, "s", 5001, 5001)
 	if err := reader.Err(); err != nil {
-		t.Fatalf("a 5,000-frame burst read within the stall timeout dropped the socket: %v", err)
+		t.Fatalf("a 5,000-frame burst whose writer was not scheduled for 30 s dropped the socket: %v", err)
 	}
 	if got := len(reader.Take(nil)); got != 5001 {
 		t.Fatalf("took %d frames, want 5001", got)
@@ -278,12 +280,31 @@ func TestStallRule(t *testing.T) {
 
 	stalled := subscribe(t, h, "s", Resume{Epoch: h.Epoch(), AfterSeq: 5001})
 	publish(t, h, "s", 5002, 5002)
-	reader.Take(nil)                             // the reader keeps reading; stalled does not
-	c.Advance(10*time.Second + time.Millisecond) // stalled's oldest frame now waits longer than the timeout
-	publish(t, h, "s", 5003, 5003)
+	stalled.Take(nil)
+	stalled.BeginWrite() // its browser stops reading: the write blocks
+	reader.Take(nil)
+	reader.BeginWrite() // the reader writes too, and returns in time
+	c.Advance(5 * time.Second)
+	reader.EndWrite()
+	c.Advance(5 * time.Second)
+	publish(t, h, "s", 5003, 5003) // stalled's write has lasted the timeout, not longer
+	if err := stalled.Err(); err != nil {
+		t.Fatalf("a write blocked for exactly the stall timeout dropped the socket: %v", err)
+	}
+	c.Advance(time.Millisecond)
+	publish(t, h, "s", 5004, 5004)
 	expectDone(t, stalled, ErrSlow)
 	if err := reader.Err(); err != nil {
 		t.Fatalf("the reader was dropped too: %v", err)
+	}
+
+	// Stall is the writer's own timer saying the same without a publish.
+	quiet := subscribe(t, h, "q", Resume{})
+	quiet.Stall()
+	expectDone(t, quiet, ErrSlow)
+	quiet.Stall() // a no-op once dropped
+	if got := h.Stats().Slow; got != 2 {
+		t.Fatalf("Stats.Slow = %d, want 2", got)
 	}
 
 	big := newHub(Config{HistorySize: 100, MaxPendingBytes: 2000, Now: c.Now})

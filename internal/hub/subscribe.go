@@ -1,6 +1,9 @@
 package hub
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Subscriber is one registered receiver (one socket) of a session's frames.
 //
@@ -19,10 +22,13 @@ type Subscriber struct {
 	q       []Frame       // waiting frames, oldest first
 	bytes   int           // of the live frames in q
 	backlog int           // frames of q that Subscribe put there (not counted as falling behind)
-	oldest  int64         // unix ns when q's oldest frame was queued
-	taken   int64         // unix ns of the last Take (or of Subscribe): is a writer draining us?
 	drained chan struct{} // made by a pacing publisher, closed by the next Take or the drop
 	notify  func()        // OnReady's hook
+
+	// writeSince is the unix ns at which the writer's current write to the socket began (see
+	// BeginWrite), 0 while it is not in a write: the stall rule's evidence. Atomic, so that
+	// marking a write costs no lock.
+	writeSince atomic.Int64
 }
 
 // Frame is one frame for a subscriber's socket. Data is shared: don't modify it.
@@ -47,7 +53,6 @@ func (sub *Subscriber) Ready() <-chan struct{} { return sub.ready }
 // the state frame, gap notice and backlog computed by Subscribe, then live
 // frames. After Done, it still returns what was waiting.
 func (sub *Subscriber) Take(dst []Frame) []Frame {
-	now := sub.h.cfg.Now().UnixNano()
 	sub.s.mu.Lock()
 	defer sub.s.mu.Unlock()
 	dst = append(dst, sub.q...)
@@ -58,7 +63,6 @@ func (sub *Subscriber) Take(dst []Frame) []Frame {
 		sub.q = sub.q[:0]
 	}
 	sub.bytes, sub.backlog = 0, 0
-	sub.taken = now
 	sub.signalDrained()
 	select { // taken: a token left by an earlier signal means nothing now
 	case <-sub.ready:
@@ -68,11 +72,10 @@ func (sub *Subscriber) Take(dst []Frame) []Frame {
 }
 
 // TakeUpTo is Take bounded by size: it takes the oldest waiting frames of at most maxBytes
-// together (at least one frame), so that a writer takes again after each write and the hub
-// sees it progress: the stall rule and pacing count from its last take, and what it has not
-// taken yet still counts as waiting. Frames left keep Ready's value.
+// together (at least one frame), so that a writer takes again after each write: a publisher
+// pacing on it is released as soon as it progresses, and what it has not taken yet still
+// counts as waiting (against the queue's bounds). Frames left keep Ready's value.
 func (sub *Subscriber) TakeUpTo(dst []Frame, maxBytes int) []Frame {
-	now := sub.h.cfg.Now().UnixNano()
 	sub.s.mu.Lock()
 	n, size := 0, 0
 	for n < len(sub.q) && (n == 0 || size+len(sub.q[n].Data) <= maxBytes) {
@@ -92,21 +95,19 @@ func (sub *Subscriber) TakeUpTo(dst []Frame, maxBytes int) []Frame {
 	sub.backlog -= fromBacklog
 	clear(sub.q[:n])
 	sub.q = sub.q[n:]
-	sub.oldest = now // what is left has waited since this take, as far as stalling goes
-	sub.taken = now
 	sub.signalDrained()
 	return dst
 }
 
-// push queues f, or reports false when the subscriber has stalled (ErrSlow).
-// The caller holds s.mu.
+// push queues f, or reports false when the subscriber is to be dropped (ErrSlow): its
+// writer has been blocked in one write for longer than StallTimeout (the browser stopped
+// reading), or f would take the queue past its bounds. How long frames have waited is no
+// reason: on a CPU-starved server they wait for a writer that is not scheduled yet, not for
+// the browser. The caller holds s.mu.
 func (sub *Subscriber) push(f Frame, cfg *Config, now int64) bool {
-	if len(sub.q) > 0 && (now-sub.oldest > int64(cfg.StallTimeout) ||
-		len(sub.q)-sub.backlog >= cfg.BufferSize || sub.bytes+len(f.Data) > cfg.MaxPendingBytes) {
+	if sub.stuck(cfg, now) || len(sub.q) > 0 &&
+		(len(sub.q)-sub.backlog >= cfg.BufferSize || sub.bytes+len(f.Data) > cfg.MaxPendingBytes) {
 		return false
-	}
-	if len(sub.q) == 0 {
-		sub.oldest = now
 	}
 	sub.q = append(sub.q, f)
 	sub.bytes += len(f.Data)
@@ -118,6 +119,40 @@ func (sub *Subscriber) push(f Frame, cfg *Config, now int64) bool {
 	default: // already signalled
 	}
 	return true
+}
+
+// stuck says whether the writer has been in one write for longer than StallTimeout at now.
+func (sub *Subscriber) stuck(cfg *Config, now int64) bool {
+	since := sub.writeSince.Load()
+	return since != 0 && now-since > int64(cfg.StallTimeout)
+}
+
+// BeginWrite tells the hub that the writer starts writing frames it took to the socket, a
+// write that blocks while the browser does not read (TCP backpressure); EndWrite tells it the
+// write returned. A subscriber whose writer is in one write for longer than StallTimeout has
+// stalled: the next frame published to it drops it (ErrSlow), and pacing stops waiting for
+// it after PaceWindow. Not being in a write, however long frames have waited, is being busy
+// (the writer is not scheduled yet), never a stall. Both are lock-free and cheap.
+func (sub *Subscriber) BeginWrite() { sub.writeSince.Store(sub.h.cfg.Now().UnixNano()) }
+
+// EndWrite: see BeginWrite.
+func (sub *Subscriber) EndWrite() { sub.writeSince.Store(0) }
+
+// Stall drops the subscriber as slow (ErrSlow), as push does once its write has been
+// blocked for StallTimeout: for the writer's own timer, which sees a write stuck without a
+// publish to notice it. A no-op once the subscriber is dropped or closed.
+func (sub *Subscriber) Stall() {
+	select {
+	case <-sub.done:
+		return
+	default:
+	}
+	now := sub.h.cfg.Now().UnixNano()
+	sub.s.mu.Lock()
+	if sub.idx >= 0 {
+		sub.h.drop(sub.s, sub, ErrSlow, now)
+	}
+	sub.s.mu.Unlock()
 }
 
 // Epoch is the epoch of the session's sequence numbers: what the welcome frame names.
@@ -233,7 +268,7 @@ func (h *Hub) subscribe(id string, r Resume) (*Subscriber, error) {
 	from := s.hist.index(after)
 
 	gap := stale || first > after+1
-	sub := &Subscriber{h: h, s: s, ready: make(chan struct{}, 1), done: make(chan struct{}), idx: len(s.subs), taken: now}
+	sub := &Subscriber{h: h, s: s, ready: make(chan struct{}, 1), done: make(chan struct{}), idx: len(s.subs)}
 	if s.state != nil {
 		sub.q = append(sub.q, Frame{Data: s.state})
 	}
@@ -244,7 +279,6 @@ func (h *Hub) subscribe(id string, r Resume) (*Subscriber, error) {
 		sub.q = append(sub.q, Frame{Data: s.hist.at(i).frame})
 	}
 	if sub.backlog = len(sub.q); sub.backlog > 0 {
-		sub.oldest = now
 		sub.ready <- struct{}{}
 	}
 	s.subs = append(s.subs, sub)

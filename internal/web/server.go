@@ -27,9 +27,9 @@ import (
 const (
 	callbackReadTimeout  = 10 * time.Second // a webhook body: Twitch expects an answer within seconds
 	twitchCallTimeout    = 10 * time.Second
-	tokenValidateEvery   = time.Hour // Twitch requires validation at start-up and hourly
-	wsReadLimit          = 4 << 10   // client frames are tiny JSON objects
-	wsWriteTimeout       = 10 * time.Second
+	tokenValidateEvery   = time.Hour               // Twitch requires validation at start-up and hourly
+	wsReadLimit          = 4 << 10                 // client frames are tiny JSON objects
+	wsWriteTimeout       = hub.DefaultStallTimeout // one write blocked this long: the browser stopped reading (stall, dropped as slow)
 	wsPingInterval       = 25 * time.Second
 	wsHelloTimeout       = 30 * time.Second // the client must say stream_connected by then
 	callbackRetryAfter   = "1"              // seconds, when every callback read slot is taken

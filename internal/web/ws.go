@@ -110,7 +110,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.opt.Relay.SocketOpened(sid)
 	s.obs.WSOpened()
 	s.live.add(sid)
-	sock := &wsSocket{s: s, c: c, sub: sub, entry: entry, sid: sid, subscribed: make(chan struct{})}
+	sock := &wsSocket{s: s, c: c, sub: sub, entry: entry, sid: sid, subscribed: make(chan struct{}), writeTimeout: wsWriteTimeout}
 	// Subscribing may wait on Twitch (rate limits): it runs beside the socket, which keeps
 	// being served, and the socket waits for it before it ends. Its context is not the
 	// socket's: a tab closed mid-create must not leave a half-made subscription.

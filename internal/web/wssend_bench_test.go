@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/twitchrelay/twitchrelay/internal/hub"
 )
 
 // BenchmarkSocketSend is one event frame written to a real WebSocket on loopback and read by
@@ -53,7 +55,14 @@ func BenchmarkSocketSend(b *testing.B) {
 		}
 	})
 	b.Run("socket timer", func(b *testing.B) {
-		w := &wsSocket{c: c, stuck: time.AfterFunc(wsWriteTimeout, func() { c.CloseNow() })}
+		h := hub.New(hub.Config{HistorySize: 1, HistoryAge: time.Minute})
+		defer h.Close()
+		sub, err := h.Subscribe("s", hub.Resume{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sub.Close()
+		w := &wsSocket{c: c, sub: sub, stuck: time.AfterFunc(wsWriteTimeout, func() { c.CloseNow() })}
 		w.stuck.Stop()
 		defer w.stuck.Stop()
 		b.ReportAllocs()

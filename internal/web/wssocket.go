@@ -30,10 +30,13 @@ type wsSocket struct {
 	writing atomic.Bool    // a writer goroutine runs (only it writes frames)
 	stopped atomic.Bool    // the reader ended: writers stop at once; set under mu
 	pingDue atomic.Bool    // the ping timer fired
-	writers sync.WaitGroup // the writer goroutine, when one runs
+	wrote   atomic.Int64   // frame messages written: a ping's proof of life while its pong queues behind them
+	writers sync.WaitGroup // the writer goroutine, when one runs, and a ping waiting for its pong
 	ping    *time.Timer
-	stuck   *time.Timer // armed while a frame write runs: ends a write stuck for wsWriteTimeout
+	stuck   *time.Timer // armed while a frame write runs: stall ends a write stuck for writeTimeout
 	batch   []hub.Frame // the writer's; let go after a burst
+
+	writeTimeout time.Duration // wsWriteTimeout (the hub's stall timeout); shorter in tests
 }
 
 // run reads until the socket ends, then stops the writer and lets everything go. It is the
@@ -48,7 +51,7 @@ func (w *wsSocket) run() {
 	defer s.live.remove(w.sid)
 	defer func() { <-w.subscribed }() // first: the session's subscribe has returned
 
-	w.stuck = time.AfterFunc(wsWriteTimeout, func() { w.c.CloseNow() })
+	w.stuck = time.AfterFunc(w.writeTimeout, w.stall)
 	w.stuck.Stop()
 	w.ping = time.AfterFunc(wsPingInterval, func() {
 		w.pingDue.Store(true)
@@ -70,6 +73,7 @@ func (w *wsSocket) run() {
 	w.c.CloseNow() // a writer blocked on a stalled client gives up now
 	w.writers.Wait()
 	w.stuck.Stop() // after the writer: nothing arms it again
+	w.ping.Stop()  // nor the ping, which a pong just in time may have reset
 }
 
 // wake starts the writer unless it runs. Called from the hub under its lock, from the ping
@@ -121,7 +125,6 @@ func (w *wsSocket) due() bool {
 // hub let go of it or its streamer changed; false when the socket is over.
 func (w *wsSocket) step() bool {
 	s, c := w.s, w.c
-	ctx := context.Background()
 	if w.stopped.Load() {
 		return true // the reader is ending the socket: nothing more to write
 	}
@@ -155,15 +158,29 @@ func (w *wsSocket) step() bool {
 		return false
 	}
 	if w.pingDue.Swap(false) {
-		pctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
-		err := c.Ping(pctx)
-		cancel()
-		if err != nil {
-			return false
-		}
-		w.ping.Reset(wsPingInterval)
+		w.writers.Add(1) // while this writer is counted: run's Wait cannot have returned
+		go w.pingOnce(w.wrote.Load())
 	}
 	return true
+}
+
+// pingOnce pings and waits for the pong beside the writer, which goes on writing frames
+// meanwhile (coder's Ping blocks until the pong is read). No pong within writeTimeout ends
+// the socket only if no frame message was written meanwhile either: a browser whose frames
+// keep going out is alive (one that stops reading blocks a write, which is the stall rule),
+// and its pong merely queues behind what it still has to read, seconds on a CPU-starved
+// machine. An idle socket that does not answer is a dead peer and is closed. before is the
+// count of frame messages written when the ping was due.
+func (w *wsSocket) pingOnce(before int64) {
+	defer w.writers.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), w.writeTimeout)
+	err := w.c.Ping(ctx)
+	cancel()
+	if err != nil && (w.wrote.Load() == before || !errors.Is(err, context.DeadlineExceeded)) {
+		w.c.CloseNow() // the reader's read ends, and with it the socket
+		return
+	}
+	w.ping.Reset(wsPingInterval)
 }
 
 // writeBatch writes the oldest frames the hub has queued for this socket, one batch message
@@ -178,14 +195,33 @@ func (w *wsSocket) writeBatch() error {
 	return err
 }
 
-// send writes one message of frames with the wsWriteTimeout bound, as write does, but on the
+// send writes one message of frames with the writeTimeout bound, as write does, but on the
 // socket's own timer: a context with a deadline would cost a timer, a context and coder's
 // AfterFunc on that context for every message, and a burst of fan-out writes them by the
-// hundred (docs/perf-profile-17.md). When the timer fires, the socket is closed under the
-// write, which then fails, as it does when a write context's deadline passes.
+// hundred (docs/perf-profile-17.md). When the timer fires (stall), the socket is closed under
+// the write, which then fails, as it does when a write context's deadline passes. The hub is
+// told the write's span (BeginWrite, EndWrite): a write that blocks is the only evidence that
+// the browser stopped reading, what the stall rule and pacing go by.
 func (w *wsSocket) send(msg []byte) error {
-	w.stuck.Reset(wsWriteTimeout)
+	w.sub.BeginWrite()
+	w.stuck.Reset(w.writeTimeout)
 	err := w.c.Write(context.Background(), websocket.MessageText, msg)
 	w.stuck.Stop()
+	w.sub.EndWrite()
+	if err == nil {
+		w.wrote.Add(1)
+	}
 	return err
+}
+
+// stall is the stuck timer's: one write has been blocked for writeTimeout, so the browser
+// stopped reading (TCP backpressure). This is the stall rule (hub.Subscriber.BeginWrite): the
+// hub drops the subscriber as slow and the socket is closed under the write, without a close
+// frame, which could not reach a browser that does not read: the page sees 1006 and
+// reconnects and resumes as it does on 4000. Frames merely waiting for a writer that the CPU
+// has not scheduled yet never come here.
+func (w *wsSocket) stall() {
+	w.sub.Stall()
+	w.s.obs.WSSlow()
+	w.c.CloseNow()
 }
