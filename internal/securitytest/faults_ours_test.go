@@ -58,7 +58,7 @@ func TestSocketDropMidStream(t *testing.T) {
 
 // TestSlowBrowser: a tab that stops reading while large events keep arriving over real
 // callbacks is closed with 4000 once more waits for it than the history holds (HISTORY_BYTES,
-// 1 MiB by default; its oldest waiting frame aging past 10 s would do it too), and on
+// 1 MiB by default; one write to it blocked for 10 s would do it too), and on
 // reconnect gets every event it missed from the history: no gap.
 func TestSlowBrowser(t *testing.T) {
 	h := apptest.Start(t, apptest.Options{})
