@@ -163,7 +163,8 @@ func (s *Shares) Find(ctx context.Context, key string) (store.SharedSub, bool, e
 }
 
 // joinScript registers a subscription unless its key already names one, and adds the
-// references; it returns the longest remaining Refs lease (ms). KEYS: key entry, sub hash,
+// references; it returns the longest remaining Refs lease (ms), or 0 when every sid was
+// referenced already (an adopted session joining again: nothing for anyone to see). KEYS: key entry, sub hash,
 // refs, leases. ARGV: id, key hash, creator, status, sids...
 var joinScript = redis.NewScript(`
 local lk = 4
@@ -171,8 +172,10 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('HSET', KEYS[2], 'key', ARGV[2], 'creator', ARGV[3], 'status', ARGV[4])
   if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
 end
-for i = 5, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
+local added = 0
+for i = 5, #ARGV do added = added + redis.call('SADD', KEYS[3], ARGV[i]) end
 ` + leaseRemaining + `
+if added == 0 then rem = 0 end -- nothing changed: nothing to wait for
 return rem
 `)
 
@@ -192,12 +195,14 @@ func (s *Shares) Join(ctx context.Context, key string, sub store.SharedSub, sids
 }
 
 // leaveScript drops a reference; it returns whether none is left (then the subscription is
-// forgotten, its leases too: the caller waits them out) and the longest remaining Refs lease (ms). KEYS: sub hash, refs, key entry,
-// leases. ARGV: sid, id.
+// forgotten, its leases too: the caller waits them out) and the longest remaining Refs
+// lease (ms), 0 when sid was not referenced. KEYS: sub hash, refs, key entry, leases.
+// ARGV: sid, id.
 var leaveScript = redis.NewScript(`
 local lk = 4
-redis.call('SREM', KEYS[2], ARGV[1])
+local removed = redis.call('SREM', KEYS[2], ARGV[1])
 ` + leaseRemaining + `
+if removed == 0 then rem = 0 end -- nothing changed: nothing to wait for
 if redis.call('SCARD', KEYS[2]) > 0 then return {0, rem} end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
@@ -312,7 +317,8 @@ func (s *Shares) SetStatus(ctx context.Context, id, status string) error {
 }
 
 // forgetScript deletes a registered subscription (its leases too: the caller waits them
-// out) and returns the longest remaining Refs lease (ms). KEYS: sub hash, refs, key entry, leases. ARGV: id.
+// out) and returns the longest remaining Refs lease (ms). KEYS: sub hash, refs, key entry,
+// leases. ARGV: id.
 var forgetScript = redis.NewScript(`
 local lk = 4
 redis.call('DEL', KEYS[1], KEYS[2])

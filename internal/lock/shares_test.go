@@ -59,6 +59,14 @@ func TestRefsCacheSeesChangesOfAnotherInstance(t *testing.T) {
 	if got := refs(a); got != "[raw s1 s2]" {
 		t.Fatalf("a's refs %s", got)
 	}
+	// Joining again what it references (an adopted session) changes nothing: no wait.
+	start = time.Now()
+	if err := a.Join(ctx, "k", sub, "s2"); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > lease/2 {
+		t.Errorf("a join that changed nothing waited %v for b's lease", d)
+	}
 
 	if _, err := a.Leave(ctx, sub.ID, "s1"); err != nil {
 		t.Fatal(err)
