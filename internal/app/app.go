@@ -288,7 +288,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Liste
 		Metrics: metricsHandler, Observer: m, ValidateClaim: validateClaim,
 		Logger: log, PublicURL: cfg.PublicURL, Sessions: sessions, Tokens: tokens,
 		Auth: authClient, Helix: helixClient, Relay: a.Relay, Hub: a.Hub,
-		Webhooks:       &webhook.Verifier{ServerSecret: []byte(cfg.ServerSecret), Dedupe: dedupe},
+		// With a broker a notification's append is idempotent by message id: its callback
+		// makes one round trip to Redis (the append), not two (mark, then append).
+		Webhooks:       &webhook.Verifier{ServerSecret: []byte(cfg.ServerSecret), Dedupe: dedupe, IdempotentNotifications: a.Hub.Brokered()},
 		AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies,
 		Demo: cfg.Demo, Version: opt.Version, Suggestions: opt.Suggestions, Ready: ready,
 		SuggestionModerators: opt.SuggestionModerators,

@@ -53,9 +53,12 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.logWebhook(r.Context(), sid, msg, http.StatusServiceUnavailable, "busy", err, start)
 		return
 	}
-	// With a broker the append is itself idempotent by message id, and a mark without an
-	// append (left by an instance that died in between) must not swallow Twitch's retry: a
-	// repeated notification goes on to it, and is stored at most once.
+	// With a broker the append is itself idempotent by message id (it remembers every id
+	// for webhook.DedupeTTL), and a mark without an append (left by an instance that died in
+	// between) must not swallow Twitch's retry: notifications are not marked at all
+	// (webhook.Verifier.IdempotentNotifications: one round trip to Redis per callback, the
+	// append), and one marked anyway (a verifier without that option) goes on to the broker
+	// too. Either way it is stored, and shown, at most once; a duplicate answers 204.
 	repeatedNotification := errors.Is(err, webhook.ErrDuplicate) && msg.Type == eventsub.MessageTypeNotification && s.opt.Hub.Brokered()
 	if err != nil && !repeatedChallenge && !repeatedNotification {
 		code := webhook.StatusCode(err)

@@ -68,6 +68,12 @@ type Verifier struct {
 	Now          func() time.Time // default time.Now
 	MaxBody      int64            // default DefaultMaxBody
 	Window       time.Duration    // default DefaultWindow; accepted timestamps are now±Window
+	// IdempotentNotifications: notifications are not marked in Dedupe (Duplicate is never
+	// set for one), because the caller stores them idempotently by message id itself: Redis
+	// mode's broker remembers every appended message id for DedupeTTL and appends a repeated
+	// one never again. That saves the callback a round trip to Redis. Challenges and
+	// revocations are marked as before.
+	IdempotentNotifications bool
 
 	secretBase atomic.Pointer[secretStates] // see states (mac.go)
 	scratches  sync.Pool                    // of *scratch (mac.go)
@@ -125,7 +131,7 @@ func (v *Verifier) Verify(r *http.Request, sessionID string) (*Message, error) {
 	if !v.validSignature(sc, sessionID, msg.ID, ts, body, sig) {
 		return nil, ErrBadSignature
 	}
-	if v.Dedupe != nil {
+	if v.Dedupe != nil && !(v.IdempotentNotifications && msg.Type == eventsub.MessageTypeNotification) {
 		msg.dedupeKey = sessionID + ":" + msg.ID
 		seen, err := v.Dedupe.Seen(r.Context(), msg.dedupeKey)
 		if err != nil {

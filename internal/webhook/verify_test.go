@@ -256,3 +256,31 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// TestVerifyIdempotentNotifications: with IdempotentNotifications a notification is never
+// marked (its resend is no duplicate here: the broker stores it once), while a revocation and
+// a challenge are marked as before, and a failing dedupe still fails them closed.
+func TestVerifyIdempotentNotifications(t *testing.T) {
+	v := newVerifier()
+	v.IdempotentNotifications = true
+	for i := range 2 {
+		msg, err := v.Verify(signed{body: followBody}.request(t, "sess"), "sess")
+		if err != nil || msg.Duplicate {
+			t.Fatalf("notification, delivery %d: %v (duplicate %v), want accepted", i+1, err, msg != nil && msg.Duplicate)
+		}
+	}
+	rev := `{"subscription":{"id":"sub-1","status":"authorization_revoked","type":"channel.follow","version":"2"}}`
+	if _, err := v.Verify(signed{id: "rev-1", typ: eventsub.MessageTypeRevocation, body: rev}.request(t, "sess"), "sess"); err != nil {
+		t.Fatalf("revocation: %v", err)
+	}
+	if _, err := v.Verify(signed{id: "rev-1", typ: eventsub.MessageTypeRevocation, body: rev}.request(t, "sess"), "sess"); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("revocation resent: %v, want ErrDuplicate", err)
+	}
+	v.Dedupe = failingDeduper{}
+	if _, err := v.Verify(signed{body: followBody}.request(t, "sess"), "sess"); err != nil {
+		t.Fatalf("notification with the dedupe down: %v, want accepted (not looked up)", err)
+	}
+	if _, err := v.Verify(signed{id: "rev-2", typ: eventsub.MessageTypeRevocation, body: rev}.request(t, "sess"), "sess"); !errors.Is(err, ErrDedupe) {
+		t.Fatalf("revocation with the dedupe down: %v, want ErrDedupe", err)
+	}
+}
