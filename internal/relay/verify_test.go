@@ -119,7 +119,11 @@ func TestUnverifiedSharedSubscriptionFails(t *testing.T) {
 // Our answer reached Twitch but we did not see the challenge (here a proxy answers it
 // itself, as another instance would): the check finds it enabled and marks it active.
 func TestVerifiedElsewhereBecomesActive(t *testing.T) {
-	e := newEnv(t, shortVerify)
+	// Not shortVerify's 100 ms: the simulator enables the subscription once it has read the
+	// front's answer, and on a loaded machine (-race, other packages) that took longer than
+	// the three 100 ms checks, which then gave the subscription up. A second between checks
+	// leaves it seconds, and the test still ends after the first check.
+	e := newEnv(t, func(c *Config) { c.VerifyTimeout = time.Second })
 	var taken atomic.Bool
 	e.setFront(func(w http.ResponseWriter, r *http.Request) bool {
 		if !firstChallenge(r, eventsub.TypeStreamOnline, &taken) {
