@@ -141,19 +141,7 @@ func (sub *Subscriber) EndWrite() { sub.writeSince.Store(0) }
 // Stall drops the subscriber as slow (ErrSlow), as push does once its write has been
 // blocked for StallTimeout: for the writer's own timer, which sees a write stuck without a
 // publish to notice it. A no-op once the subscriber is dropped or closed.
-func (sub *Subscriber) Stall() {
-	select {
-	case <-sub.done:
-		return
-	default:
-	}
-	now := sub.h.cfg.Now().UnixNano()
-	sub.s.mu.Lock()
-	if sub.idx >= 0 {
-		sub.h.drop(sub.s, sub, ErrSlow, now)
-	}
-	sub.s.mu.Unlock()
-}
+func (sub *Subscriber) Stall() { sub.end(ErrSlow) }
 
 // Epoch is the epoch of the session's sequence numbers: what the welcome frame names.
 func (sub *Subscriber) Epoch() string {
@@ -200,7 +188,10 @@ func (sub *Subscriber) Err() error {
 // Close unregisters the subscriber (Err becomes ErrUnsubscribed unless the hub
 // dropped it first). It is idempotent and safe to call concurrently with
 // anything else.
-func (sub *Subscriber) Close() {
+func (sub *Subscriber) Close() { sub.end(ErrUnsubscribed) }
+
+// end drops the subscriber for reason, unless it is dropped already.
+func (sub *Subscriber) end(reason error) {
 	select {
 	case <-sub.done:
 		return
@@ -209,7 +200,7 @@ func (sub *Subscriber) Close() {
 	now := sub.h.cfg.Now().UnixNano()
 	sub.s.mu.Lock()
 	if sub.idx >= 0 {
-		sub.h.drop(sub.s, sub, ErrUnsubscribed, now)
+		sub.h.drop(sub.s, sub, reason, now)
 	}
 	sub.s.mu.Unlock()
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/twitchrelay/twitchrelay/internal/hub"
+	"github.com/twitchrelay/twitchrelay/internal/lock"
 	"github.com/twitchrelay/twitchrelay/internal/store"
 	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
 	"go.uber.org/goleak"
@@ -397,11 +398,20 @@ func subOfType(t *testing.T, e *env, sid, typ string) eventsub.Subscription {
 // of the test's own: what two processes in a row share.
 func newRedisEnv(t *testing.T) *env {
 	t.Helper()
-	c := testRedis(t)
-	keys := store.NewKeys(redistest.Prefix(t, c))
-	e := newEnv(t, nil)
-	e.store = store.NewRedisRelay(c, keys)
-	e.dedupe = store.NewRedisDedupe(c, keys, webhook.DedupeTTL)
+	e, _ := newSharedEnv(t)
 	e.m = e.newManager(nil)
 	return e
+}
+
+// newSharedEnv is newEnv with the relay state and the dedupe in the real Redis, and shares,
+// which gives each instance name its view of one shared-subscription registry there (as
+// several processes on one Redis have).
+func newSharedEnv(t *testing.T) (e *env, shares func(instance string) *lock.Shares) {
+	t.Helper()
+	c := testRedis(t)
+	keys := store.NewKeys(redistest.Prefix(t, c))
+	e = newEnv(t, nil)
+	e.store = store.NewRedisRelay(c, keys)
+	e.dedupe = store.NewRedisDedupe(c, keys, webhook.DedupeTTL)
+	return e, func(name string) *lock.Shares { return lock.NewShares(lock.NewRedis(c, keys, name)) }
 }

@@ -57,12 +57,45 @@ func (o instanceOwners) Handover(_ context.Context, key string) error {
 	return nil
 }
 
-func (f *fakeOwners) manager(e *env, name string) *Manager {
-	m := e.newManager(func(c *Config) { c.Owners = instanceOwners{f, name} })
+func (f *fakeOwners) manager(e *env, name string) *Manager { return f.managerWith(e, name, nil) }
+
+// managerWith is manager with mod applied to its Config too.
+func (f *fakeOwners) managerWith(e *env, name string, mod func(*Config)) *Manager {
+	m := e.newManager(func(c *Config) {
+		c.Owners = instanceOwners{f, name}
+		if mod != nil {
+			mod(c)
+		}
+	})
 	f.mu.Lock()
 	f.managers[name] = m
 	f.mu.Unlock()
 	return m
+}
+
+// held reports whether m runs session sid.
+func held(m *Manager, sid string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sessions[sid] != nil
+}
+
+// claimRounds runs the claims round of every Manager of ms, as their Run does every
+// ClaimEvery, until cond holds; it fails after waitFor.
+func claimRounds(t *testing.T, what string, cond func() bool, ms ...*Manager) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(waitFor)
+	for !cond() {
+		for _, m := range ms {
+			m.renewClaims(context.Background())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
 }
 
 // TestSocketMovesToAnotherInstance: a session subscribed on instance a; its socket moves to
@@ -93,27 +126,9 @@ func TestSocketMovesToAnotherInstance(t *testing.T) {
 	if err := b.SubscribeToAllEvents(ctx, s); !errors.Is(err, ErrOwnedElsewhere) {
 		t.Fatalf("b subscribed while a held the session: %v", err)
 	}
-	// b's claims round, as its Run does every ClaimEvery, until a has let go.
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.Now().Add(waitFor)
-	for {
-		b.renewClaims(ctx)
-		b.mu.Lock()
-		held := b.sessions[s.ID] != nil
-		b.mu.Unlock()
-		if held {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("b never took the session over")
-		}
-		<-tick.C
-	}
-	a.mu.Lock()
-	_, stillOnA := a.sessions[s.ID]
-	a.mu.Unlock()
-	if stillOnA {
+	// b's claims rounds until a has let go.
+	claimRounds(t, "b to take the session over", func() bool { return held(b, s.ID) }, b)
+	if held(a, s.ID) {
 		t.Fatal("a still holds the session it handed over")
 	}
 	if err := b.SubscribeToAllEvents(ctx, s); err != nil {

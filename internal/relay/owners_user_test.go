@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twitchrelay/twitchrelay/internal/lock"
-	"github.com/twitchrelay/twitchrelay/internal/store"
-	"github.com/twitchrelay/twitchrelay/internal/testing/redistest"
 	"github.com/twitchrelay/twitchrelay/internal/webhook"
 )
 
@@ -32,26 +29,7 @@ func TestOneOwnerPerUser(t *testing.T) {
 	if err := b.SubscribeToAllEvents(ctx, s2); !errors.Is(err, ErrOwnedElsewhere) {
 		t.Fatalf("b subscribed a session of a user a owns: %v", err)
 	}
-	held := func(m *Manager, sid string) bool {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		return m.sessions[sid] != nil
-	}
-	rounds := func(what string, cond func() bool) {
-		t.Helper()
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		deadline := time.Now().Add(waitFor)
-		for !cond() {
-			a.renewClaims(ctx)
-			b.renewClaims(ctx)
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			<-tick.C
-		}
-	}
-	rounds("a to run b's session too", func() bool { return held(a, s2.ID) })
+	claimRounds(t, "a to run b's session too", func() bool { return held(a, s2.ID) }, a, b)
 	for range 5 { // b keeps asking; a keeps the user, it has a socket of theirs
 		b.renewClaims(ctx)
 		a.renewClaims(ctx)
@@ -75,7 +53,9 @@ func TestOneOwnerPerUser(t *testing.T) {
 	}
 
 	a.SocketClosed(s1.ID) // the user's last socket on a
-	rounds("b to run both sessions", func() bool { return held(b, s1.ID) && held(b, s2.ID) && !held(a, s1.ID) && !held(a, s2.ID) })
+	claimRounds(t, "b to run both sessions", func() bool {
+		return held(b, s1.ID) && held(b, s2.ID) && !held(a, s1.ID) && !held(a, s2.ID)
+	}, a, b)
 	after := e.sim.Subscriptions()
 	for _, sub := range after {
 		if !before[sub.ID] {
@@ -102,14 +82,8 @@ func TestOneOwnerPerUser(t *testing.T) {
 func TestFollowMadeWhileMovingReachesThePage(t *testing.T) {
 	e := newRedisEnv(t)
 	owners := newFakeOwners()
-	slow := func(name string) *Manager { // one poll each: the first
-		m := e.newManager(func(c *Config) { c.Owners, c.PollInterval = instanceOwners{owners, name}, time.Hour })
-		owners.mu.Lock()
-		owners.managers[name] = m
-		owners.mu.Unlock()
-		return m
-	}
-	a, b := slow("a"), slow("b")
+	slow := func(c *Config) { c.PollInterval = time.Hour } // one poll each: the first
+	a, b := owners.managerWith(e, "a", slow), owners.managerWith(e, "b", slow)
 	ctx := context.Background()
 	s := e.session("pixelpaladin", "pixelpaladin")
 	e.m = a
@@ -128,23 +102,7 @@ func TestFollowMadeWhileMovingReachesThePage(t *testing.T) {
 	if err := b.SubscribeToAllEvents(ctx, s); !errors.Is(err, ErrOwnedElsewhere) { // asks a to let go
 		t.Fatalf("b subscribed while a held the session: %v", err)
 	}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.Now().Add(waitFor)
-	for {
-		b.renewClaims(ctx)
-		a.renewClaims(ctx)
-		b.mu.Lock()
-		held := b.sessions[s.ID] != nil
-		b.mu.Unlock()
-		if held {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("b never took the session over")
-		}
-		<-tick.C
-	}
+	claimRounds(t, "b to take the session over", func() bool { return held(b, s.ID) }, b, a)
 	e.m = b
 	if err := b.SubscribeToAllEvents(ctx, s); err != nil { // brings the user's token: the poller starts
 		t.Fatalf("b's subscribe after the move: %v", err)
@@ -176,19 +134,10 @@ func TestFollowMadeWhileMovingReachesThePage(t *testing.T) {
 // too (no poller, no references left running for a session that no longer exists), while s1
 // and the subscriptions it still needs stay.
 func TestLogoutElsewhereEndsTheSessionOnItsOwner(t *testing.T) {
-	c := testRedis(t)
-	keys := store.NewKeys(redistest.Prefix(t, c))
-	e := newEnv(t, nil)
-	e.store = store.NewRedisRelay(c, keys)
-	e.dedupe = store.NewRedisDedupe(c, keys, webhook.DedupeTTL)
+	e, shares := newSharedEnv(t)
 	owners := newFakeOwners()
 	instance := func(name string) *Manager { // with the shared-subscription registry, as in production
-		shares := lock.NewShares(lock.NewRedis(c, keys, name))
-		m := e.newManager(func(cfg *Config) { cfg.Owners, cfg.Registry = instanceOwners{owners, name}, shares })
-		owners.mu.Lock()
-		owners.managers[name] = m
-		owners.mu.Unlock()
-		return m
+		return owners.managerWith(e, name, func(c *Config) { c.Registry = shares(name) })
 	}
 	a, b := instance("a"), instance("b")
 	ctx := context.Background()
@@ -201,31 +150,14 @@ func TestLogoutElsewhereEndsTheSessionOnItsOwner(t *testing.T) {
 	if err := b.SubscribeToAllEvents(ctx, s2); !errors.Is(err, ErrOwnedElsewhere) {
 		t.Fatalf("b subscribed a session of a user a owns: %v", err)
 	}
-	held := func(m *Manager, sid string) bool {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		return m.sessions[sid] != nil
-	}
-	waitHeld := func(what string, cond func() bool) {
-		t.Helper()
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		deadline := time.Now().Add(waitFor)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			<-tick.C
-		}
-	}
-	waitHeld("a to run b's session too", func() bool { return held(a, s2.ID) })
+	claimRounds(t, "a to run b's session too", func() bool { return held(a, s2.ID) }) // b's report did it
 	subsBefore := len(e.sim.Subscriptions())
 
 	b.SocketClosed(s2.ID)
 	if err := b.UnsubscribeFromAllEvents(ctx, s2.ID, "logout"); err != nil {
 		t.Fatalf("logout on b: %v", err)
 	}
-	waitHeld("a to let the ended session go", func() bool { return !held(a, s2.ID) })
+	claimRounds(t, "a to let the ended session go", func() bool { return !held(a, s2.ID) }) // no round: b's word
 	if !held(a, s1.ID) {
 		t.Fatal("a let go of the session that did not end")
 	}
