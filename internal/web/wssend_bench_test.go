@@ -2,13 +2,9 @@ package web
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/twitchrelay/twitchrelay/internal/hub"
 )
@@ -19,27 +15,9 @@ import (
 // "socket timer" is wsSocket.send (one timer per socket, reset per message).
 func BenchmarkSocketSend(b *testing.B) {
 	frame := []byte(`{"type":"event_updated","seq":1,"epoch":"e","time":"2026-03-01T12:00:00Z","event":{"id":"x","summary":"` + strings.Repeat("y", 500) + `"}}`)
-	conns := make(chan *websocket.Conn, 1)
-	done := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		conns <- c
-		<-done
-	}))
-	defer srv.Close()
-	defer close(done)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cc, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cc.CloseNow()
-	c := <-conns
-	defer c.CloseNow()
+	c, cc := socketPair(b, ctx)
 	read := func(b *testing.B) {
 		if _, _, err := cc.Read(ctx); err != nil {
 			b.Fatal(err)
@@ -62,7 +40,7 @@ func BenchmarkSocketSend(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer sub.Close()
-		w := &wsSocket{c: c, sub: sub, stuck: time.AfterFunc(wsWriteTimeout, func() { c.CloseNow() })}
+		w := &wsSocket{c: c, sub: sub, writeTimeout: wsWriteTimeout, stuck: time.AfterFunc(wsWriteTimeout, func() { c.CloseNow() })}
 		w.stuck.Stop()
 		defer w.stuck.Stop()
 		b.ReportAllocs()

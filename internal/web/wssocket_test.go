@@ -20,28 +20,10 @@ import (
 // it reads again, gets what was sent and then a dropped connection (no close frame could reach
 // it while it did not read), on which the page resumes.
 func TestStalledBrowserIsDropped(t *testing.T) {
-	conns := make(chan *websocket.Conn, 1)
-	done := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		conns <- c
-		<-done
-	}))
-	defer srv.Close()
-	defer close(done)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	cc, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.CloseNow()
+	c, cc := socketPair(t, ctx)
 	cc.SetReadLimit(-1)
-	c := <-conns
-	defer c.CloseNow()
 
 	h := hub.New(hub.Config{HistorySize: 1, HistoryAge: time.Minute})
 	defer h.Close()
@@ -96,22 +78,8 @@ func TestStalledBrowserIsDropped(t *testing.T) {
 // them).
 func TestPingWithoutPong(t *testing.T) {
 	for _, busy := range []bool{false, true} {
-		conns := make(chan *websocket.Conn, 1)
-		done := make(chan struct{})
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := websocket.Accept(w, r, nil)
-			if err != nil {
-				return
-			}
-			conns <- c
-			<-done
-		}))
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-		cc, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := <-conns
+		c, cc := socketPair(t, ctx)
 		c.CloseRead(ctx) // the server's reader: pongs would arrive through it
 		w := &wsSocket{c: c, writeTimeout: 200 * time.Millisecond, ping: time.NewTimer(time.Hour)}
 		before := w.wrote.Load()
@@ -120,15 +88,39 @@ func TestPingWithoutPong(t *testing.T) {
 		}
 		w.writers.Add(1)
 		w.pingOnce(before)
-		err = c.Write(ctx, websocket.MessageText, []byte(`{}`))
+		err := c.Write(ctx, websocket.MessageText, []byte(`{}`))
 		if busy && err != nil || !busy && err == nil {
 			t.Errorf("busy %v: a write after a ping without pong: %v", busy, err)
 		}
 		w.ping.Stop()
 		cc.CloseNow()
 		c.CloseNow()
-		close(done)
-		srv.Close()
 		cancel()
 	}
+}
+
+// socketPair is a WebSocket over loopback: the server's end c and the client's end cc, both
+// closed when tb ends.
+func socketPair(tb testing.TB, ctx context.Context) (c, cc *websocket.Conn) {
+	tb.Helper()
+	conns := make(chan *websocket.Conn, 1)
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		conns <- c
+		<-done
+	}))
+	tb.Cleanup(srv.Close)
+	tb.Cleanup(func() { close(done) })
+	cc, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cc.CloseNow() })
+	c = <-conns
+	tb.Cleanup(func() { c.CloseNow() })
+	return c, cc
 }
